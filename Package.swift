@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "BranchSync",
+    products: [
+        .executable(name: "branchsync", targets: ["branchsync"]),
+        .executable(name: "branchsync-bench", targets: ["branchsync-bench"]),
+        .library(name: "BranchSyncCore", targets: ["BranchSyncCore"]),
+        .library(name: "BranchSyncStore", targets: ["BranchSyncStore"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "BranchSyncCore"),
+        .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "CSQLite"]),
+        .target(name: "BranchSyncCommands", dependencies: ["BranchSyncCore", "BranchSyncStore"]),
+        .executableTarget(name: "branchsync", dependencies: ["BranchSyncCommands"]),
+        .executableTarget(
+            name: "branchsync-bench",
+            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCommands"]
+        ),
+        .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore"]),
+        .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore"]),
+        .testTarget(
+            name: "BranchSyncCommandsTests",
+            dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,69 @@
+/// Reads the primitive encodings of `Protocol.md` §3, refusing anything truncated or out of range.
+public struct BinaryReader {
+    private let bytes: [UInt8]
+    /// The offset of the next byte to read.
+    public private(set) var offset: Int
+
+    public init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    /// Whether every byte has been read.
+    public var isAtEnd: Bool { offset == bytes.count }
+
+    /// The number of bytes not read yet.
+    public var remaining: Int { bytes.count - offset }
+
+    public mutating func readByte() throws(MalformedDataError) -> UInt8 {
+        guard offset < bytes.count else { throw MalformedDataError("truncated: expected a byte at offset \(offset)") }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    public mutating func readRaw(count: Int) throws(MalformedDataError) -> [UInt8] {
+        guard count >= 0, count <= remaining else {
+            throw MalformedDataError("truncated: expected \(count) bytes at offset \(offset), \(remaining) left")
+        }
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    public mutating func readVarint() throws(MalformedDataError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try readByte()
+            if shift == 63 && byte > 1 { throw MalformedDataError("varint overflows 64 bits at offset \(offset - 1)") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return result }
+            shift += 7
+            if shift > 63 { throw MalformedDataError("varint longer than 10 bytes at offset \(offset)") }
+        }
+    }
+
+    public mutating func readUInt32() throws(MalformedDataError) -> UInt32 {
+        let raw = try readRaw(count: 4)
+        return UInt32(raw[0]) << 24 | UInt32(raw[1]) << 16 | UInt32(raw[2]) << 8 | UInt32(raw[3])
+    }
+
+    /// A varint that must fit in `limit`.
+    public mutating func readVarint(atMost limit: UInt64, _ what: String) throws(MalformedDataError) -> UInt64 {
+        let value = try readVarint()
+        guard value <= limit else { throw MalformedDataError("\(what) \(value) exceeds \(limit)") }
+        return value
+    }
+
+    public mutating func readBytes() throws(MalformedDataError) -> [UInt8] {
+        let count = try readVarint(atMost: UInt64(remaining), "length")
+        return try readRaw(count: Int(count))
+    }
+
+    public mutating func readString() throws(MalformedDataError) -> String {
+        let raw = try readBytes()
+        guard let text = String(validating: raw, as: UTF8.self) else {
+            throw MalformedDataError("invalid UTF-8 in string ending at offset \(offset)")
+        }
+        return text
+    }
+}

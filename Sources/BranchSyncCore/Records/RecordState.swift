@@ -1,0 +1,93 @@
+/// The complete, replicable state of one record: fields with per-field stamps, version vector and tombstone.
+///
+/// Changes travel as whole states (DESIGN.md §3), so applying one is idempotent and order-independent.
+public struct RecordState: Sendable, Hashable {
+    /// The record's id.
+    public var id: RecordID
+    /// The collection the record belongs to; fixed at creation.
+    public var collection: RecordCollection
+    /// The site that created the record; fixed at creation.
+    public var owner: SiteID
+    /// The causal history of the record.
+    public var versionVector: VersionVector
+    /// Field name → value and stamp. The confidentiality class is the field ``RecordState/classField``.
+    public var fields: [String: FieldValue]
+    /// The tombstone, if the record was ever deleted.
+    public var deletion: Deletion?
+
+    /// The name of the field that holds the confidentiality class.
+    public static let classField = "class"
+
+    public init(
+        id: RecordID, collection: RecordCollection, owner: SiteID,
+        versionVector: VersionVector = VersionVector(), fields: [String: FieldValue] = [:], deletion: Deletion? = nil
+    ) {
+        self.id = id
+        self.collection = collection
+        self.owner = owner
+        self.versionVector = versionVector
+        self.fields = fields
+        self.deletion = deletion
+    }
+
+    /// Whether the record is deleted: a tombstone covers every field write it holds.
+    public var isDeleted: Bool {
+        guard let deletion else { return false }
+        return fields.values.allSatisfy { deletion.context.covers($0.stamp.dot) }
+    }
+
+    /// The value of `field`, or `nil` when never set or cleared.
+    public subscript(field: String) -> String? {
+        guard let value = fields[field]?.value, !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The confidentiality class; `internal` when the field is missing.
+    public var classification: Classification {
+        self[Self.classField].flatMap(Classification.init(rawValue:)) ?? .internal
+    }
+
+    /// The newest stamp anywhere in the record (fields or tombstone).
+    public var newestStamp: Stamp? {
+        var newest = deletion?.stamp
+        for field in fields.values where newest.map({ field.stamp > $0 }) ?? true {
+            newest = field.stamp
+        }
+        return newest
+    }
+
+    /// Field values only, without stamps, leaving out cleared fields.
+    public var plainValues: [String: String] {
+        var result: [String: String] = [:]
+        for (name, field) in fields where !field.value.isEmpty {
+            result[name] = field.value
+        }
+        return result
+    }
+
+    /// Applies a local write: every field in `changes` whose value differs gets the new `stamp`,
+    /// and the version vector includes the write's dot. A write to a deleted record brings it back.
+    /// - Returns: the names of the fields whose value changed.
+    @discardableResult
+    public mutating func applyLocalWrite(_ changes: [String: String], stamp: Stamp) -> [String] {
+        let wasDeleted = isDeleted
+        var changed: [String] = []
+        for (name, value) in changes.sorted(by: { $0.key < $1.key }) where fields[name]?.value != value {
+            fields[name] = FieldValue(value: value, stamp: stamp)
+            changed.append(name)
+        }
+        if wasDeleted && changed.isEmpty, let first = fields.keys.sorted().first, let current = fields[first] {
+            // Undelete with no value change still needs one write the tombstone does not cover.
+            fields[first] = FieldValue(value: current.value, stamp: stamp)
+        }
+        versionVector[stamp.dot.site] = stamp.dot.counter
+        return changed
+    }
+
+    /// Applies a local delete: the tombstone now covers every write this record has seen.
+    public mutating func applyLocalDelete(stamp: Stamp) {
+        versionVector[stamp.dot.site] = stamp.dot.counter
+        let tombstone = Deletion(context: versionVector, stamp: stamp)
+        deletion = deletion.map { $0.merged(with: tombstone) } ?? tombstone
+    }
+}

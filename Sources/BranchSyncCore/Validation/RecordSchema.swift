@@ -1,0 +1,123 @@
+/// The fields of a collection and the rules a record must satisfy at entry.
+public struct RecordSchema: Sendable {
+    /// The collection described.
+    public let collection: RecordCollection
+    /// Its fields in display order; the class field comes last.
+    public let fields: [FieldSpec]
+
+    /// The schema of `collection`.
+    public static func of(_ collection: RecordCollection) -> RecordSchema {
+        switch collection {
+        case .customers: return customers
+        case .documents: return documents
+        }
+    }
+
+    /// The field with the given record name or flag name.
+    public func field(named name: String) -> FieldSpec? {
+        fields.first { $0.name == name || $0.flag == name }
+    }
+
+    /// Checks the values of a new record and fills in defaults.
+    /// - Returns: the values to store, defaults included.
+    /// - Throws: the first ``ValidationError`` found, in field order.
+    public func validateNew(_ values: [String: String]) throws(ValidationError) -> [String: String] {
+        try rejectUnknown(values)
+        var result = values.filter { !$0.value.isEmpty }
+        for spec in fields {
+            if result[spec.name] == nil, let defaultValue = spec.defaultValue { result[spec.name] = defaultValue }
+            guard let value = result[spec.name] else {
+                if spec.isRequired {
+                    throw ValidationError(field: spec.name, message: "\(spec.flag) is required for a \(collection.singular)")
+                }
+                continue
+            }
+            try spec.validate(value)
+        }
+        return result
+    }
+
+    /// Checks changes to an existing record: each value must be valid, and required fields may not be cleared.
+    /// - Throws: the first ``ValidationError`` found, in field order.
+    public func validateChanges(_ changes: [String: String]) throws(ValidationError) {
+        try rejectUnknown(changes)
+        for spec in fields {
+            guard let value = changes[spec.name] else { continue }
+            if value.isEmpty {
+                if spec.isRequired {
+                    throw ValidationError(field: spec.name, message: "\(spec.flag) is required and cannot be cleared")
+                }
+                continue
+            }
+            try spec.validate(value)
+        }
+    }
+
+    /// Checks a complete record state, e.g. one received from another site.
+    /// - Throws: the first ``ValidationError`` found.
+    public func validateState(_ state: RecordState) throws(ValidationError) {
+        guard state.collection == collection else {
+            throw ValidationError(field: "collection", message: "record \(state.id) is not a \(collection.singular)")
+        }
+        _ = try validateNew(state.plainValues)
+    }
+
+    private func rejectUnknown(_ values: [String: String]) throws(ValidationError) {
+        for name in values.keys.sorted() where field(named: name)?.name != name {
+            throw ValidationError(field: name, message: "\(collection.singular) has no field '\(name)'")
+        }
+    }
+
+    private static let classSpec = FieldSpec(
+        RecordState.classField, format: .oneOf(Classification.allCases.map(\.rawValue)), default: "internal",
+        summary: "confidentiality: public, internal, confidential or secret")
+
+    /// Customers (DESIGN.md §2).
+    public static let customers = RecordSchema(
+        collection: .customers,
+        fields: [
+            FieldSpec("code", required: true, format: .customerCode, summary: "6 digits, the first 2 a region code"),
+            FieldSpec("name", required: true, format: .text(maxLength: 200), summary: "company name"),
+            FieldSpec(
+                "creditCode", required: true, format: .creditCode,
+                summary: "18-character unified social credit code (GB 32100-2015)"),
+            FieldSpec("contact", format: .text(maxLength: 100), summary: "contact person"),
+            FieldSpec("phone", format: .phone, summary: "mobile (13812345678) or landline (010-12345678)"),
+            FieldSpec("email", format: .email, summary: "e-mail address"),
+            FieldSpec("address", format: .text(maxLength: 300), summary: "postal address"),
+            FieldSpec("industry", format: .text(maxLength: 100), summary: "industry"),
+            FieldSpec(
+                "category", format: .oneOf(["general", "special"]), default: "general",
+                summary: "general or special"),
+            FieldSpec("bankAccount", format: .bankAccount, summary: "bank account number"),
+            FieldSpec("notes", format: .text(maxLength: 2000), summary: "free notes"),
+            classSpec,
+        ])
+
+    /// The document kinds.
+    public static let documentKinds = ["administrative", "market"]
+    /// The document types.
+    public static let documentTypes = ["contract", "quotation", "report", "fax", "email", "minutes", "other"]
+    /// The document retention states.
+    public static let documentStatuses = ["active", "archived", "destroyed"]
+
+    /// Documents (DESIGN.md §2). The attachment fields are set by the store from the file's bytes.
+    public static let documents = RecordSchema(
+        collection: .documents,
+        fields: [
+            FieldSpec("title", required: true, format: .text(maxLength: 300), summary: "document title"),
+            FieldSpec("kind", required: true, format: .oneOf(documentKinds), summary: "administrative or market"),
+            FieldSpec(
+                "type", required: true, format: .oneOf(documentTypes), summary: documentTypes.joined(separator: ", ")),
+            FieldSpec("customerId", format: .recordID, summary: "id of the customer the document concerns"),
+            FieldSpec("body", format: .text(maxLength: 100_000), summary: "text of the document"),
+            FieldSpec("attachmentName", system: true, format: .text(maxLength: 255), summary: "attached file name"),
+            FieldSpec("attachmentSha256", system: true, format: .sha256, summary: "SHA-256 of the attachment"),
+            FieldSpec("attachmentSize", system: true, format: .count, summary: "attachment size in bytes"),
+            FieldSpec("retainUntil", format: .date, summary: "keep at least until YYYY-MM-DD"),
+            FieldSpec(
+                "status", format: .oneOf(documentStatuses), default: "active",
+                summary: "active, archived or destroyed"),
+            classSpec,
+        ])
+}

@@ -1,0 +1,4 @@
+#ifndef BRANCHSYNC_CSQLITE_SHIM_H
+#define BRANCHSYNC_CSQLITE_SHIM_H
+#include <sqlite3.h>
+#endif
