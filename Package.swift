@@ -15,8 +15,14 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(name: "BranchSyncCore"),
-        .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "CSQLite"]),
+        .target(name: "BranchSyncCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "BranchSyncCrypto", "CSQLite"]),
         .target(name: "BranchSyncCommands", dependencies: ["BranchSyncCore", "BranchSyncStore"]),
         .executableTarget(name: "branchsync", dependencies: ["BranchSyncCommands"]),
         .executableTarget(
@@ -24,7 +30,7 @@ let package = Package(
             dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCommands"]
         ),
         .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore"]),
-        .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore"]),
+        .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto"]),
         .testTarget(
             name: "BranchSyncCommandsTests",
             dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore"]

@@ -1,0 +1,126 @@
+import BranchSyncCore
+import Foundation
+
+/// A node's database: records, change log, conflicts, audit trail and attachments, in one SQLite file.
+///
+/// Every local write is one transaction holding the record, its change-log position and its audit row.
+/// Not `Sendable`: use a store from one thread at a time (open one per process or per serial queue).
+public final class NodeStore {
+    /// The database file's name inside the data directory.
+    public static let databaseFileName = "branchsync.sqlite"
+
+    /// The data directory.
+    public let directory: String
+    /// This node's identity.
+    public let identity: NodeIdentity
+    /// Who the audit trail names for writes through this store.
+    public var actor: AuditActor
+    let db: DatabaseConnection
+    /// Called between the statements of a local write, for tests that interrupt writes; see ``FaultPoint``.
+    var faultInjector: ((FaultPoint) throws -> Void)?
+    private let crashPoint: FaultPoint?
+
+    private init(directory: String, db: DatabaseConnection, actor: AuditActor) throws {
+        self.directory = directory
+        self.db = db
+        self.actor = actor
+        let meta = try Self.readMeta(db)
+        guard let siteText = meta["site"], let roleText = meta["role"], let role = NodeRole(rawValue: roleText) else {
+            throw StorageError(code: .corrupt, message: "the database in \(directory) has no node identity; re-run init")
+        }
+        let site: SiteID
+        do { site = try SiteID(siteText) } catch {
+            throw StorageError(code: .corrupt, message: "the stored site id is invalid: \(error.message)")
+        }
+        identity = NodeIdentity(site: site, role: role, hubAddress: meta["hub"])
+        crashPoint = ProcessInfo.processInfo.environment["BRANCHSYNC_TEST_CRASH_AT"].flatMap(FaultPoint.init(rawValue:))
+    }
+
+    /// The path of the database file in `directory`.
+    public static func databasePath(in directory: String) -> String {
+        (directory as NSString).appendingPathComponent(databaseFileName)
+    }
+
+    /// Creates the data directory and a new node database in it.
+    /// - Throws: ``StorageError`` `.alreadyInitialized` if the directory already holds a database.
+    public static func initialize(directory: String, identity: NodeIdentity, actor: AuditActor) throws -> NodeStore {
+        let path = databasePath(in: directory)
+        if FileManager.default.fileExists(atPath: path) {
+            throw StorageError(
+                code: .alreadyInitialized,
+                message: "\(directory) already holds a BranchSync node; use another --data directory")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StorageError(code: .notInitialized, message: "cannot create data directory \(directory): \(error.localizedDescription)")
+        }
+        let db = try DatabaseConnection(path: path, create: true)
+        try SchemaMigrator.migrate(db)
+        try db.write {
+            let insert = try db.statement("INSERT INTO meta(key, value) VALUES (?1, ?2)")
+            var entries: [(String, String)] = [
+                ("site", identity.site.rawValue), ("role", identity.role.rawValue), ("counter", "0"),
+                ("hlc", "0.0"), ("last_seq", "0"), ("created_at", Timestamp.nowISO8601()),
+            ]
+            if let hub = identity.hubAddress { entries.append(("hub", hub)) }
+            for (key, value) in entries { try insert.run([.text(key), .text(value)]) }
+            try db.statement(
+                "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, 'init', NULL, NULL, ?4)"
+            ).run([
+                .text(Timestamp.nowISO8601()), .text(actor.user), .text(actor.origin),
+                .text("site \(identity.site) as \(identity.role.rawValue)" + (identity.hubAddress.map { ", hub \($0)" } ?? "")),
+            ])
+        }
+        return try NodeStore(directory: directory, db: db, actor: actor)
+    }
+
+    /// Opens the node database in `directory`, migrating it to the current schema.
+    /// - Throws: ``StorageError`` `.notInitialized` when there is none.
+    public static func open(directory: String, actor: AuditActor) throws -> NodeStore {
+        let path = databasePath(in: directory)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StorageError(
+                code: .notInitialized,
+                message: "no BranchSync node in \(directory); run `branchsync init --site ID --role hub|branch` first, "
+                    + "or point --data (or BRANCHSYNC_DATA) at the node's directory")
+        }
+        let db = try DatabaseConnection(path: path, create: false)
+        try SchemaMigrator.migrate(db)
+        return try NodeStore(directory: directory, db: db, actor: actor)
+    }
+
+    /// Whether a statement is still running (tests assert this is false after each operation).
+    public var hasActiveStatements: Bool { db.hasActiveStatements }
+
+    static func readMeta(_ db: DatabaseConnection) throws -> [String: String] {
+        var meta: [String: String] = [:]
+        try db.statement("SELECT key, value FROM meta").forEachRow { meta[$0.text(0)] = $0.text(1) }
+        return meta
+    }
+
+    /// Runs `body` with a writer in one transaction: all its writes commit together or not at all.
+    public func batch<T>(_ body: (LocalWriter) throws -> T) throws -> T {
+        try db.write {
+            let writer = try LocalWriter(store: self)
+            let result = try body(writer)
+            try writer.saveClock()
+            return result
+        }
+    }
+
+    func injectFault(_ point: FaultPoint) throws {
+        if crashPoint == point {
+            kill(getpid(), SIGKILL)
+        }
+        try faultInjector?(point)
+    }
+}
+
+/// Places inside a write where tests may interrupt it.
+enum FaultPoint: String, Sendable {
+    /// After the record row is written, before the audit row.
+    case afterRecordRow = "after-record-row"
+    /// After the audit row, before the node's counter and clock are saved.
+    case beforeMetaSave = "before-meta-save"
+}

@@ -1,0 +1,125 @@
+import CSQLite
+
+let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// One SQLite connection with a statement cache and closure-scoped transactions.
+///
+/// Not `Sendable`: a connection and its statements belong to one thread (or one serial queue) at a time.
+public final class DatabaseConnection {
+    let handle: OpaquePointer
+    private var cache: [String: Statement] = [:]
+    private var transactionDepth = 0
+
+    /// Opens (or creates) the database file at `path` in WAL mode with a busy timeout, so a CLI and a daemon
+    /// writing the same file wait for each other instead of failing.
+    /// - Throws: ``StorageError`` if the file cannot be opened.
+    public init(path: String, create: Bool, busyTimeoutMilliseconds: Int32 = 10_000) throws(StorageError) {
+        var db: OpaquePointer?
+        var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
+        if create { flags |= SQLITE_OPEN_CREATE }
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let db { sqlite3_close_v2(db) }
+            throw StorageError(code: .sqlite(rc), message: "cannot open database \(path): \(message)")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA synchronous=NORMAL")
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs SQL that returns no rows (may hold several statements).
+    /// - Throws: ``StorageError`` with SQLite's message.
+    public func execute(_ sql: String) throws(StorageError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if rc != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(errorMessage)
+            throw StorageError(code: .sqlite(rc), message: message, sql: sql)
+        }
+    }
+
+    /// A prepared statement for `sql`, cached for reuse and reset for binding.
+    /// - Throws: ``StorageError`` if the SQL does not compile.
+    public func statement(_ sql: String) throws(StorageError) -> Statement {
+        if let cached = cache[sql] {
+            cached.reset()
+            return cached
+        }
+        let statement = try Statement(connection: self, sql: sql)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// Forgets a cached statement (after it failed, so a broken statement is not reused).
+    func evict(_ sql: String) {
+        cache[sql] = nil
+    }
+
+    /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`): commits when it returns, rolls back when it throws
+    /// and rethrows that first error. Nested calls use savepoints.
+    public func write<T>(_ body: () throws -> T) throws -> T {
+        let depth = transactionDepth
+        try execute(depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT sp\(depth)")
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
+        do {
+            let result = try body()
+            try execute(depth == 0 ? "COMMIT" : "RELEASE sp\(depth)")
+            return result
+        } catch {
+            if depth == 0 {
+                try? execute("ROLLBACK")
+            } else {
+                try? execute("ROLLBACK TO sp\(depth)")
+                try? execute("RELEASE sp\(depth)")
+            }
+            throw error
+        }
+    }
+
+    /// Runs `body` in a read transaction, so every query inside sees one snapshot.
+    public func read<T>(_ body: () throws -> T) throws -> T {
+        if transactionDepth > 0 { return try body() }
+        try execute("BEGIN DEFERRED")
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Whether any statement of this connection is still mid-step (used by tests on close).
+    public var hasActiveStatements: Bool {
+        var statement = sqlite3_next_stmt(handle, nil)
+        while let current = statement {
+            if sqlite3_stmt_busy(current) != 0 { return true }
+            statement = sqlite3_next_stmt(handle, current)
+        }
+        return false
+    }
+
+    /// The row id of the last insert.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Rows changed by the last statement.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    func error(_ rc: Int32, sql: String) -> StorageError {
+        StorageError(code: .sqlite(rc), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+}

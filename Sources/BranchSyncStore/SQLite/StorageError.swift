@@ -1,0 +1,75 @@
+/// A storage failure: the SQLite result code, SQLite's message and the SQL that failed.
+///
+/// The description leaves out bound values, which may hold customer data.
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure, for callers that react to it.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        fileprivate enum Kind: Sendable, Hashable {
+            case sqlite(Int32)
+            case notInitialized
+            case alreadyInitialized
+            case corrupt
+            case schemaTooNew
+            case notFound
+            case invalidOperation
+        }
+
+        fileprivate let kind: Kind
+
+        /// SQLite returned an error result code.
+        public static func sqlite(_ code: Int32) -> Code { Code(kind: .sqlite(code)) }
+        /// The data directory has no BranchSync database.
+        public static let notInitialized = Code(kind: .notInitialized)
+        /// `init` was run on a directory that already has a database.
+        public static let alreadyInitialized = Code(kind: .alreadyInitialized)
+        /// Stored bytes did not decode.
+        public static let corrupt = Code(kind: .corrupt)
+        /// The database was written by a newer BranchSync.
+        public static let schemaTooNew = Code(kind: .schemaTooNew)
+
+        /// The record (or conflict, or blob) asked for does not exist.
+        public static let notFound = Code(kind: .notFound)
+        /// The operation does not apply to the record in its current state (e.g. updating a deleted record).
+        public static let invalidOperation = Code(kind: .invalidOperation)
+
+        /// The SQLite primary result code, if this is an SQLite error.
+        public var sqliteCode: Int32? {
+            if case .sqlite(let code) = kind { return code }
+            return nil
+        }
+
+        public var description: String {
+            switch kind {
+            case .sqlite(let code): return "sqlite(\(code))"
+            case .notInitialized: return "notInitialized"
+            case .alreadyInitialized: return "alreadyInitialized"
+            case .corrupt: return "corrupt"
+            case .schemaTooNew: return "schemaTooNew"
+            case .notFound: return "notFound"
+            case .invalidOperation: return "invalidOperation"
+            }
+        }
+    }
+
+    /// What kind of failure.
+    public var code: Code
+    /// An operator-readable message.
+    public var message: String
+    /// The SQL statement concerned, if any.
+    public var sql: String?
+
+    public init(code: Code, message: String, sql: String? = nil) {
+        self.code = code
+        self.message = message
+        self.sql = sql
+    }
+
+    /// Whether the disk (or its quota) is full.
+    public var isDiskFull: Bool { code.sqliteCode.map { $0 & 0xFF == 13 } ?? false }
+
+    public var description: String {
+        if isDiskFull { return "the disk is full (\(message)); free space in the data directory and retry" }
+        if let sql { return "\(message) (SQLite \(code), in: \(sql))" }
+        return message
+    }
+}

@@ -1,0 +1,67 @@
+/// One named schema change, applied once, in order, and recorded in `schema_migrations`.
+struct Migration {
+    let name: String
+    let sql: String
+}
+
+extension Migration {
+    /// Every migration in order. Never edit one that has shipped; add a new one.
+    static let all: [Migration] = [
+        Migration(
+            name: "001-initial",
+            sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                -- One row per record. `seq` is the record's position in this node's change log: every change to
+                -- the record moves it to a new, higher seq, so the log holds only the newest entry per record
+                -- (compacted by construction, like CouchDB's by-seq index) and `seq > cursor` is an index scan.
+                CREATE TABLE records (
+                    id TEXT PRIMARY KEY,
+                    collection TEXT NOT NULL,
+                    owner TEXT NOT NULL,
+                    class TEXT NOT NULL,
+                    deleted INTEGER NOT NULL,
+                    code TEXT,
+                    phone TEXT,
+                    bank_account TEXT,
+                    seq INTEGER NOT NULL UNIQUE,
+                    origin TEXT NOT NULL,
+                    state BLOB NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX records_by_code ON records(code) WHERE code IS NOT NULL;
+                CREATE INDEX records_by_phone ON records(phone) WHERE phone IS NOT NULL;
+                CREATE INDEX records_by_bank_account ON records(bank_account) WHERE bank_account IS NOT NULL;
+                CREATE INDEX records_by_collection ON records(collection, id);
+                CREATE TABLE conflicts (
+                    id INTEGER PRIMARY KEY,
+                    record_id TEXT NOT NULL,
+                    collection TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    field TEXT NOT NULL,
+                    kept_value TEXT NOT NULL,
+                    kept_stamp TEXT NOT NULL,
+                    lost_value TEXT NOT NULL,
+                    lost_stamp TEXT NOT NULL,
+                    detected_at TEXT NOT NULL,
+                    peer TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'open',
+                    resolved_at TEXT,
+                    resolved_by TEXT,
+                    resolution TEXT,
+                    UNIQUE (record_id, field, lost_stamp)
+                );
+                CREATE INDEX conflicts_open ON conflicts(status, id);
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY,
+                    at TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    origin TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    collection TEXT,
+                    record_id TEXT,
+                    detail TEXT NOT NULL
+                );
+                CREATE INDEX audit_by_record ON audit(record_id, id);
+                CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
+                """),
+    ]
+}

@@ -1,0 +1,26 @@
+/// Brings a database up to the newest schema, one recorded migration at a time.
+enum SchemaMigrator {
+    /// The number of migrations this build knows; a database with more was written by a newer BranchSync.
+    static var currentVersion: Int { Migration.all.count }
+
+    /// Applies every migration not yet recorded, each in its own transaction.
+    /// - Throws: ``StorageError`` on SQLite failure, or `.schemaTooNew` for a database from a newer version.
+    static func migrate(_ db: DatabaseConnection) throws {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        let applied = Set(try db.statement("SELECT name FROM schema_migrations").rows { $0.text(0) })
+        let known = Set(Migration.all.map(\.name))
+        if let unknown = applied.subtracting(known).sorted().first {
+            throw StorageError(
+                code: .schemaTooNew,
+                message: "the database has migration '\(unknown)', which this BranchSync does not know; "
+                    + "upgrade BranchSync before opening it")
+        }
+        for migration in Migration.all where !applied.contains(migration.name) {
+            try db.write {
+                try db.execute(migration.sql)
+                try db.statement("INSERT INTO schema_migrations(name, applied_at) VALUES (?1, ?2)")
+                    .run([.text(migration.name), .text(Timestamp.nowISO8601())])
+            }
+        }
+    }
+}

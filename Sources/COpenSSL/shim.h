@@ -1,0 +1,10 @@
+#ifndef BRANCHSYNC_COPENSSL_SHIM_H
+#define BRANCHSYNC_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#endif

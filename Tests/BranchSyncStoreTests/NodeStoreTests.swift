@@ -1,0 +1,237 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import Foundation
+import Testing
+
+@testable import BranchSyncStore
+
+let tester = AuditActor(user: "tester", origin: "test@localhost")
+
+func makeStore(_ directory: TemporaryDirectory, site: String = "bj01", role: NodeRole = .branch) throws -> NodeStore {
+    try NodeStore.initialize(
+        directory: directory.subdirectory(site), identity: NodeIdentity(site: try SiteID(site), role: role),
+        actor: tester)
+}
+
+let customerValues = ["code": "110001", "name": "北京华信科技有限公司", "creditCode": "91110000802100433B"]
+
+@Suite struct NodeStoreTests {
+    @Test func initializeThenReopenKeepsIdentity() throws {
+        let directory = TemporaryDirectory()
+        _ = try NodeStore.initialize(
+            directory: directory.subdirectory("bj01"),
+            identity: NodeIdentity(site: try SiteID("bj01"), role: .branch, hubAddress: "127.0.0.1:7700"), actor: tester)
+        let reopened = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
+        #expect(reopened.identity == NodeIdentity(site: try SiteID("bj01"), role: .branch, hubAddress: "127.0.0.1:7700"))
+        #expect(throws: StorageError.self) {
+            _ = try NodeStore.initialize(
+                directory: directory.subdirectory("bj01"), identity: NodeIdentity(site: try SiteID("x"), role: .hub),
+                actor: tester)
+        }
+    }
+
+    @Test func openingAnEmptyDirectorySaysToRunInit() throws {
+        let directory = TemporaryDirectory()
+        do {
+            _ = try NodeStore.open(directory: directory.path, actor: tester)
+            Issue.record("opened a directory without a node")
+        } catch let error as StorageError {
+            #expect(error.code == .notInitialized)
+            #expect(error.message.contains("branchsync init"))
+        }
+    }
+
+    @Test func createWritesRecordLogEntryAndAuditRow() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let state = try store.create(.customers, values: customerValues)
+        #expect(state["category"] == "general")
+        #expect(state.classification == .internal)
+        #expect(state.versionVector == VersionVector([try SiteID("bj01"): 1]))
+        #expect(try store.record(state.id) == state)
+        let log = try store.changes(after: 0)
+        #expect(log.map(\.seq) == [1])
+        #expect(log.first?.state == state)
+        let audit = try store.auditTrail(recordID: state.id)
+        #expect(audit.map(\.action) == ["create"])
+        #expect(audit.first?.actor == "tester")
+        #expect(audit.first?.origin == "test@localhost")
+        #expect(!store.hasActiveStatements)
+    }
+
+    @Test func customerCodesAreUniqueAmongLiveCustomers() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let first = try store.create(.customers, values: customerValues)
+        do {
+            try store.create(.customers, values: customerValues)
+            Issue.record("duplicate code accepted")
+        } catch let error as ValidationError {
+            #expect(error.message == "customer code 110001 is already used by customer \(first.id) (北京华信科技有限公司)")
+        }
+        try store.delete(first.id)
+        try store.create(.customers, values: customerValues)
+    }
+
+    @Test func updatesMoveTheRecordToTheEndOfTheLogAndNoOpsWriteNothing() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let a = try store.create(.customers, values: customerValues)
+        var other = customerValues
+        other["code"] = "310001"
+        let b = try store.create(.customers, values: other)
+        let result = try store.update(a.id, changes: ["phone": "13812345678"])
+        #expect(result.changed == ["phone"])
+        #expect(try store.changes(after: 0).map(\.state.id) == [b.id, a.id])
+        #expect(try store.lastSeq() == 3)
+        let unchanged = try store.update(a.id, changes: ["phone": "13812345678"])
+        #expect(unchanged.changed.isEmpty)
+        #expect(try store.lastSeq() == 3)
+        #expect(throws: ValidationError.self) { try store.update(a.id, changes: ["phone": "12345"]) }
+        #expect(throws: ValidationError.self) { try store.update(a.id, changes: ["code": "310001"]) }
+    }
+
+    @Test func deletedRecordsAreTombstonesThatRefuseUpdates() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let state = try store.create(.customers, values: customerValues)
+        let deleted = try store.delete(state.id)
+        #expect(deleted.isDeleted)
+        #expect(try store.records(in: .customers).isEmpty)
+        #expect(try store.records(in: .customers, includeDeleted: true).count == 1)
+        do {
+            try store.update(state.id, changes: ["name": "x"])
+            Issue.record("updated a deleted record")
+        } catch let error as StorageError {
+            #expect(error.code == .invalidOperation)
+        }
+        #expect(throws: StorageError.self) { try store.delete(state.id) }
+        #expect(try store.auditTrail(recordID: state.id).map(\.action) == ["delete", "create"])
+    }
+
+    @Test func documentsLinkToExistingCustomersAndStoreAttachments() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let customer = try store.create(.customers, values: customerValues)
+        let bytes = Array("报价单 v1".utf8)
+        let document = try store.create(
+            .documents,
+            values: ["title": "2027 年报价", "kind": "market", "type": "quotation", "customerId": customer.id.description],
+            attachment: Attachment(name: "/tmp/quote.pdf", bytes: bytes))
+        #expect(document["attachmentName"] == "quote.pdf")
+        #expect(document["attachmentSha256"] == SHA256.hexDigest(bytes))
+        #expect(document["attachmentSize"] == String(bytes.count))
+        #expect(try store.blob(sha256: SHA256.hexDigest(bytes)) == bytes)
+        let unknown = RecordID.version7(unixMilliseconds: 1, random: Array(repeating: 0, count: 10))
+        #expect(throws: ValidationError.self) {
+            try store.create(
+                .documents, values: ["title": "x", "kind": "market", "type": "fax", "customerId": unknown.description])
+        }
+        #expect(throws: ValidationError.self) {
+            try store.create(.documents, values: ["title": "x", "kind": "market", "type": "fax", "attachmentSha256": "00"])
+        }
+    }
+
+    @Test func countersAndClockSurviveReopen() throws {
+        let directory = TemporaryDirectory()
+        var store = try makeStore(directory)
+        let first = try store.create(.customers, values: customerValues)
+        store = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
+        let second = try store.update(first.id, changes: ["notes": "重要客户"]).state
+        #expect(second.fields["notes"]!.stamp.dot.counter == 2)
+        #expect(second.fields["notes"]!.stamp > first.fields["name"]!.stamp)
+    }
+}
+
+@Suite struct WriteAtomicityTests {
+    /// A write interrupted between its statements (after the record row, before the audit row; or before the
+    /// counter is saved) leaves neither half: no record, no log entry, no audit row, no used counter value.
+    @Test(arguments: [FaultPoint.afterRecordRow, FaultPoint.beforeMetaSave])
+    func interruptedWriteLeavesNothing(at point: FaultPoint) throws {
+        struct Interrupted: Error {}
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let kept = try store.create(.customers, values: customerValues)
+        let auditBefore = try store.auditTrail().count
+        store.faultInjector = { if $0 == point { throw Interrupted() } }
+        var other = customerValues
+        other["code"] = "310001"
+        #expect(throws: Interrupted.self) { try store.create(.customers, values: other) }
+        #expect(throws: Interrupted.self) { try store.update(kept.id, changes: ["name": "改名"]) }
+        store.faultInjector = nil
+        #expect(try store.records(in: .customers) == [kept])
+        #expect(try store.changes(after: 0).map(\.seq) == [1])
+        #expect(try store.auditTrail().count == auditBefore)
+        let next = try store.create(.customers, values: other)
+        #expect(next.versionVector == VersionVector([try SiteID("bj01"): 2]))
+        #expect(!store.hasActiveStatements)
+    }
+
+    @Test func aFailingRowRollsBackItsWholeBatch() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        #expect(throws: ValidationError.self) {
+            try store.batch { writer in
+                try writer.create(.customers, values: customerValues)
+                try writer.create(.customers, values: customerValues)
+            }
+        }
+        #expect(try store.records(in: .customers).isEmpty)
+        #expect(try store.lastSeq() == 0)
+    }
+}
+
+@Suite struct ApplyTests {
+    @Test func remoteStatesReplicateIdempotently() throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let created = try branch.create(.customers, values: customerValues)
+        let outcomes = try hub.apply(try branch.changes(after: 0).map(\.state), from: try SiteID("bj01"))
+        #expect(outcomes.map(\.changesLocal) == [true])
+        #expect(try hub.record(created.id) == created)
+        #expect(try hub.changes(after: 0).first?.origin == "bj01")
+        #expect(try hub.auditTrail(recordID: created.id).first?.detail == "from bj01: new")
+        let again = try hub.apply([created], from: try SiteID("bj01"))
+        #expect(again.map(\.changesLocal) == [false])
+        #expect(try hub.lastSeq() == 1)
+        #expect(try hub.allRecords().map(\.canonicalJSON) == branch.allRecords().map(\.canonicalJSON))
+    }
+
+    @Test func concurrentEditsConvergeAndTheConflictIsRecordedOnBothSides() throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let bj01 = try SiteID("bj01")
+        let hq = try SiteID("hq")
+        let created = try branch.create(.customers, values: customerValues)
+        try hub.apply([created], from: bj01)
+        try branch.update(created.id, changes: ["phone": "13811112222", "notes": "分行备注"])
+        try hub.update(created.id, changes: ["phone": "010-88889999"])
+        let fromBranch = try branch.record(created.id)!
+        let fromHub = try hub.record(created.id)!
+        let atHub = try hub.apply([fromBranch], from: bj01)
+        let atBranch = try branch.apply([fromHub], from: hq)
+        #expect(try hub.record(created.id) == branch.record(created.id))
+        #expect(try hub.record(created.id)?["notes"] == "分行备注")
+        #expect(atHub.first?.conflicts.count == 1)
+        #expect(atBranch.first?.conflicts.count == 1)
+        let recorded = try hub.conflicts()
+        #expect(recorded.count == 1)
+        #expect(recorded.first?.field == "phone")
+        #expect(Set([recorded.first!.keptValue, recorded.first!.lostValue]) == ["13811112222", "010-88889999"])
+        #expect(recorded.first?.status == "open")
+        // The merged state differs from both inputs, so the hub must send it on, also to bj01.
+        #expect(try hub.changes(after: 0).last?.origin == "hq")
+    }
+
+    @Test func aStateThatIsNotTheSameRecordIsRefusedAndNothingIsWritten() throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let created = try branch.create(.customers, values: customerValues)
+        var forged = created
+        forged.owner = try SiteID("sh01")
+        #expect(throws: ValidationError.self) { try branch.apply([forged], from: try SiteID("sh01")) }
+        #expect(try branch.record(created.id) == created)
+    }
+}
