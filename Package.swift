@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto"]),
         .testTarget(
             name: "BranchSyncCommandsTests",
-            dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore"]
+            dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "branchsync"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,1 +1,7 @@
-print("placeholder")
+import BranchSyncCommands
+import Foundation
+
+let status = BranchSyncTool.run(
+    Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+    console: Console.standard())
+exit(status)

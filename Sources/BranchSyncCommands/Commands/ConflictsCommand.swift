@@ -1,0 +1,77 @@
+import BranchSyncCore
+import BranchSyncStore
+
+/// `branchsync conflicts list|show`: conflicts recorded when concurrent edits met.
+enum ConflictsCommand {
+    static let spec = CommandSpec(
+        name: "conflicts",
+        abstract: "list and inspect conflicts between concurrent edits",
+        discussion: "The merge keeps one value deterministically and records the other here, so nothing is lost.",
+        subcommands: [
+            CommandSpec(
+                name: "list", abstract: "list open conflicts, newest first",
+                options: [.flag("all", help: "include resolved conflicts"), .json], run: list),
+            CommandSpec(
+                name: "show", abstract: "show one conflict", options: [.json],
+                arguments: [ArgumentSpec("ID", help: "the conflict's number")], run: show),
+        ])
+
+    static func json(_ conflict: StoredConflict) -> String {
+        CanonicalJSON.object([
+            ("id", String(conflict.id)), ("recordId", CanonicalJSON.quote(conflict.recordID.description)),
+            ("collection", CanonicalJSON.quote(conflict.collection.rawValue)),
+            ("kind", CanonicalJSON.quote(conflict.kind.rawValue)), ("field", CanonicalJSON.quote(conflict.field)),
+            ("kept", CanonicalJSON.object([("value", CanonicalJSON.quote(conflict.keptValue)), ("stamp", CanonicalJSON.quote(conflict.keptStamp))])),
+            ("lost", CanonicalJSON.object([("value", CanonicalJSON.quote(conflict.lostValue)), ("stamp", CanonicalJSON.quote(conflict.lostStamp))])),
+            ("detectedAt", CanonicalJSON.quote(conflict.detectedAt)), ("peer", CanonicalJSON.quote(conflict.peer)),
+            ("status", CanonicalJSON.quote(conflict.status)),
+            ("resolvedAt", conflict.resolvedAt.map(CanonicalJSON.quote) ?? "null"),
+            ("resolvedBy", conflict.resolvedBy.map(CanonicalJSON.quote) ?? "null"),
+            ("resolution", conflict.resolution.map(CanonicalJSON.quote) ?? "null"),
+        ])
+    }
+
+    static func list(_ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let conflicts = try store.conflicts(includeResolved: invocation.flag("all"))
+        if invocation.flag("json") {
+            invocation.console.write(JSONLines.array(conflicts.map(json)))
+            return ExitCode.success
+        }
+        var table = TextTable(["#", "status", "record", "field", "kept", "lost", "detected"])
+        for conflict in conflicts {
+            table.append([
+                String(conflict.id), conflict.status, "\(conflict.collection.singular) \(conflict.recordID)", conflict.field,
+                conflict.keptValue, conflict.lostValue, conflict.detectedAt,
+            ])
+        }
+        invocation.console.write(table.render())
+        invocation.console.line("\(conflicts.count) \(invocation.flag("all") ? "" : "open ")conflict(s)")
+        return ExitCode.success
+    }
+
+    static func show(_ invocation: Invocation) throws -> Int32 {
+        guard let number = Int64(invocation.arguments[0]) else {
+            throw CLIError.usage("conflict ID must be a number, got '\(invocation.arguments[0])'")
+        }
+        let store = try invocation.openStore()
+        guard let conflict = try store.conflict(id: number) else {
+            throw CLIError(exitCode: ExitCode.failure, message: "no conflict #\(number) on this node")
+        }
+        if invocation.flag("json") {
+            invocation.console.line(json(conflict))
+            return ExitCode.success
+        }
+        let console = invocation.console
+        console.line("conflict #\(conflict.id) (\(conflict.status))")
+        console.line("record:   \(conflict.collection.singular) \(conflict.recordID)")
+        console.line("kind:     \(conflict.kind.rawValue), field \(conflict.field)")
+        console.line("kept:     \(conflict.keptValue)  [\(conflict.keptStamp)]")
+        console.line("lost:     \(conflict.lostValue)  [\(conflict.lostStamp)]")
+        console.line("detected: \(conflict.detectedAt) while applying a change from \(conflict.peer)")
+        if let resolvedAt = conflict.resolvedAt {
+            console.line("resolved: \(resolvedAt) by \(conflict.resolvedBy ?? "?"): \(conflict.resolution ?? "")")
+        }
+        return ExitCode.success
+    }
+}

@@ -1,0 +1,190 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+
+/// `branchsync customer …` and `branchsync document …`: add, update, delete, show, list (and attachments).
+enum RecordCommands {
+    static func spec(for collection: RecordCollection) -> CommandSpec {
+        let noun = collection.singular
+        var subcommands = [
+            CommandSpec(
+                name: "add", abstract: "create a \(noun) and print its id",
+                options: fieldOptions(collection, forAdd: true) + [.json],
+                run: { try add(collection, $0) }),
+            CommandSpec(
+                name: "update", abstract: "change fields of a \(noun) (an empty value clears an optional field)",
+                options: fieldOptions(collection, forAdd: false) + [.json],
+                arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
+                run: { try update(collection, $0) }),
+            CommandSpec(
+                name: "delete", abstract: "delete a \(noun) (a tombstone that replicates; history is kept)",
+                arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
+                run: { try delete(collection, $0) }),
+            CommandSpec(
+                name: "show", abstract: "show one \(noun) with its version vector and field stamps",
+                options: [.json], arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
+                run: { try show(collection, $0) }),
+            CommandSpec(
+                name: "list", abstract: "list \(collection.rawValue)",
+                options: [.flag("include-deleted", help: "also list deleted \(collection.rawValue)"), .json],
+                run: { try list(collection, $0) }),
+        ]
+        if collection == .documents {
+            subcommands.append(
+                CommandSpec(
+                    name: "attachment", abstract: "write a document's attached file to a path",
+                    options: [OptionSpec("output", value: "PATH", help: "where to write the file (required)")],
+                    arguments: [ArgumentSpec("ID", help: "the document's id")],
+                    run: saveAttachment))
+        }
+        return CommandSpec(
+            name: noun, abstract: "add, change, delete and read \(collection.rawValue)", subcommands: subcommands)
+    }
+
+    static func fieldOptions(_ collection: RecordCollection, forAdd: Bool) -> [OptionSpec] {
+        var options = RecordSchema.of(collection).fields.filter { !$0.isSystem }.map { field in
+            var help = field.summary
+            if forAdd && field.isRequired { help += " (required)" }
+            if forAdd, let defaultValue = field.defaultValue { help += " (default: \(defaultValue))" }
+            return OptionSpec(field.flag, value: "VALUE", help: help)
+        }
+        if collection == .documents {
+            options.append(OptionSpec("file", value: "PATH", help: "attach a file; its SHA-256 is stored with it"))
+        }
+        return options
+    }
+
+    static func values(_ collection: RecordCollection, _ invocation: Invocation) -> [String: String] {
+        var result: [String: String] = [:]
+        for field in RecordSchema.of(collection).fields where !field.isSystem {
+            if let value = invocation.value(field.flag) { result[field.name] = value }
+        }
+        return result
+    }
+
+    static func attachment(_ invocation: Invocation) throws -> Attachment? {
+        guard let path = invocation.value("file") else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError(exitCode: ExitCode.failure, message: "cannot read --file \(path): no such readable file")
+        }
+        return Attachment(name: (path as NSString).lastPathComponent, bytes: [UInt8](data))
+    }
+
+    static func loadRecord(_ collection: RecordCollection, _ invocation: Invocation, store: NodeStore) throws -> RecordState {
+        let id = try invocation.recordID(invocation.arguments[0])
+        guard let state = try store.record(id), state.collection == collection else {
+            throw CLIError(exitCode: ExitCode.failure, message: "no \(collection.singular) with id \(id) on this node")
+        }
+        return state
+    }
+
+    static func add(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let state = try store.create(collection, values: values(collection, invocation), attachment: try attachment(invocation))
+        invocation.console.line(invocation.flag("json") ? state.canonicalJSON : state.id.description)
+        return ExitCode.success
+    }
+
+    static func update(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let existing = try loadRecord(collection, invocation, store: store)
+        let changes = values(collection, invocation)
+        let file = try attachment(invocation)
+        guard !changes.isEmpty || file != nil else {
+            throw CLIError.usage("nothing to change; give at least one field option (see '\(invocation.commandLine) --help')")
+        }
+        let result = try store.update(existing.id, changes: changes, attachment: file)
+        if invocation.flag("json") {
+            invocation.console.line(result.state.canonicalJSON)
+        } else if result.changed.isEmpty {
+            invocation.console.line("\(collection.singular) \(existing.id): no change")
+        } else {
+            invocation.console.line("updated \(collection.singular) \(existing.id): \(result.changed.joined(separator: ", "))")
+        }
+        return ExitCode.success
+    }
+
+    static func delete(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let existing = try loadRecord(collection, invocation, store: store)
+        try store.delete(existing.id)
+        invocation.console.line("deleted \(collection.singular) \(existing.id)")
+        return ExitCode.success
+    }
+
+    static func show(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let state = try loadRecord(collection, invocation, store: store)
+        if invocation.flag("json") {
+            invocation.console.line(state.canonicalJSON)
+            return ExitCode.success
+        }
+        let console = invocation.console
+        console.line("\(collection.singular) \(state.id)")
+        var table = TextTable(["field", "value", "set by", "at"])
+        for spec in RecordSchema.of(collection).fields {
+            guard let field = state.fields[spec.name] else { continue }
+            table.append([
+                spec.flag, field.value.replacingOccurrences(of: "\n", with: "⏎"), field.stamp.dot.description,
+                Timestamp.iso8601(milliseconds: field.stamp.time.wallMilliseconds),
+            ])
+        }
+        console.write(table.render())
+        console.line("owner: \(state.owner)")
+        console.line("version vector: \(state.versionVector)")
+        if state.isDeleted, let deletion = state.deletion {
+            console.line(
+                "deleted: yes, by \(deletion.stamp.dot.site) at \(Timestamp.iso8601(milliseconds: deletion.stamp.time.wallMilliseconds))")
+        } else {
+            console.line("deleted: no")
+        }
+        return ExitCode.success
+    }
+
+    static func list(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let states = try store.records(in: collection, includeDeleted: invocation.flag("include-deleted"))
+        if invocation.flag("json") {
+            invocation.console.write(JSONLines.array(states.map(\.canonicalJSON)))
+            return ExitCode.success
+        }
+        let columns: [String] =
+            collection == .customers
+            ? ["code", "name", "phone", "category", "class"] : ["title", "kind", "type", "status", "class"]
+        var table = TextTable(["id"] + columns + (invocation.flag("include-deleted") ? ["deleted"] : []))
+        for state in states {
+            var row = [state.id.description] + columns.map { state[$0] ?? "" }
+            if invocation.flag("include-deleted") { row.append(state.isDeleted ? "yes" : "") }
+            table.append(row)
+        }
+        invocation.console.write(table.render())
+        invocation.console.line("\(states.count) \(states.count == 1 ? collection.singular : collection.rawValue)")
+        return ExitCode.success
+    }
+
+    static func saveAttachment(_ invocation: Invocation) throws -> Int32 {
+        let output = try invocation.required("output")
+        let store = try invocation.openStore()
+        let state = try loadRecord(.documents, invocation, store: store)
+        guard let sha = state["attachmentSha256"] else {
+            throw CLIError(exitCode: ExitCode.failure, message: "document \(state.id) has no attachment")
+        }
+        guard let bytes = try store.blob(sha256: sha) else {
+            throw CLIError(
+                exitCode: ExitCode.failure,
+                message: "the attachment \(sha) of document \(state.id) is not stored on this node yet")
+        }
+        guard FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
+            throw CLIError(exitCode: ExitCode.failure, message: "cannot write \(output)")
+        }
+        invocation.console.line("wrote \(bytes.count) bytes to \(output) (sha256 \(sha))")
+        return ExitCode.success
+    }
+}
+
+/// JSON arrays printed one element per line, so large outputs diff and stream well.
+enum JSONLines {
+    static func array(_ elements: [String]) -> String {
+        elements.isEmpty ? "[]\n" : "[\n" + elements.joined(separator: ",\n") + "\n]\n"
+    }
+}

@@ -1,0 +1,49 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+import Testing
+
+/// Runs of the built `branchsync` executable: real processes, real SQLite files.
+@Suite struct BinaryTests {
+    @Test func theBinaryPrintsToTheRightStreamsWithTheRightStatus() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        let initResult = try runBinary(["init", "--site", "bj01", "--role", "branch"], data: data)
+        #expect(initResult.status == 0, "\(initResult.err)")
+        let bad = try runBinary(["customer", "add", "--code", "110001", "--name", "x", "--credit-code", "91110000802100433C"], data: data)
+        #expect(bad.status == 3)
+        #expect(bad.out.isEmpty)
+        #expect(bad.err == "branchsync: error: credit code '91110000802100433C' has check character 'C', expected 'B'\n")
+        let good = try runBinary(["customer", "add", "--code", "110001", "--name", "x", "--credit-code", "91110000802100433B"], data: data)
+        #expect(good.status == 0)
+        #expect((try? RecordID(good.out.trimmingCharacters(in: .newlines))) != nil)
+        let version = try runBinary(["--version"], data: data)
+        #expect(version.out.hasPrefix("branchsync "))
+    }
+
+    /// A process killed (SIGKILL) in the middle of a write transaction, between the record row and the audit row,
+    /// leaves neither: the record, its log entry and its audit row are all absent after restart, and the node
+    /// keeps working.
+    @Test(arguments: ["after-record-row", "before-meta-save"])
+    func aWriteKilledMidTransactionLeavesNothingHalfDone(point: String) throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        _ = try runBinary(["init", "--site", "bj01", "--role", "branch"], data: data)
+        let first = try runBinary(["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"], data: data)
+        #expect(first.status == 0)
+        let killed = try runBinary(
+            ["customer", "add", "--code", "440300", "--name", "乙", "--credit-code", "914403001922038216"], data: data,
+            environment: ["BRANCHSYNC_TEST_CRASH_AT": point])
+        #expect(killed.signal == SIGKILL)
+        #expect(killed.out.isEmpty)
+
+        let store = try NodeStore.open(directory: data, actor: AuditActor(user: "t", origin: "t"))
+        #expect(try store.records(in: .customers).map { $0["code"] } == ["110001"])
+        #expect(try store.changes(after: 0).count == 1)
+        #expect(try store.auditTrail().map(\.action) == ["create", "init"])
+        let after = try runBinary(["customer", "add", "--code", "440300", "--name", "乙", "--credit-code", "914403001922038216"], data: data)
+        #expect(after.status == 0, "\(after.err)")
+        let state = try store.record(try RecordID(after.out.trimmingCharacters(in: .newlines)))
+        #expect(state?.versionVector == VersionVector([try SiteID("bj01"): 2]))
+    }
+}

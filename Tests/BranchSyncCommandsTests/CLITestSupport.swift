@@ -1,0 +1,76 @@
+import BranchSyncCommands
+import Foundation
+
+/// A fresh directory under the system temporary directory, removed when released.
+final class TemporaryDirectory {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "branchsync-cli-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    func write(_ name: String, _ text: String) -> String {
+        let path = file(name)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The result of one `branchsync` run.
+struct RunResult {
+    var status: Int32
+    var out: String
+    var err: String
+    /// The signal that ended the process, if any (binary runs only).
+    var signal: Int32? = nil
+}
+
+/// Runs the tool in-process with a data directory and a capturing console.
+func cli(_ arguments: [String], data: String, environment: [String: String] = [:]) -> RunResult {
+    let console = Console.capturing()
+    var env = environment
+    env["BRANCHSYNC_DATA"] = data
+    env["BRANCHSYNC_ACTOR"] = env["BRANCHSYNC_ACTOR"] ?? "tester"
+    let status = BranchSyncTool.run(arguments, environment: env, console: console)
+    return RunResult(status: status, out: console.standardOutput, err: console.standardError)
+}
+
+/// The built `branchsync` executable, next to the test bundle.
+func branchsyncBinary() -> URL {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
+    var directory = bundle.deletingLastPathComponent()
+    if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("branchsync").path) {
+        directory = Bundle.main.bundleURL
+    }
+    return directory.appendingPathComponent("branchsync")
+}
+
+/// Runs the built binary as a separate process.
+func runBinary(_ arguments: [String], data: String, environment: [String: String] = [:]) throws -> RunResult {
+    let process = Process()
+    process.executableURL = branchsyncBinary()
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["BRANCHSYNC_DATA"] = data
+    env["BRANCHSYNC_ACTOR"] = "tester"
+    env["SWIFT_BACKTRACE"] = "enable=no"
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let signalled = process.terminationReason == .uncaughtSignal
+    return RunResult(
+        status: signalled ? -1 : process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
+        err: String(decoding: errData, as: UTF8.self), signal: signalled ? process.terminationStatus : nil)
+}

@@ -1,0 +1,162 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+import Testing
+
+@testable import BranchSyncCommands
+
+let huawei = "914403001922038216"
+let tencent = "9144030071526726XG"
+
+@Suite struct CommandLineTests {
+    @Test func initThenAddPrintsTheNewID() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        let initResult = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:7700"], data: data)
+        #expect(initResult.status == 0)
+        #expect(initResult.out == "initialised branch bj01 in \(data) (hub 127.0.0.1:7700)\n")
+        let add = cli(["customer", "add", "--code", "440300", "--name", "华为技术有限公司", "--credit-code", huawei], data: data)
+        #expect(add.status == 0, "\(add.err)")
+        let id = try RecordID(add.out.trimmingCharacters(in: .newlines))
+        let show = cli(["customer", "show", id.description, "--json"], data: data)
+        #expect(show.out.hasPrefix(#"{"id":"\#(id)","collection":"customers","owner":"bj01","deleted":false"#))
+    }
+
+    @Test func badValuesAreRefusedWithOneClearLineAndExitCode3() {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        _ = cli(["init", "--site", "bj01", "--role", "branch"], data: data)
+        let cases: [([String], String)] = [
+            (["--code", "440300", "--name", "x", "--credit-code", "914403001922038217"],
+             "credit code '914403001922038217' has check character '7', expected '6'"),
+            (["--code", "990300", "--name", "x", "--credit-code", huawei],
+             "customer code '990300' starts with '99', which is not a region code (GB/T 2260 province codes, e.g. 11 Beijing, 31 Shanghai, 44 Guangdong)"),
+            (["--code", "440300", "--name", "x", "--credit-code", huawei, "--phone", "1234"],
+             "phone '1234' is neither a mobile number (11 digits starting 13-19, e.g. 13812345678) nor a landline with area code (e.g. 010-12345678 or 0755-1234567-8001)"),
+            (["--code", "440300", "--name", "x"], "credit-code is required for a customer"),
+            (["--code", "440300", "--name", "x", "--credit-code", huawei, "--class", "top-secret"],
+             "class 'top-secret' is not one of: public, internal, confidential, secret"),
+        ]
+        for (arguments, message) in cases {
+            let result = cli(["customer", "add"] + arguments, data: data)
+            #expect(result.status == 3)
+            #expect(result.err == "branchsync: error: \(message)\n")
+            #expect(result.out.isEmpty)
+        }
+        #expect(cli(["customer", "list", "--json"], data: data).out == "[]\n")
+    }
+
+    @Test func usageErrorsExitWith2() {
+        let directory = TemporaryDirectory()
+        let data = directory.file("n")
+        let cases: [([String], String)] = [
+            (["custmer"], "unknown command 'custmer' for 'branchsync'; expected one of: init, customer, document, import, export, log, conflicts, audit, version"),
+            (["customer", "add", "--colour", "red"], "unknown option --colour for 'branchsync customer add'; see 'branchsync customer add --help'"),
+            (["customer", "show"], "missing ID for 'branchsync customer show'; see 'branchsync customer show --help'"),
+            (["init", "--site", "bj01"], "missing --role for 'branchsync init'"),
+            (["init", "--site", "bj01", "--role", "spoke"], "--role must be hub or branch, got 'spoke'"),
+            (["init", "--site", "hq", "--role", "hub", "--hub", "x:1"], "--hub is for branches; a hub listens with 'run --listen'"),
+            (["init", "--site", "bj01", "--role", "branch", "--hub", "nohost"], "--hub must be HOST:PORT with a port from 1 to 65535, got 'nohost'"),
+            (["log", "--since", "-3"], "--since must be a whole number, got '-3'"),
+            (["export"], "choose an output format: export --json"),
+        ]
+        for (arguments, message) in cases {
+            let result = cli(arguments, data: data)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.err == "branchsync: error: \(message)\n")
+        }
+        let group = cli(["customer"], data: data)
+        #expect(group.status == 2)
+        #expect(group.err.contains("usage: branchsync customer <command>"))
+    }
+
+    @Test func commandsOnAMissingNodeSayHowToCreateOne() {
+        let directory = TemporaryDirectory()
+        let result = cli(["customer", "list"], data: directory.file("none"))
+        #expect(result.status == 1)
+        #expect(result.err.contains("run `branchsync init --site ID --role hub|branch` first"))
+    }
+
+    @Test func invalidSiteIDsAreRefused() {
+        let directory = TemporaryDirectory()
+        let result = cli(["init", "--site", "BJ_01", "--role", "branch"], data: directory.file("x"))
+        #expect(result.status == 3)
+        #expect(result.err == "branchsync: error: site id 'BJ_01' may contain only lowercase letters, digits and '-'\n")
+    }
+
+    /// `--help` is true at every level: each command's help lists exactly the options its parser accepts.
+    @Test func helpIsTrueAtEveryLevel() {
+        let directory = TemporaryDirectory()
+        func visit(_ command: CommandSpec, path: [String]) {
+            let help = cli(path + ["--help"], data: directory.file("h"))
+            #expect(help.status == 0, "\(path)")
+            #expect(help.out.contains("usage: branchsync"), "\(path)")
+            for sub in command.subcommands {
+                #expect(help.out.contains("  \(sub.name)"), "\(path) help lacks \(sub.name)")
+                visit(sub, path: path + [sub.name])
+            }
+            for option in command.options {
+                #expect(help.out.contains("--\(option.name)"), "\(path) help lacks --\(option.name)")
+                var arguments = path + ["--\(option.name)"]
+                if option.valueName != nil { arguments.append("x") }
+                let result = cli(arguments, data: directory.file("h"))
+                #expect(!result.err.contains("unknown option"), "\(arguments): \(result.err)")
+            }
+        }
+        visit(BranchSyncTool.root, path: [])
+    }
+
+    @Test func updateDeleteAndAttachmentsEndToEnd() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
+        let customer = cli(["customer", "add", "--code", "440300", "--name", "腾讯科技", "--credit-code", tencent], data: data)
+            .out.trimmingCharacters(in: .newlines)
+        let update = cli(["customer", "update", customer, "--phone", "0755-86013388", "--notes", ""], data: data)
+        #expect(update.out == "updated customer \(customer): phone\n")
+        #expect(cli(["customer", "update", customer, "--phone", "0755-86013388"], data: data).out == "customer \(customer): no change\n")
+        let file = directory.write("quote.txt", "报价 100 万元")
+        let document = cli(
+            ["document", "add", "--title", "报价单", "--kind", "market", "--type", "quotation", "--customer-id", customer, "--file", file],
+            data: data
+        ).out.trimmingCharacters(in: .newlines)
+        let copy = directory.file("copy.txt")
+        let saved = cli(["document", "attachment", document, "--output", copy], data: data)
+        #expect(saved.status == 0, "\(saved.err)")
+        #expect(try String(contentsOfFile: copy, encoding: .utf8) == "报价 100 万元")
+        #expect(cli(["customer", "delete", customer], data: data).out == "deleted customer \(customer)\n")
+        let again = cli(["customer", "delete", customer], data: data)
+        #expect(again.status == 1)
+        #expect(again.err == "branchsync: error: customer \(customer) is deleted\n")
+        #expect(cli(["customer", "list"], data: data).out.hasSuffix("0 customers\n"))
+        #expect(cli(["customer", "list", "--include-deleted"], data: data).out.hasSuffix("1 customer\n"))
+        let audit = cli(["audit", "--record", customer, "--json"], data: data).out
+        #expect(audit.contains(#""action":"delete""#) && audit.contains(#""actor":"tester""#))
+        let wrongKind = cli(["document", "show", customer], data: data)
+        #expect(wrongKind.err == "branchsync: error: no document with id \(customer) on this node\n")
+    }
+
+    @Test func exportIsByteIdenticalOnReplicasHoldingTheSameRecords() throws {
+        let directory = TemporaryDirectory()
+        let a = directory.file("bj01")
+        let b = directory.file("hq")
+        _ = cli(["init", "--site", "bj01", "--role", "branch"], data: a)
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: b)
+        for (code, credit) in [("440300", huawei), ("440301", tencent)] {
+            _ = cli(["customer", "add", "--code", code, "--name", "公司 \(code)", "--credit-code", credit], data: a)
+        }
+        let first = cli(["customer", "list", "--json"], data: a).out
+        let id = try RecordID(String(first.split(separator: "\"")[3]))
+        _ = cli(["customer", "delete", id.description], data: a)
+        let source = try NodeStore.open(directory: a, actor: AuditActor(user: "t", origin: "t"))
+        let target = try NodeStore.open(directory: b, actor: AuditActor(user: "t", origin: "t"))
+        // Deliver in reverse log order: order must not matter.
+        try target.apply(try source.changes(after: 0).map(\.state).reversed(), from: try SiteID("bj01"))
+        let exportA = cli(["export", "--json"], data: a)
+        let exportB = cli(["export", "--json"], data: b)
+        #expect(exportA.status == 0)
+        #expect(exportA.out == exportB.out)
+        #expect(exportA.out.contains(#""deleted":true"#))
+        #expect(exportA.out.split(separator: "\n").count == 4)
+    }
+}
