@@ -60,7 +60,7 @@ struct CustomerImporter {
         }
         var values: [String: String] = [:]
         for (name, cell) in zip(columns, record.fields) {
-            let trimmed = cell.trimmingCharacters(in: .whitespaces)
+            let trimmed = Self.trimmed(cell)
             if !trimmed.isEmpty { values[name] = trimmed }
         }
         if let code = values["code"] {
@@ -71,8 +71,8 @@ struct CustomerImporter {
             seen[code] = record.line
         }
         do {
-            if let code = values["code"], let existing = try writer.liveCustomer(code: code) {
-                let result = try writer.update(existing.id, changes: values)
+            if let code = values["code"], let existingID = try writer.liveCustomerID(code: code) {
+                let result = try writer.update(existingID, changes: values)
                 if result.changed.isEmpty { report.unchanged += 1 } else { report.updated += 1 }
             } else {
                 try writer.create(.customers, values: values)
@@ -85,12 +85,22 @@ struct CustomerImporter {
         }
     }
 
+    /// `text` without leading and trailing spaces and tabs (Foundation's trimming is slow per cell).
+    static func trimmed(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard let first = utf8.first, let last = utf8.last, first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09
+        else { return text }
+        let start = utf8.firstIndex { $0 != 0x20 && $0 != 0x09 } ?? utf8.endIndex
+        let end = utf8.lastIndex { $0 != 0x20 && $0 != 0x09 }.map { utf8.index(after: $0) } ?? start
+        return start < end ? String(text[start..<end]) : ""
+    }
+
     /// Maps header cells (flag or field names) to field names.
     static func columns(_ header: CSVReader.Record) throws -> [String] {
         let schema = RecordSchema.customers
         var names: [String] = []
         for cell in header.fields {
-            let label = cell.trimmingCharacters(in: .whitespaces)
+            let label = trimmed(cell)
             guard let field = schema.field(named: label), !field.isSystem else {
                 let known = schema.fields.filter { !$0.isSystem }.map(\.flag).joined(separator: ",")
                 throw CLIError(

@@ -60,10 +60,19 @@ public struct BinaryReader {
     }
 
     public mutating func readString() throws(MalformedDataError) -> String {
-        let raw = try readBytes()
-        guard let text = String(validating: raw, as: UTF8.self) else {
-            throw MalformedDataError("invalid UTF-8 in string ending at offset \(offset)")
+        let count = Int(try readVarint(atMost: UInt64(remaining), "length"))
+        guard count <= remaining else {
+            throw MalformedDataError("truncated: a string of \(count) bytes at offset \(offset), \(remaining) left")
         }
+        let text = bytes.withUnsafeBufferPointer { buffer in
+            String(decoding: UnsafeBufferPointer(rebasing: buffer[offset..<offset + count]), as: UTF8.self)
+        }
+        // `String(decoding:)` repairs invalid UTF-8; a repaired string differs from the input bytes.
+        let valid = bytes.withUnsafeBufferPointer { buffer in
+            text.utf8.elementsEqual(UnsafeBufferPointer(rebasing: buffer[offset..<offset + count]))
+        }
+        guard valid else { throw MalformedDataError("invalid UTF-8 in string at offset \(offset)") }
+        offset += count
         return text
     }
 }

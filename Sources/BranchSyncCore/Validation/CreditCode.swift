@@ -6,23 +6,34 @@ public enum CreditCode {
     /// The weights of positions 1–17 (3^(i-1) mod 31).
     public static let weights: [Int] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
 
+    /// ASCII byte → value in the alphabet, or -1.
+    private static let values: [Int8] = {
+        var table = [Int8](repeating: -1, count: 128)
+        for (value, character) in alphabet.enumerated() { table[Int(character.asciiValue!)] = Int8(value) }
+        return table
+    }()
+
     /// The check character for the first 17 characters of a code.
     /// - Returns: `nil` when `body` is not 17 characters of the alphabet.
     public static func checkCharacter(forBody body: String) -> Character? {
-        let characters = Array(body)
-        guard characters.count == 17 else { return nil }
+        let bytes = Array(body.utf8)
+        guard bytes.count == 17 else { return nil }
         var sum = 0
-        for (index, character) in characters.enumerated() {
-            guard let value = alphabet.firstIndex(of: character) else { return nil }
-            sum += value * weights[index]
+        for (index, byte) in bytes.enumerated() {
+            guard byte < 128, values[Int(byte)] >= 0 else { return nil }
+            sum += Int(values[Int(byte)]) * weights[index]
         }
-        let check = (31 - sum % 31) % 31
-        return alphabet[check]
+        return alphabet[(31 - sum % 31) % 31]
     }
 
     /// Checks a complete code.
     /// - Throws: ``ValidationError`` saying what is wrong; for a wrong check character it names the expected one.
     public static func validate(_ code: String) throws(ValidationError) {
+        if code.utf8.count == 18, let expected = checkCharacter(forBody: String(code.utf8.prefix(17))!),
+            code.utf8.last == expected.asciiValue
+        {
+            return
+        }
         let characters = Array(code)
         guard characters.count == 18 else {
             throw ValidationError(

@@ -59,7 +59,8 @@ public struct FieldSpec: Sendable {
     public func validate(_ value: String) throws(ValidationError) {
         switch format {
         case .text(let maxLength):
-            guard value.count <= maxLength else {
+            // UTF-8 length bounds the character count, so most values skip counting graphemes.
+            guard value.utf8.count <= maxLength || value.count <= maxLength else {
                 throw ValidationError(field: name, message: "\(flag) is \(value.count) characters; at most \(maxLength)")
             }
             guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {

@@ -4,6 +4,19 @@ public struct RecordSchema: Sendable {
     public let collection: RecordCollection
     /// Its fields in display order; the class field comes last.
     public let fields: [FieldSpec]
+    /// Field name and flag → field.
+    private let index: [String: FieldSpec]
+
+    init(collection: RecordCollection, fields: [FieldSpec]) {
+        self.collection = collection
+        self.fields = fields
+        var index: [String: FieldSpec] = [:]
+        for field in fields {
+            index[field.name] = field
+            index[field.flag] = field
+        }
+        self.index = index
+    }
 
     /// The schema of `collection`.
     public static func of(_ collection: RecordCollection) -> RecordSchema {
@@ -15,7 +28,7 @@ public struct RecordSchema: Sendable {
 
     /// The field with the given record name or flag name.
     public func field(named name: String) -> FieldSpec? {
-        fields.first { $0.name == name || $0.flag == name }
+        index[name]
     }
 
     /// Checks the values of a new record and fills in defaults.
@@ -63,7 +76,7 @@ public struct RecordSchema: Sendable {
     }
 
     private func rejectUnknown(_ values: [String: String]) throws(ValidationError) {
-        for name in values.keys.sorted() where field(named: name)?.name != name {
+        if let name = values.keys.filter({ index[$0]?.name != $0 }).min() {
             throw ValidationError(field: name, message: "\(collection.singular) has no field '\(name)'")
         }
     }

@@ -50,6 +50,11 @@ public final class LocalWriter {
         try store.liveCustomer(code: code)
     }
 
+    /// The id of a live customer with `code`, as this transaction sees it.
+    public func liveCustomerID(code: String) throws -> RecordID? {
+        try store.liveCustomerID(code: code)
+    }
+
     // MARK: Local writes
 
     /// Creates a record after validating `values` against the collection's schema.
@@ -131,7 +136,9 @@ public final class LocalWriter {
     private func checkReferences(collection: RecordCollection, values: [String: String], excluding id: RecordID?) throws {
         switch collection {
         case .customers:
-            if let code = values["code"], let holder = try liveCustomer(code: code), holder.id != id {
+            if let code = values["code"], let holderID = try liveCustomerID(code: code), holderID != id,
+                let holder = try record(holderID)
+            {
                 throw ValidationError(
                     field: "code",
                     message: "customer code \(code) is already used by customer \(holder.id) (\(holder["name"] ?? "no name"))")

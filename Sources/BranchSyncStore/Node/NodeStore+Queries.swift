@@ -34,6 +34,13 @@ extension NodeStore {
         Int64(try Self.readMeta(db)["last_seq"] ?? "0") ?? 0
     }
 
+    /// The id of a live customer with the given code, if any (no decoding: the hot path of imports).
+    public func liveCustomerID(code: String) throws -> RecordID? {
+        try db.statement(
+            "SELECT id FROM records WHERE code = ?1 AND collection = 'customers' AND deleted = 0 ORDER BY id LIMIT 1"
+        ).firstRow([.text(code)]) { try? RecordID($0.text(0)) } ?? nil
+    }
+
     /// A live customer with the given code, if any.
     public func liveCustomer(code: String) throws -> RecordState? {
         try db.statement(

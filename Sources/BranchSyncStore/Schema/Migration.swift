@@ -30,7 +30,6 @@ extension Migration {
                 CREATE INDEX records_by_code ON records(code) WHERE code IS NOT NULL;
                 CREATE INDEX records_by_phone ON records(phone) WHERE phone IS NOT NULL;
                 CREATE INDEX records_by_bank_account ON records(bank_account) WHERE bank_account IS NOT NULL;
-                CREATE INDEX records_by_collection ON records(collection, id);
                 CREATE TABLE conflicts (
                     id INTEGER PRIMARY KEY,
                     record_id TEXT NOT NULL,
