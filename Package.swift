@@ -22,15 +22,28 @@ let package = Package(
         ),
         .target(name: "BranchSyncCore"),
         .target(name: "BranchSyncCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "BranchSyncWire", dependencies: ["BranchSyncCore"]),
+        .target(
+            name: "BranchSyncNode",
+            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncCrypto"]
+        ),
         .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "BranchSyncCrypto", "CSQLite"]),
-        .target(name: "BranchSyncCommands", dependencies: ["BranchSyncCore", "BranchSyncStore"]),
+        .target(
+            name: "BranchSyncCommands",
+            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncNode", "BranchSyncWire", "BranchSyncCrypto"]
+        ),
         .executableTarget(name: "branchsync", dependencies: ["BranchSyncCommands"]),
         .executableTarget(
             name: "branchsync-bench",
-            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCommands"]
+            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire"]
         ),
         .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore"]),
         .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto"]),
+        .testTarget(name: "BranchSyncWireTests", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
+        .testTarget(
+            name: "BranchSyncNodeTests",
+            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncNode", "BranchSyncCrypto"]
+        ),
         .testTarget(
             name: "BranchSyncCommandsTests",
             dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "branchsync"]

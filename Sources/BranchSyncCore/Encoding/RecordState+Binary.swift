@@ -82,7 +82,8 @@ extension RecordState {
 }
 
 extension SiteID {
-    static func decode(from reader: inout BinaryReader) throws(MalformedDataError) -> SiteID {
+    /// Decodes a `site` (`Protocol.md` §3), refusing invalid site ids.
+    public static func decode(from reader: inout BinaryReader) throws(MalformedDataError) -> SiteID {
         let text = try reader.readString()
         do { return try SiteID(text) } catch { throw MalformedDataError("invalid site id: \(error.message)") }
     }

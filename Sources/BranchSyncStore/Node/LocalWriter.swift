@@ -33,6 +33,10 @@ public final class LocalWriter {
         try update.run([.text("last_seq"), .text(String(lastSeq))])
     }
 
+    var storeSite: String { site.rawValue }
+
+    func nextStampForRewrite() -> Stamp { nextStamp() }
+
     private func nextStamp() -> Stamp {
         counter += 1
         return Stamp(dot: Dot(site: site, counter: counter), time: clock.now(wallMilliseconds: Timestamp.nowMilliseconds()))
@@ -214,17 +218,22 @@ public final class LocalWriter {
         try save(outcome.state, origin: outcome.equalsRemote ? peer.rawValue : site.rawValue)
         let detectedAt = Timestamp.nowISO8601()
         for conflict in outcome.conflicts {
+            let keptWasLocal: Bool
+            switch conflict.kind {
+            case .field: keptWasLocal = local?.fields[conflict.field]?.stamp == conflict.kept.stamp
+            case .deleteVersusUpdate: keptWasLocal = !(local?.isDeleted ?? false)
+            }
             try db.statement(
                 """
                 INSERT OR IGNORE INTO conflicts(record_id, collection, kind, field, kept_value, kept_stamp, lost_value,
-                    lost_stamp, detected_at, peer)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    lost_stamp, detected_at, peer, local_side)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                 """
             ).run([
                 .text(remote.id.description), .text(remote.collection.rawValue), .text(conflict.kind.rawValue),
                 .text(conflict.field), .text(conflict.kept.value), .text(conflict.kept.stamp.description),
                 .text(conflict.lost.value), .text(conflict.lost.stamp.description), .text(detectedAt),
-                .text(peer.rawValue),
+                .text(peer.rawValue), .text(keptWasLocal ? "kept" : "lost"),
             ])
         }
         let how: String
@@ -238,5 +247,21 @@ public final class LocalWriter {
             detail: "from \(peer): \(how)" + (outcome.conflicts.isEmpty ? "" : ", \(outcome.conflicts.count) conflict(s)"),
             actor: AuditActor(user: "sync", origin: "site \(peer)"))
         return outcome
+    }
+}
+
+extension LocalWriter {
+    /// Writes a field's current value again with a new stamp, so this site's write dominates every concurrent
+    /// version of it (used to confirm a conflict resolution whose chosen value is already current).
+    @discardableResult
+    func rewrite(_ id: RecordID, field: String) throws -> RecordState {
+        guard var state = try record(id), let current = state.fields[field] else {
+            throw StorageError(code: .notFound, message: "no field \(field) on record \(id)")
+        }
+        state.fields[field] = FieldValue(value: current.value, stamp: nextStampForRewrite())
+        state.versionVector[state.fields[field]!.stamp.dot.site] = state.fields[field]!.stamp.dot.counter
+        try save(state, origin: storeSite)
+        try audit(action: "update", state: state, detail: "confirmed: \(field)")
+        return state
     }
 }

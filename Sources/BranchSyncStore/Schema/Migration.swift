@@ -62,5 +62,42 @@ extension Migration {
                 CREATE INDEX audit_by_record ON audit(record_id, id);
                 CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
                 """),
+        Migration(
+            name: "002-sync",
+            sql: """
+                -- One row per peer: on the hub every enrolled branch, on a branch its hub.
+                CREATE TABLE peers (
+                    site TEXT PRIMARY KEY,
+                    role TEXT NOT NULL,
+                    clearance TEXT NOT NULL DEFAULT 'internal',
+                    stored_key BLOB,
+                    server_key BLOB,
+                    enrolled_at TEXT NOT NULL,
+                    applied_cursor INTEGER NOT NULL DEFAULT 0,  -- we applied the peer's log up to this seq
+                    acked_cursor INTEGER NOT NULL DEFAULT 0,    -- the peer applied our log up to this seq
+                    online INTEGER NOT NULL DEFAULT 0,
+                    state_since TEXT,
+                    last_seen_at TEXT,
+                    last_sync_at TEXT,
+                    peer_software TEXT,
+                    clock_skew_ms INTEGER,
+                    peer_pending INTEGER NOT NULL DEFAULT 0,     -- what the peer last said it has for us
+                    incoming_remaining INTEGER NOT NULL DEFAULT 0,
+                    incoming_done INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT
+                ) WITHOUT ROWID;
+                -- Changes a receiver refused (invalid, out of scope): kept for an operator, never blocking the stream.
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY,
+                    peer TEXT NOT NULL,
+                    record_id TEXT NOT NULL,
+                    collection TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    state BLOB NOT NULL,
+                    received_at TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'open'
+                );
+                ALTER TABLE conflicts ADD COLUMN local_side TEXT NOT NULL DEFAULT 'kept';
+                """),
     ]
 }

@@ -1,0 +1,137 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncStore
+import BranchSyncWire
+import Foundation
+import Synchronization
+
+/// The branch's network side: connects to its hub and syncs, once or for as long as it runs, reconnecting with
+/// capped exponential backoff and jitter.
+public final class BranchClient: Sendable {
+    private let directory: String
+    private let options: SessionOptions
+    private let logger: Logger
+    private let software: String
+    private let hubAddressOverride: String?
+    private let stopSignal = StopSignal()
+    private let currentWake = Mutex<WakeSignal?>(nil)
+
+    /// The key under which the branch keeps its enrolment secret (hex) in its metadata.
+    public static let secretKey = "hub_secret"
+
+    public init(directory: String, hubAddress: String? = nil, options: SessionOptions = SessionOptions(), logger: Logger, software: String) {
+        self.directory = directory
+        self.hubAddressOverride = hubAddress
+        self.options = options
+        self.logger = logger
+        self.software = software
+    }
+
+    /// Syncs until caught up both ways, then closes.
+    /// - Parameter progress: called as incoming batches are applied.
+    /// - Throws: ``NodeError`` when the hub is unreachable or refuses; storage errors.
+    public func syncOnce(progress: ((SyncProgress) -> Void)? = nil) throws -> SessionSummary {
+        try connectAndRun(stopWhenCaughtUp: true, progress: progress)
+    }
+
+    /// Stays connected until ``stop()``: syncs, pushes new local changes at once, reconnects after failures.
+    /// - Throws: ``NodeError`` only for failures a retry cannot fix (wrong secret, unknown site, not a branch).
+    public func runForever() throws {
+        var failures = 0
+        while !stopSignal.isStopped {
+            do {
+                _ = try connectAndRun(stopWhenCaughtUp: false, progress: nil)
+                failures = 0
+            } catch let error as NodeError where !error.isRetryable {
+                throw error
+            } catch {
+                failures += 1
+                let delay = Self.backoff(failures: failures)
+                logger.warning("sync failed; retrying", [("error", "\(error)"), ("retry-in-s", String(format: "%.1f", delay))])
+                sleepUnlessStopped(delay)
+            }
+        }
+    }
+
+    /// The delay before retry number `failures`: 0.5 s doubling to at most 30 s, with ±50% jitter so that branches
+    /// cut off together do not reconnect together.
+    public static func backoff(failures: Int) -> Double {
+        let base = min(30, 0.5 * pow(2, Double(min(failures - 1, 10))))
+        return base * Double.random(in: 0.5...1.5)
+    }
+
+    /// Wakes the session so a change just written in this process goes out at once.
+    public func notifyLocalChange() {
+        currentWake.withLock { $0?.signal() }
+    }
+
+    /// Ends the session with `BYE` and stops reconnecting.
+    public func stop() {
+        stopSignal.stop()
+        notifyLocalChange()
+    }
+
+    private func sleepUnlessStopped(_ seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !stopSignal.isStopped && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    private func connectAndRun(stopWhenCaughtUp: Bool, progress: ((SyncProgress) -> Void)?) throws -> SessionSummary {
+        let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "daemon"))
+        guard store.identity.role == .branch else {
+            throw NodeError("this node is the hub; run it with 'branchsync run --listen HOST:PORT'", retryable: false)
+        }
+        guard let address = hubAddressOverride ?? store.identity.hubAddress else {
+            throw NodeError("this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'", retryable: false)
+        }
+        guard let secretHex = try store.metadata(Self.secretKey), let secret = Self.bytes(fromHex: secretHex) else {
+            throw NodeError("this branch has no enrolment secret; run 'branchsync join --hub HOST:PORT --secret-file FILE'", retryable: false)
+        }
+        let (host, port) = try Socket.parseAddress(address)
+        let fd = try Socket.connect(host: host, port: port, timeout: options.handshakeTimeout)
+        let connection = FramedConnection(fd: fd, peerAddress: address)
+        defer { connection.close() }
+        let wake = WakeSignal()
+        currentWake.withLock { $0 = wake }
+        defer { currentWake.withLock { $0 = nil } }
+        let session = try BranchHandshake.perform(
+            connection: connection, store: store, secret: secret, software: software, options: options)
+        let log = logger.with("site", store.identity.site.rawValue).with("peer", session.peer.rawValue)
+        store.actor = AuditActor(user: "sync", origin: "hub \(session.peer) at \(address)")
+        try store.recordSessionStart(session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
+        log.info("connected to hub", [("address", address), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
+        let sync = SyncSession(
+            connection: connection, store: store, session: session, options: options, logger: log, wake: wake,
+            stop: stopSignal, stopWhenCaughtUp: stopWhenCaughtUp, progress: progress, onIncomingApplied: {})
+        do {
+            let summary = try sync.run()
+            try? store.recordSessionEnd(session.peer, error: nil)
+            return summary
+        } catch {
+            try? store.recordSessionEnd(session.peer, error: "\(error)")
+            throw error
+        }
+    }
+
+    /// Parses hex text (an enrolment secret).
+    public static func bytes(fromHex text: String) -> [UInt8]? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.utf8.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        var iterator = trimmed.utf8.makeIterator()
+        while let high = iterator.next(), let low = iterator.next() {
+            guard let h = hexDigit(high), let l = hexDigit(low) else { return nil }
+            result.append(h << 4 | l)
+        }
+        return result
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: return byte - 0x30
+        case 0x61...0x66: return byte - 0x61 + 10
+        case 0x41...0x46: return byte - 0x41 + 10
+        default: return nil
+        }
+    }
+}

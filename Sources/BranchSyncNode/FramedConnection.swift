@@ -1,0 +1,130 @@
+@preconcurrency import Glibc
+import BranchSyncCore
+import BranchSyncWire
+
+/// One TCP connection speaking BranchSync frames: buffered, non-blocking, with bounded memory.
+///
+/// Not `Sendable`: owned by the one thread that runs its session.
+final class FramedConnection {
+    let fd: Int32
+    /// `host:port` of the peer, for logs.
+    let peerAddress: String
+    private var decoder = FrameDecoder()
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var closed = false
+    private var readBuffer = [UInt8](repeating: 0, count: 65_536)
+    /// Bytes received in total, for liveness checks.
+    private(set) var lastReceiveUptime = Clock.uptimeMilliseconds()
+
+    init(fd: Int32, peerAddress: String) {
+        self.fd = fd
+        self.peerAddress = peerAddress
+    }
+
+    deinit { close() }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+    }
+
+    /// Bytes queued but not yet written.
+    var pendingOutputCount: Int { output.count - outputOffset }
+
+    /// Queues a message; call ``flush()`` to write.
+    func send(_ message: Message) {
+        output.append(contentsOf: message.encodedFrame())
+    }
+
+    /// Writes as much queued output as the socket takes now.
+    /// - Throws: ``NodeError`` if the peer is gone.
+    func flush() throws {
+        while outputOffset < output.count {
+            let written = output.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + outputOffset, output.count - outputOffset, Int32(MSG_NOSIGNAL))
+            }
+            if written > 0 {
+                outputOffset += written
+            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                throw NodeError("connection to \(peerAddress) lost while sending: \(Socket.errnoText())")
+            }
+        }
+        if outputOffset == output.count {
+            output.removeAll(keepingCapacity: output.capacity <= 4 << 20)
+            outputOffset = 0
+        } else if outputOffset > 1 << 20 {
+            output.removeFirst(outputOffset)
+            outputOffset = 0
+        }
+    }
+
+    /// Reads whatever has arrived and returns the complete messages in it.
+    /// - Throws: ``WireError`` for a malformed frame; ``NodeError`` when the peer closed the connection.
+    func receiveAvailable() throws -> [Message] {
+        var messages: [Message] = []
+        while true {
+            let count = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 {
+                lastReceiveUptime = Clock.uptimeMilliseconds()
+                decoder.append(readBuffer[0..<count])
+                while let frame = try decoder.next() {
+                    messages.append(try Message.decode(type: frame.type, payload: frame.payload))
+                }
+                continue
+            }
+            if count == 0 {
+                if messages.isEmpty { throw NodeError("\(peerAddress) closed the connection") }
+                return messages
+            }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return messages }
+            if errno == EINTR { continue }
+            throw NodeError("connection to \(peerAddress) lost: \(Socket.errnoText())")
+        }
+    }
+
+    /// Waits until the socket is readable (or writable, when output is pending), the wake signal fires, or
+    /// `timeoutMilliseconds` pass.
+    func wait(timeoutMilliseconds: Int32, wake: WakeSignal?) -> (readable: Bool, woken: Bool) {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN) | (pendingOutputCount > 0 ? Int16(POLLOUT) : 0), revents: 0)]
+        if let wake { fds.append(pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)) }
+        let rc = poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
+        guard rc > 0 else { return (false, false) }
+        let readable = fds[0].revents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0
+        let woken = fds.count > 1 && fds[1].revents & Int16(POLLIN) != 0
+        if woken { wake?.drain() }
+        return (readable, woken)
+    }
+
+    /// Waits for the next message (handshake steps), at most `timeout` seconds.
+    /// - Throws: ``NodeError`` on timeout or a closed connection; ``WireError`` for malformed frames.
+    func receive(timeout: Double) throws -> Message {
+        let deadline = Clock.uptimeMilliseconds() + UInt64(timeout * 1000)
+        while true {
+            if !pendingHandshakeMessages.isEmpty { return pendingHandshakeMessages.removeFirst() }
+            try flush()
+            pendingHandshakeMessages = try receiveAvailable()
+            if !pendingHandshakeMessages.isEmpty { continue }
+            let now = Clock.uptimeMilliseconds()
+            guard now < deadline else { throw NodeError("\(peerAddress) sent nothing for \(Int(timeout)) s") }
+            _ = wait(timeoutMilliseconds: Int32(min(deadline - now, 1000)), wake: nil)
+        }
+    }
+
+    /// Messages read during the handshake that belong to later steps; the session takes them over.
+    var pendingHandshakeMessages: [Message] = []
+}
+
+/// Monotonic time.
+enum Clock {
+    static func uptimeMilliseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,121 @@
+@preconcurrency import Glibc
+import BranchSyncCore
+import BranchSyncStore
+import BranchSyncWire
+import Foundation
+import Synchronization
+
+/// The hub's network side: accepts branch connections and runs one session per branch, each on its own thread with
+/// its own SQLite connection to the hub's database. A bad peer ends only its own session.
+public final class HubServer: Sendable {
+    private let directory: String
+    private let options: SessionOptions
+    private let logger: Logger
+    private let software: String
+    /// The live sessions; wake them to push new local changes at once.
+    public let registry = SessionRegistry()
+    private let stopSignal = StopSignal()
+    private let listener = Mutex<Int32>(-1)
+    private let group = DispatchGroup()
+
+    /// - Parameters:
+    ///   - directory: the hub's data directory.
+    ///   - software: the version string sent in the handshake.
+    public init(directory: String, options: SessionOptions = SessionOptions(), logger: Logger, software: String) {
+        self.directory = directory
+        self.options = options
+        self.logger = logger
+        self.software = software
+    }
+
+    /// Binds `address` (`HOST:PORT`, port 0 for any) and starts accepting.
+    /// - Returns: the port bound.
+    /// - Throws: ``NodeError`` if the address cannot be bound; ``StorageError`` if the node is not a hub.
+    public func start(listeningOn address: String) throws -> UInt16 {
+        let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "hub", origin: "daemon"))
+        guard store.identity.role == .hub else {
+            throw NodeError("this node is a branch; a branch syncs with 'branchsync run' without --listen", retryable: false)
+        }
+        try store.markAllPeersOffline()
+        let (host, port) = try Socket.parseAddress(address)
+        let (fd, bound) = try Socket.listen(host: host, port: port)
+        listener.withLock { $0 = fd }
+        let log = logger.with("site", store.identity.site.rawValue)
+        log.info("hub listening", [("address", "\(host):\(bound)")])
+        group.enter()
+        Thread.detachNewThread { [self] in
+            defer { group.leave() }
+            acceptLoop(fd, logger: log)
+        }
+        return bound
+    }
+
+    private func acceptLoop(_ fd: Int32, logger: Logger) {
+        while !stopSignal.isStopped {
+            var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pollFD, 1, 200) > 0 else { continue }
+            while let (client, address) = Socket.accept(fd) {
+                group.enter()
+                Thread.detachNewThread { [self] in
+                    defer { group.leave() }
+                    serve(client, address: address, logger: logger.with("peer-address", address))
+                }
+            }
+        }
+    }
+
+    private func serve(_ fd: Int32, address: String, logger: Logger) {
+        let connection = FramedConnection(fd: fd, peerAddress: address)
+        let wake = WakeSignal()
+        var established: EstablishedSession?
+        do {
+            let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "session \(address)"))
+            let session = try HubHandshake.perform(
+                connection: connection, store: store, registry: registry, wake: wake, software: software,
+                options: options, logger: logger)
+            established = session
+            let log = logger.with("peer", session.peer.rawValue)
+            store.actor = AuditActor(user: "sync", origin: "site \(session.peer) at \(address)")
+            try store.recordSessionStart(session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
+            log.info("session started", [("cursor", String(session.outboundCursor)), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
+            if abs(session.clockSkewMilliseconds) > options.clockSkewWarning {
+                log.warning("clock skew beyond threshold", [("skew-ms", String(session.clockSkewMilliseconds))])
+            }
+            defer { registry.unregister(session.peer, wake: wake) }
+            let sync = SyncSession(
+                connection: connection, store: store, session: session, options: options, logger: log, wake: wake,
+                stop: stopSignal, stopWhenCaughtUp: false, onIncomingApplied: { [registry] in registry.wakeAll() })
+            do {
+                let summary = try sync.run()
+                try? store.recordSessionEnd(session.peer, error: nil)
+                log.info("session ended", [("sent", String(summary.sent)), ("received", String(summary.received))])
+            } catch {
+                try? store.recordSessionEnd(session.peer, error: "\(error)")
+                log.warning("session failed", [("error", "\(error)")])
+            }
+        } catch {
+            if established == nil {
+                logger.warning("handshake refused", [("error", "\(error)")])
+            }
+            connection.send(.error(ErrorMessage(code: .internalError, message: "session ended")))
+            try? connection.flush()
+        }
+        connection.close()
+    }
+
+    /// Stops accepting, tells every session to end with `BYE`, and waits (at most `timeout` seconds) for them.
+    public func stop(timeout: Double = 5) {
+        stopSignal.stop()
+        registry.wakeAll()
+        _ = group.wait(timeout: .now() + timeout)
+        listener.withLock {
+            if $0 >= 0 { close($0) }
+            $0 = -1
+        }
+    }
+
+    /// Blocks until ``stop(timeout:)`` has been called and every thread has ended.
+    public func waitUntilStopped() {
+        group.wait()
+    }
+}

@@ -1,0 +1,25 @@
+/// Tuning of a sync session. The defaults suit a branch office link; tests shorten the timers.
+public struct SessionOptions: Sendable {
+    /// Log entries scanned per `CHANGES` batch.
+    public var batchLimit = 1000
+    /// Approximate payload bytes per batch.
+    public var batchBytes = 1 << 20
+    /// Unacknowledged batches in flight.
+    public var window = 4
+    /// Seconds between `PING`s.
+    public var pingInterval: Double = 5
+    /// Seconds without any byte from the peer before the session is declared dead.
+    public var peerTimeout: Double = 20
+    /// Seconds allowed for each handshake step.
+    public var handshakeTimeout: Double = 10
+    /// Seconds between checks for changes written by other processes (the CLI).
+    public var localCheckInterval: Double = 0.5
+    /// Clock skew (milliseconds) reported as a warning in `status`.
+    public var clockSkewWarning: Int64 = 5_000
+    /// The protocol versions this build speaks.
+    public static let protocolVersion: UInt64 = 1
+    /// The record schema version carried in the handshake; nodes with different versions refuse to sync.
+    public static let schemaVersion: UInt64 = 1
+
+    public init() {}
+}

@@ -1,0 +1,193 @@
+import BranchSyncCore
+
+extension NodeStore {
+    /// Reads the next batch of this node's log for `peer`, after `cursor`.
+    ///
+    /// Entries that came from `peer` itself are skipped (no echo). With a `clearance` (the hub sending to a branch),
+    /// records the peer may not hold become purge ids instead of states: the peer drops its copy if it has one and
+    /// never sees the content. Skipped entries still advance `upTo`, so the receiver's cursor moves past them.
+    /// - Parameters:
+    ///   - limit: at most this many log entries are scanned.
+    ///   - maximumBytes: states are added until their encoded size reaches this.
+    public func outboundBatch(
+        for peer: SiteID, after cursor: Int64, clearance: Classification?, limit: Int, maximumBytes: Int
+    ) throws -> OutboundBatch {
+        let entries = try changes(after: cursor, limit: limit)
+        var batch = OutboundBatch(upTo: cursor, states: [], purges: [], reachedEnd: entries.count < limit)
+        var bytes = 0
+        for entry in entries {
+            if bytes >= maximumBytes {
+                batch.reachedEnd = false
+                break
+            }
+            batch.upTo = entry.seq
+            if entry.origin == peer.rawValue { continue }
+            if let clearance, !Scope.mayHold(entry.state, site: peer, clearance: clearance) {
+                batch.purges.append(entry.state.id)
+                continue
+            }
+            bytes += 64 + entry.state.fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.value.utf8.count + 24 }
+            batch.states.append(entry.state)
+        }
+        return batch
+    }
+
+    /// How many log entries after `cursor` would be sent to `peer` (its lag behind this node).
+    public func pendingCount(for peer: SiteID, after cursor: Int64, clearance: Classification?) throws -> Int64 {
+        var sql = "SELECT count(*) FROM records WHERE seq > ?1 AND origin != ?2"
+        let values: [SQLValue] = [.integer(cursor), .text(peer.rawValue)]
+        if let clearance {
+            let visible = Classification.allCases.filter { $0 <= clearance && $0 != .secret }.map { "'\($0.rawValue)'" }
+            sql += " AND (owner = ?2 OR class IN (\(visible.joined(separator: ","))))"
+        }
+        return try db.statement(sql).firstRow(values) { $0.int(0) } ?? 0
+    }
+
+    /// Applies a batch received from `peer` in one transaction, together with the new cursor, so a crash neither
+    /// loses nor double-applies anything.
+    ///
+    /// Each state is checked first: `admit` (scope rules) and the collection's schema. A refused state is
+    /// quarantined with the reason and the stream goes on (no head-of-line blocking).
+    /// - Parameters:
+    ///   - upTo: the sender's log position this batch reaches; stored as the peer's applied cursor.
+    ///   - remaining: the sender's estimate of what is still to come (bootstrap progress).
+    ///   - admit: returns a refusal reason, or `nil` to accept; gets the remote state and the local one.
+    public func applyIncoming(
+        _ states: [RecordState], from peer: SiteID, upTo: Int64, remaining: Int64,
+        admit: (RecordState, RecordState?) -> String?
+    ) throws -> BatchResult {
+        try batch { writer in
+            var result = BatchResult()
+            for state in states {
+                let local = try writer.record(state.id)
+                var reason = admit(state, local)
+                if reason == nil {
+                    do { try RecordSchema.of(state.collection).validateState(state) } catch {
+                        reason = "invalid: \(error)"
+                    }
+                }
+                if let reason {
+                    try quarantine(state, from: peer, reason: reason)
+                    result.quarantined += 1
+                    continue
+                }
+                do {
+                    let outcome = try writer.apply(state, from: peer)
+                    if outcome.changesLocal { result.applied += 1 } else { result.unchanged += 1 }
+                    result.conflicts += outcome.conflicts.count
+                } catch let error as ValidationError {
+                    try quarantine(state, from: peer, reason: error.message)
+                    result.quarantined += 1
+                }
+            }
+            try db.statement(
+                """
+                UPDATE peers SET applied_cursor = max(applied_cursor, ?2), incoming_remaining = ?3,
+                incoming_done = incoming_done + ?4, last_sync_at = ?5, last_seen_at = ?5 WHERE site = ?1
+                """
+            ).run([
+                .text(peer.rawValue), .integer(upTo), .integer(remaining), .integer(Int64(states.count)),
+                .text(Timestamp.nowISO8601()),
+            ])
+            return result
+        }
+    }
+
+    private func quarantine(_ state: RecordState, from peer: SiteID, reason: String) throws {
+        try db.statement(
+            "INSERT INTO quarantine(peer, record_id, collection, reason, state, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        ).run([
+            .text(peer.rawValue), .text(state.id.description), .text(state.collection.rawValue), .text(reason),
+            .blob(state.encoded()), .text(Timestamp.nowISO8601()),
+        ])
+        try auditEvent(
+            action: "refuse", detail: "change from \(peer) quarantined: \(reason)", recordID: state.id,
+            collection: state.collection)
+    }
+
+    /// Removes records this node may no longer hold (the hub's `PURGE`). Records this node owns are never purged.
+    /// - Returns: how many records were removed.
+    @discardableResult
+    public func purge(_ ids: [RecordID], from peer: SiteID) throws -> Int {
+        try db.write {
+            var removed = 0
+            for id in ids {
+                guard let state = try record(id), state.owner != identity.site else { continue }
+                try db.statement("DELETE FROM records WHERE id = ?1").run([.text(id.description)])
+                removed += 1
+                try auditEvent(
+                    action: "purge", detail: "removed on request of \(peer): out of this site's scope", recordID: id,
+                    collection: state.collection)
+            }
+            return removed
+        }
+    }
+
+    /// Changes this node refused, newest first.
+    public func quarantined(includeResolved: Bool = false) throws -> [QuarantinedChange] {
+        let sql =
+            "SELECT id, peer, record_id, collection, reason, received_at, status FROM quarantine"
+            + (includeResolved ? "" : " WHERE status = 'open'") + " ORDER BY id DESC"
+        return try db.statement(sql).rows {
+            QuarantinedChange(
+                id: $0.int(0), peer: $0.text(1), recordID: $0.text(2), collection: $0.text(3), reason: $0.text(4),
+                receivedAt: $0.text(5), status: $0.text(6))
+        }
+    }
+
+    /// How resolving a conflict chooses the value.
+    public enum Resolution: Sendable {
+        /// Keep the value that was local when the conflict was detected.
+        case local
+        /// Keep the value that arrived from the peer.
+        case remote
+        /// Set the field to this value.
+        case value(String)
+    }
+
+    /// Resolves a conflict with a new local write, which dominates both conflicting writes everywhere it goes.
+    /// - Returns: the record after the write.
+    @discardableResult
+    public func resolveConflict(_ conflictID: Int64, with resolution: Resolution) throws -> RecordState {
+        try batch { writer in
+            guard let conflict = try conflict(id: conflictID) else {
+                throw StorageError(code: .notFound, message: "no conflict #\(conflictID) on this node")
+            }
+            guard conflict.status == "open" else {
+                throw StorageError(code: .invalidOperation, message: "conflict #\(conflictID) is already resolved")
+            }
+            let localSide = try db.statement("SELECT local_side FROM conflicts WHERE id = ?1")
+                .firstRow([.integer(conflictID)]) { $0.text(0) } ?? "kept"
+            let chosen: String
+            let description: String
+            switch resolution {
+            case .local:
+                chosen = localSide == "kept" ? conflict.keptValue : conflict.lostValue
+                description = "took the local value"
+            case .remote:
+                chosen = localSide == "kept" ? conflict.lostValue : conflict.keptValue
+                description = "took the remote value"
+            case .value(let value):
+                chosen = value
+                description = "set a new value"
+            }
+            var state: RecordState
+            if conflict.kind == .deleteVersusUpdate {
+                state = try record(conflict.recordID) ?? { throw StorageError(code: .notFound, message: "record gone") }()
+                if chosen == "deleted" {
+                    state = try writer.delete(conflict.recordID)
+                } else if case .value = resolution {
+                    throw StorageError(code: .invalidOperation, message: "a delete conflict is resolved with --take local|remote")
+                }
+            } else {
+                let result = try writer.update(conflict.recordID, changes: [conflict.field: chosen])
+                // A value that is already current is written again, so the decision replicates as a write that
+                // dominates both conflicting versions everywhere.
+                state = result.changed.isEmpty ? try writer.rewrite(conflict.recordID, field: conflict.field) : result.state
+            }
+            try db.statement("UPDATE conflicts SET status = 'resolved', resolved_at = ?2, resolved_by = ?3, resolution = ?4 WHERE id = ?1")
+                .run([.integer(conflictID), .text(Timestamp.nowISO8601()), .text(actor.user), .text("\(description): \(chosen)")])
+            return state
+        }
+    }
+}

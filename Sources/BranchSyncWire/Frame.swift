@@ -1,0 +1,32 @@
+import BranchSyncCore
+
+/// The message types of `Protocol.md` §6.
+public enum MessageType: UInt8, Sendable, CaseIterable {
+    case hello = 0x01
+    case challenge = 0x02
+    case auth = 0x03
+    case welcome = 0x04
+    case cursor = 0x05
+    case changes = 0x10
+    case purge = 0x11
+    case ack = 0x12
+    case ping = 0x20
+    case pong = 0x21
+    case error = 0x30
+    case bye = 0x31
+}
+
+/// Frame layout (`Protocol.md` §5): `u32` length of what follows (type + payload), `u8` type, payload.
+public enum Frame {
+    /// The largest length field accepted: 16 MiB.
+    public static let maximumLength: UInt32 = 16 * 1024 * 1024
+
+    /// Wraps a payload in a frame.
+    public static func encode(type: MessageType, payload: [UInt8]) -> [UInt8] {
+        var writer = BinaryWriter(capacity: payload.count + 5)
+        writer.writeUInt32(UInt32(payload.count + 1))
+        writer.writeByte(type.rawValue)
+        writer.writeRaw(payload)
+        return writer.bytes
+    }
+}

@@ -1,0 +1,102 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncNode
+import BranchSyncStore
+import Foundation
+
+/// A hub and branches on 127.0.0.1 with real SQLite files in a temporary directory; always shut down in deinit.
+final class Cluster {
+    let root: String
+    let hub: HubServer
+    let port: UInt16
+    let capture = LogCapture()
+    var options: SessionOptions
+    private var clients: [BranchClient] = []
+    private var threads: [Thread] = []
+
+    static let actor = AuditActor(user: "tester", origin: "test")
+
+    init(branches: [(String, Classification)] = [("bj01", .internal), ("sh01", .internal)]) throws {
+        root = NSTemporaryDirectory() + "branchsync-cluster-" + UUID().uuidString
+        var options = SessionOptions()
+        options.pingInterval = 0.5
+        options.localCheckInterval = 0.1
+        options.peerTimeout = 5
+        options.handshakeTimeout = 5
+        self.options = options
+        _ = try NodeStore.initialize(
+            directory: root + "/hq", identity: NodeIdentity(site: try SiteID("hq"), role: .hub), actor: Self.actor)
+        hub = HubServer(directory: root + "/hq", options: options, logger: capture.logger(minimum: .info), software: "test")
+        port = try hub.start(listeningOn: "127.0.0.1:0")
+        for (site, clearance) in branches { try addBranch(site, clearance: clearance) }
+    }
+
+    deinit {
+        for client in clients { client.stop() }
+        hub.stop()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    var hubAddress: String { "127.0.0.1:\(port)" }
+
+    /// Enrolls `site` at the hub and creates its node with the secret.
+    @discardableResult
+    func addBranch(_ site: String, clearance: Classification = .internal, enroll: Bool = true) throws -> [UInt8] {
+        let secret = SiteCredentials.newSecret()
+        if enroll {
+            let verifier = SiteCredentials.verifier(for: secret)
+            try hubStore().enroll(site: try SiteID(site), clearance: clearance, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+        }
+        let store = try NodeStore.initialize(
+            directory: root + "/" + site, identity: NodeIdentity(site: try SiteID(site), role: .branch, hubAddress: hubAddress),
+            actor: Self.actor)
+        try store.setMetadata(BranchClient.secretKey, hex(secret))
+        return secret
+    }
+
+    func hubStore() throws -> NodeStore {
+        try NodeStore.open(directory: root + "/hq", actor: Self.actor)
+    }
+
+    func store(_ site: String) throws -> NodeStore {
+        try NodeStore.open(directory: root + "/" + site, actor: Self.actor)
+    }
+
+    func client(_ site: String) -> BranchClient {
+        BranchClient(directory: root + "/" + site, options: options, logger: capture.logger(minimum: .info), software: "test")
+    }
+
+    @discardableResult
+    func syncOnce(_ site: String) throws -> SessionSummary {
+        try client(site).syncOnce()
+    }
+
+    /// Starts `site` in live mode on a background thread.
+    func startLive(_ site: String) -> BranchClient {
+        let client = client(site)
+        clients.append(client)
+        Thread.detachNewThread { try? client.runForever() }
+        return client
+    }
+
+    /// The canonical export of a node.
+    func export(_ site: String) throws -> [String] {
+        try (site == "hq" ? hubStore() : store(site)).allRecords().map(\.canonicalJSON)
+    }
+
+    /// Waits until `condition` holds, at most `timeout` seconds.
+    func eventually(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return try condition()
+    }
+}
+
+let huaweiCredit = "914403001922038216"
+
+func customer(_ code: String, _ name: String = "测试公司", class recordClass: Classification = .internal) -> [String: String] {
+    ["code": code, "name": name, "creditCode": huaweiCredit, "class": recordClass.rawValue]
+}
