@@ -37,16 +37,20 @@ let package = Package(
             name: "branchsync-bench",
             dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire"]
         ),
-        .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore"]),
-        .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto"]),
-        .testTarget(name: "BranchSyncWireTests", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
+        .target(name: "BranchSyncTestSupport", path: "Tests/BranchSyncTestSupport"),
+        .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore", "BranchSyncTestSupport"]),
+        .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto", "BranchSyncTestSupport"]),
+        .testTarget(name: "BranchSyncWireTests", dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncCrypto", "BranchSyncTestSupport"]),
         .testTarget(
             name: "BranchSyncNodeTests",
-            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncNode", "BranchSyncCrypto"]
+            dependencies: [
+                "BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncNode", "BranchSyncCrypto",
+                "BranchSyncTestSupport",
+            ]
         ),
         .testTarget(
             name: "BranchSyncCommandsTests",
-            dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "branchsync"]
+            dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "BranchSyncTestSupport", "branchsync"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -14,6 +14,8 @@ struct EstablishedSession {
     var clockSkewMilliseconds: Int64
     /// The peer's clearance (hub side), used to filter what it is sent and what it may write.
     var clearance: Classification?
+    /// Hub side: the clearance epoch whose full resend this session performs, if one is due.
+    var resendEpoch: Int64? = nil
 }
 
 /// The hub's side of the handshake (`Protocol.md` §8).
@@ -80,11 +82,13 @@ enum HubHandshake {
             registry.unregister(hello.site, wake: wake)
             throw refuse(.unexpectedMessage, "expected CURSOR")
         }
+        // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
+        let resendDue = peer.syncedEpoch < peer.clearanceEpoch
         return EstablishedSession(
             peer: hello.site, peerRole: .branch, peerSoftware: hello.software,
-            outboundCursor: min(Int64(clamping: cursor.cursor), peer.ackedCursor),
+            outboundCursor: resendDue ? 0 : Int64(clamping: cursor.cursor),
             clockSkewMilliseconds: Int64(bitPattern: hello.clockMilliseconds) - Int64(bitPattern: receivedAt),
-            clearance: peer.clearance)
+            clearance: peer.clearance, resendEpoch: resendDue ? peer.clearanceEpoch : nil)
     }
 }
 

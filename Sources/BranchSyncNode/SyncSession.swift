@@ -6,6 +6,7 @@ import BranchSyncWire
 public struct SessionSummary: Sendable, Hashable {
     public var sent = 0
     public var purgesSent = 0
+    public var purgesReceived = 0
     public var received = 0
     public var applied = 0
     public var quarantined = 0
@@ -173,11 +174,15 @@ final class SyncSession {
                     throw protocolViolation("a branch may not send PURGE")
                 }
                 let removed = try store.purge(purge.ids, from: session.peer)
+                summary.purgesReceived += removed
                 if removed > 0 { logger.info("records purged", [("count", String(removed))]) }
             case .ack(let ack):
                 let upTo = Int64(clamping: ack.upTo)
                 inflight.removeAll { $0 <= upTo }
                 try store.recordAck(session.peer, upTo: upTo)
+                if let epoch = session.resendEpoch, outboundAtEnd, inflight.isEmpty {
+                    try store.recordResendComplete(session.peer, epoch: epoch)
+                }
             case .ping(let ping):
                 try store.recordHeartbeat(session.peer, peerPending: Int64(clamping: ping.pending))
                 connection.send(.pong(Pong(echoedClockMilliseconds: ping.clockMilliseconds)))

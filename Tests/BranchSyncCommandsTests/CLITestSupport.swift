@@ -1,25 +1,6 @@
+@_exported import BranchSyncTestSupport
 import BranchSyncCommands
 import Foundation
-
-/// A fresh directory under the system temporary directory, removed when released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "branchsync-cli-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-
-    func write(_ name: String, _ text: String) -> String {
-        let path = file(name)
-        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        return path
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// The result of one `branchsync` run.
 struct RunResult {

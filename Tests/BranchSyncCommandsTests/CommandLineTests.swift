@@ -50,7 +50,7 @@ let tencent = "9144030071526726XG"
         let directory = TemporaryDirectory()
         let data = directory.file("n")
         let cases: [([String], String)] = [
-            (["custmer"], "unknown command 'custmer' for 'branchsync'; expected one of: init, customer, document, import, export, log, conflicts, audit, version"),
+            (["custmer"], "unknown command 'custmer' for 'branchsync'; expected one of: init, site, join, run, sync, status, customer, document, import, export, log, conflicts, quarantine, audit, version"),
             (["customer", "add", "--colour", "red"], "unknown option --colour for 'branchsync customer add'; see 'branchsync customer add --help'"),
             (["customer", "show"], "missing ID for 'branchsync customer show'; see 'branchsync customer show --help'"),
             (["init", "--site", "bj01"], "missing --role for 'branchsync init'"),

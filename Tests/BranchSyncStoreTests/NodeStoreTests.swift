@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncTestSupport
 import BranchSyncCrypto
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncNode
 import BranchSyncStore
 
 /// The `branchsync` command-line tool: parse, run, print, exit code. Thin on purpose: the work happens in the
@@ -18,12 +19,18 @@ public enum BranchSyncTool {
             """,
         subcommands: [
             InitCommand.spec,
+            SiteCommand.spec,
+            SiteCommand.joinSpec,
+            RunCommand.spec,
+            SyncCommand.spec,
+            StatusCommand.spec,
             RecordCommands.spec(for: .customers),
             RecordCommands.spec(for: .documents),
             ImportCommand.spec,
             ExportCommand.spec,
             LogCommand.spec,
             ConflictsCommand.spec,
+            QuarantineCommand.spec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")
@@ -65,6 +72,7 @@ public enum BranchSyncTool {
         case let error as ValidationError: return (ExitCode.invalidData, error.message)
         case let error as StorageError: return (ExitCode.failure, error.description)
         case let error as MalformedDataError: return (ExitCode.failure, error.message)
+        case let error as NodeError: return (ExitCode.failure, error.message)
         default: return (ExitCode.failure, "\(error)")
         }
     }

@@ -14,6 +14,14 @@ enum ConflictsCommand {
             CommandSpec(
                 name: "show", abstract: "show one conflict", options: [.json],
                 arguments: [ArgumentSpec("ID", help: "the conflict's number")], run: show),
+            CommandSpec(
+                name: "resolve",
+                abstract: "settle a conflict with a new write that wins everywhere it replicates",
+                options: [
+                    OptionSpec("take", value: "local|remote", help: "keep the value this node had, or the one that arrived"),
+                    OptionSpec("set", value: "FIELD=VALUE", help: "write a new value instead"),
+                ],
+                arguments: [ArgumentSpec("ID", help: "the conflict's number")], run: resolve),
         ])
 
     static func json(_ conflict: StoredConflict) -> String {
@@ -47,6 +55,35 @@ enum ConflictsCommand {
         }
         invocation.console.write(table.render())
         invocation.console.line("\(conflicts.count) \(invocation.flag("all") ? "" : "open ")conflict(s)")
+        return ExitCode.success
+    }
+
+    static func resolve(_ invocation: Invocation) throws -> Int32 {
+        guard let number = Int64(invocation.arguments[0]) else {
+            throw CLIError.usage("conflict ID must be a number, got '\(invocation.arguments[0])'")
+        }
+        let resolution: NodeStore.Resolution
+        switch (invocation.value("take"), invocation.value("set")) {
+        case ("local"?, nil): resolution = .local
+        case ("remote"?, nil): resolution = .remote
+        case (nil, let assignment?):
+            guard let equals = assignment.firstIndex(of: "=") else { throw CLIError.usage("--set takes FIELD=VALUE") }
+            let store = try invocation.openStore()
+            guard let conflict = try store.conflict(id: number) else {
+                throw CLIError(exitCode: ExitCode.failure, message: "no conflict #\(number) on this node")
+            }
+            let field = String(assignment[..<equals])
+            let schemaField = RecordSchema.of(conflict.collection).field(named: field)
+            guard schemaField?.name == conflict.field else {
+                throw CLIError.usage("conflict #\(number) is about '\(conflict.field)', not '\(field)'")
+            }
+            resolution = .value(String(assignment[assignment.index(after: equals)...]))
+        case (let take?, nil): throw CLIError.usage("--take must be local or remote, got '\(take)'")
+        default: throw CLIError.usage("give either --take local|remote or --set FIELD=VALUE")
+        }
+        let store = try invocation.openStore()
+        let state = try store.resolveConflict(number, with: resolution)
+        invocation.console.line("resolved conflict #\(number); \(state.collection.singular) \(state.id) written as \(state.versionVector)")
         return ExitCode.success
     }
 

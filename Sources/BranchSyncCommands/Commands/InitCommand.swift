@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncNode
 import BranchSyncStore
 
 /// `branchsync init`: creates a node.
@@ -11,6 +12,7 @@ enum InitCommand {
             OptionSpec("site", value: "ID", help: "this node's site id, e.g. hq, bj01, sh-pudong (required)"),
             OptionSpec("role", value: "hub|branch", help: "hub (group information center) or branch (required)"),
             OptionSpec("hub", value: "HOST:PORT", help: "for a branch: where its hub listens"),
+            OptionSpec("secret-file", value: "PATH", help: "for a branch: the secret file 'site add' wrote on the hub"),
         ],
         run: run)
 
@@ -21,6 +23,8 @@ enum InitCommand {
             throw CLIError.usage("--role must be hub or branch, got '\(roleText)'")
         }
         let hub = invocation.value("hub")
+        let secret = try invocation.value("secret-file").map { try SiteCommand.readSecret($0) }
+        if secret != nil && role != .branch { throw CLIError.usage("--secret-file is for branches") }
         if let hub {
             guard role == .branch else { throw CLIError.usage("--hub is for branches; a hub listens with 'run --listen'") }
             try HostPort.validate(hub, option: "hub")
@@ -28,6 +32,7 @@ enum InitCommand {
         let store = try NodeStore.initialize(
             directory: invocation.dataDirectory, identity: NodeIdentity(site: site, role: role, hubAddress: hub),
             actor: invocation.actor)
+        if let secret { try store.setMetadata(BranchClient.secretKey, secret) }
         invocation.console.line(
             "initialised \(role.rawValue) \(site) in \(store.directory)" + (hub.map { " (hub \($0))" } ?? ""))
         return ExitCode.success

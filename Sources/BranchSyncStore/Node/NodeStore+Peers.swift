@@ -4,7 +4,7 @@ extension NodeStore {
     private static let peerColumns = """
         site, role, clearance, stored_key, server_key, enrolled_at, applied_cursor, acked_cursor, online, state_since,
         last_seen_at, last_sync_at, peer_software, clock_skew_ms, peer_pending, incoming_remaining, incoming_done,
-        last_error
+        last_error, clearance_epoch, synced_epoch
         """
 
     private static func peer(from row: borrowing Row) throws -> PeerRecord {
@@ -17,7 +17,8 @@ extension NodeStore {
             ackedCursor: row.int(7), online: row.int(8) != 0, stateSince: row.optionalText(9),
             lastSeenAt: row.optionalText(10), lastSyncAt: row.optionalText(11), peerSoftware: row.optionalText(12),
             clockSkewMilliseconds: row.isNull(13) ? nil : row.int(13), peerPending: row.int(14),
-            incomingRemaining: row.int(15), incomingDone: row.int(16), lastError: row.optionalText(17))
+            incomingRemaining: row.int(15), incomingDone: row.int(16), lastError: row.optionalText(17),
+            clearanceEpoch: row.int(18), syncedEpoch: row.int(19))
     }
 
     /// Every known peer, by site id.
@@ -52,8 +53,9 @@ extension NodeStore {
         }
     }
 
-    /// Changes what others' records a branch may hold. The hub then resends its log to the site from the start,
-    /// so records that became visible are backfilled and records that left its scope are purged there.
+    /// Changes what others' records a branch may hold. The hub then resends its log to the site from the start
+    /// until the site has acknowledged all of it, so records that became visible are backfilled and records that
+    /// left its scope are purged there.
     /// - Returns: the previous clearance.
     @discardableResult
     public func setClearance(site: SiteID, clearance: Classification) throws -> Classification {
@@ -61,7 +63,8 @@ extension NodeStore {
             guard let existing = try peer(site), existing.role == .branch else {
                 throw StorageError(code: .notFound, message: "site \(site) is not enrolled on this hub; use 'site add'")
             }
-            try db.statement("UPDATE peers SET clearance = ?2, acked_cursor = 0 WHERE site = ?1")
+            try db.statement(
+                "UPDATE peers SET clearance = ?2, acked_cursor = 0, clearance_epoch = clearance_epoch + 1 WHERE site = ?1")
                 .run([.text(site.rawValue), .text(clearance.rawValue)])
             try auditEvent(action: "grant", detail: "site \(site): clearance \(existing.clearance.rawValue) -> \(clearance.rawValue)")
             return existing.clearance
@@ -133,6 +136,14 @@ extension NodeStore {
         try db.write {
             try db.statement("UPDATE peers SET last_seen_at = ?2, peer_pending = ?3 WHERE site = ?1")
                 .run([.text(site.rawValue), .text(Timestamp.nowISO8601()), .integer(peerPending)])
+        }
+    }
+
+    /// Records that `site` acknowledged the complete resend started for clearance epoch `epoch`.
+    public func recordResendComplete(_ site: SiteID, epoch: Int64) throws {
+        try db.write {
+            try db.statement("UPDATE peers SET synced_epoch = max(synced_epoch, ?2) WHERE site = ?1")
+                .run([.text(site.rawValue), .integer(epoch)])
         }
     }
 

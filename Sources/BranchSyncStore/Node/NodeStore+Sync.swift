@@ -82,7 +82,7 @@ extension NodeStore {
             }
             try db.statement(
                 """
-                UPDATE peers SET applied_cursor = max(applied_cursor, ?2), incoming_remaining = ?3,
+                UPDATE peers SET applied_cursor = max(applied_cursor, ?2), incoming_remaining = ?3, peer_pending = ?3,
                 incoming_done = incoming_done + ?4, last_sync_at = ?5, last_seen_at = ?5 WHERE site = ?1
                 """
             ).run([
@@ -121,6 +121,18 @@ extension NodeStore {
             }
             return removed
         }
+    }
+
+    /// Open conflicts and quarantined changes per peer, for `status`.
+    public func openIssuesByPeer() throws -> [String: (conflicts: Int, quarantined: Int)] {
+        var result: [String: (conflicts: Int, quarantined: Int)] = [:]
+        try db.statement("SELECT peer, count(*) FROM conflicts WHERE status = 'open' GROUP BY peer").forEachRow {
+            result[$0.text(0), default: (0, 0)].conflicts = Int($0.int(1))
+        }
+        try db.statement("SELECT peer, count(*) FROM quarantine WHERE status = 'open' GROUP BY peer").forEachRow {
+            result[$0.text(0), default: (0, 0)].quarantined = Int($0.int(1))
+        }
+        return result
     }
 
     /// Changes this node refused, newest first.

@@ -32,6 +32,11 @@ public struct PeerRecord: Sendable, Hashable {
     /// Changes received from the peer in total.
     public var incomingDone: Int64
     public var lastError: String?
+    /// Bumped by every change of clearance.
+    public var clearanceEpoch: Int64
+    /// The clearance epoch whose full resend the peer has acknowledged; behind ``clearanceEpoch`` means the next
+    /// session resends the whole log (backfill and purge).
+    public var syncedEpoch: Int64
 }
 
 /// A change refused by this node and kept aside for an operator.

@@ -84,7 +84,9 @@ extension Migration {
                     peer_pending INTEGER NOT NULL DEFAULT 0,     -- what the peer last said it has for us
                     incoming_remaining INTEGER NOT NULL DEFAULT 0,
                     incoming_done INTEGER NOT NULL DEFAULT 0,
-                    last_error TEXT
+                    last_error TEXT,
+                    clearance_epoch INTEGER NOT NULL DEFAULT 0,  -- bumped by each grant
+                    synced_epoch INTEGER NOT NULL DEFAULT 0      -- the epoch whose full resend the peer acknowledged
                 ) WITHOUT ROWID;
                 -- Changes a receiver refused (invalid, out of scope): kept for an operator, never blocking the stream.
                 CREATE TABLE quarantine (

@@ -1,0 +1,135 @@
+import BranchSyncCore
+import BranchSyncNode
+import BranchSyncStore
+import Dispatch
+import Foundation
+
+/// `branchsync run`: the daemon. A hub listens for branches; a branch stays connected to its hub.
+enum RunCommand {
+    static let spec = CommandSpec(
+        name: "run",
+        abstract: "run the node: a hub serves its branches, a branch stays connected to its hub",
+        discussion: """
+            Logs go to standard error. SIGINT or SIGTERM ends every session with BYE and exits 0. A branch \
+            reconnects after failures with capped exponential backoff and jitter; it gives up only when the hub \
+            refuses it for good (unknown site, wrong secret).
+            """,
+        options: [
+            OptionSpec("listen", value: "HOST:PORT", help: "hub: where to listen (default 0.0.0.0:7700; port 0 picks one)"),
+            OptionSpec("port-file", value: "PATH", help: "hub: write the port actually bound to this file"),
+            OptionSpec("hub", value: "HOST:PORT", help: "branch: connect here instead of the address given at init/join"),
+            .flag("verbose", help: "log every batch"),
+        ],
+        run: run)
+
+    static func run(_ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let logger = Logger.standardError(minimum: invocation.flag("verbose") ? .debug : .info)
+        let stopped = DispatchSemaphore(value: 0)
+        let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stopped.signal() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+        switch store.identity.role {
+        case .hub:
+            let server = HubServer(directory: invocation.dataDirectory, logger: logger, software: BranchSyncTool.version)
+            let address = invocation.value("listen") ?? "0.0.0.0:7700"
+            let port: UInt16
+            do { port = try server.start(listeningOn: address) } catch let error as NodeError {
+                throw CLIError(exitCode: ExitCode.failure, message: error.message)
+            }
+            if let path = invocation.value("port-file") {
+                _ = FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
+            }
+            invocation.console.line("hub \(store.identity.site) listening on port \(port)")
+            invocation.console.flush()
+            stopped.wait()
+            logger.info("shutting down")
+            server.stop()
+        case .branch:
+            let client = BranchClient(
+                directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), logger: logger,
+                software: BranchSyncTool.version)
+            let finished = DispatchSemaphore(value: 0)
+            let failure = LockedBox<NodeError?>(nil)
+            Thread.detachNewThread {
+                do { try client.runForever() } catch let error as NodeError { failure.set(error) } catch {
+                    failure.set(NodeError("\(error)", retryable: false))
+                }
+                finished.signal()
+                stopped.signal()
+            }
+            invocation.console.line("branch \(store.identity.site) syncing with \(invocation.value("hub") ?? store.identity.hubAddress ?? "?")")
+            invocation.console.flush()
+            stopped.wait()
+            client.stop()
+            finished.wait()
+            if let error = failure.get() { throw CLIError(exitCode: ExitCode.failure, message: error.message) }
+        }
+        return ExitCode.success
+    }
+}
+
+/// A value shared between threads behind a lock.
+final class LockedBox<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: `value` is only touched under `lock`.
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func get() -> Value { lock.withLock { value } }
+
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+}
+
+/// `branchsync sync --once`: a branch syncs until caught up both ways, then exits.
+enum SyncCommand {
+    static let spec = CommandSpec(
+        name: "sync",
+        abstract: "branch: sync with the hub until caught up both ways, then exit",
+        discussion: "Exit status 0 when caught up; 1 with the reason when the hub is unreachable or refuses.",
+        options: [
+            .flag("once", help: "sync once and exit (required; 'branchsync run' stays connected)"),
+            OptionSpec("hub", value: "HOST:PORT", help: "connect here instead of the address given at init/join"),
+            .json,
+        ],
+        run: run)
+
+    static func run(_ invocation: Invocation) throws -> Int32 {
+        guard invocation.flag("once") else { throw CLIError.usage("use 'branchsync sync --once', or 'branchsync run' to stay connected") }
+        let store = try invocation.openStore()
+        guard store.identity.role == .branch else { throw CLIError.usage("sync --once is for branches; the hub runs with 'branchsync run'") }
+        let console = invocation.console
+        let client = BranchClient(
+            directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), logger: .silent,
+            software: BranchSyncTool.version)
+        let summary: SessionSummary
+        do {
+            summary = try client.syncOnce { progress in
+                guard progress.remaining > 0 else { return }
+                let line = "receiving: \(progress.received) done, \(progress.remaining) to go"
+                console.writeError(console.errorIsTerminal ? "\r" + line : line + "\n")
+            }
+        } catch let error as NodeError {
+            throw CLIError(exitCode: ExitCode.failure, message: "sync failed: \(error.message)")
+        }
+        if console.errorIsTerminal && summary.received > 0 { console.writeError("\n") }
+        if invocation.flag("json") {
+            console.line(CanonicalJSON.object([
+                ("sent", String(summary.sent)), ("received", String(summary.received)), ("applied", String(summary.applied)),
+                ("conflicts", String(summary.conflicts)), ("quarantined", String(summary.quarantined)),
+                ("purged", String(summary.purgesReceived)),
+            ]))
+        } else {
+            console.line(
+                "caught up with the hub: sent \(summary.sent), received \(summary.received) (applied \(summary.applied)), "
+                    + "\(summary.conflicts) conflict(s), \(summary.quarantined) quarantined")
+        }
+        return ExitCode.success
+    }
+}

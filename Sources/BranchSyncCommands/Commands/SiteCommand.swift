@@ -1,0 +1,124 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncNode
+import BranchSyncStore
+import Foundation
+
+/// `branchsync site add|grant|list` (hub) and `branchsync join` (branch): enrolment and clearance.
+enum SiteCommand {
+    static let clearanceOption = OptionSpec(
+        "class-access", value: "CLASS",
+        help: "the highest class of other sites' records it may hold: public, internal (default) or confidential")
+
+    static let spec = CommandSpec(
+        name: "site",
+        abstract: "enrol branches at the hub and set what they may hold",
+        subcommands: [
+            CommandSpec(
+                name: "add", abstract: "enrol a branch and print its secret once (the hub keeps only a verifier)",
+                options: [
+                    clearanceOption,
+                    OptionSpec("secret-file", value: "PATH", help: "write the secret to this file (mode 0600) instead of printing it"),
+                ],
+                arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: add),
+            CommandSpec(
+                name: "grant", abstract: "change a branch's clearance; the hub backfills or purges at its next sync",
+                options: [clearanceOption], arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: grant),
+            CommandSpec(name: "list", abstract: "list enrolled branches and their clearance", options: [.json], run: list),
+        ])
+
+    static let joinSpec = CommandSpec(
+        name: "join",
+        abstract: "on a branch: set the hub's address and this branch's enrolment secret",
+        options: [
+            OptionSpec("hub", value: "HOST:PORT", help: "where the hub listens (required)"),
+            OptionSpec("secret-file", value: "PATH", help: "the file 'site add' wrote on the hub (required)"),
+        ],
+        run: join)
+
+    static func clearance(_ invocation: Invocation) throws -> Classification {
+        guard let text = invocation.value("class-access") else { return Scope.defaultClearance }
+        let value = try Classification(parsing: text)
+        try Scope.validateClearance(value)
+        return value
+    }
+
+    static func add(_ invocation: Invocation) throws -> Int32 {
+        let site = try SiteID(invocation.arguments[0])
+        let clearance = try clearance(invocation)
+        let store = try invocation.openStore()
+        let secret = SiteCredentials.newSecret()
+        let verifier = SiteCredentials.verifier(for: secret)
+        if let path = invocation.value("secret-file") {
+            try writeSecret(hex(secret), to: path)
+        }
+        try store.enroll(site: site, clearance: clearance, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+        if let path = invocation.value("secret-file") {
+            invocation.console.line("enrolled \(site) (clearance \(clearance.rawValue)); secret written to \(path)")
+        } else {
+            invocation.console.line("enrolled \(site) (clearance \(clearance.rawValue)); its secret (shown once, keep it safe):")
+            invocation.console.line(hex(secret))
+        }
+        return ExitCode.success
+    }
+
+    static func writeSecret(_ text: String, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw CLIError(exitCode: ExitCode.failure, message: "cannot write the secret to \(path)") }
+    }
+
+    static func grant(_ invocation: Invocation) throws -> Int32 {
+        let site = try SiteID(invocation.arguments[0])
+        guard invocation.value("class-access") != nil else { throw CLIError.usage("missing --class-access for 'branchsync site grant'") }
+        let clearance = try clearance(invocation)
+        let store = try invocation.openStore()
+        let previous = try store.setClearance(site: site, clearance: clearance)
+        invocation.console.line(
+            "\(site): clearance \(previous.rawValue) -> \(clearance.rawValue); records are backfilled or purged at its next sync")
+        return ExitCode.success
+    }
+
+    static func list(_ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let peers = try store.peers().filter { $0.role == .branch }
+        if invocation.flag("json") {
+            invocation.console.write(JSONLines.array(peers.map {
+                CanonicalJSON.object([
+                    ("site", CanonicalJSON.quote($0.site.rawValue)), ("clearance", CanonicalJSON.quote($0.clearance.rawValue)),
+                    ("enrolledAt", CanonicalJSON.quote($0.enrolledAt)),
+                ])
+            }))
+            return ExitCode.success
+        }
+        var table = TextTable(["site", "clearance", "enrolled"])
+        for peer in peers { table.append([peer.site.rawValue, peer.clearance.rawValue, peer.enrolledAt]) }
+        invocation.console.write(table.render())
+        return ExitCode.success
+    }
+
+    static func join(_ invocation: Invocation) throws -> Int32 {
+        let hub = try invocation.required("hub")
+        try HostPort.validate(hub, option: "hub")
+        let secret = try readSecret(try invocation.required("secret-file"))
+        let store = try invocation.openStore()
+        guard store.identity.role == .branch else { throw CLIError.usage("join is for branches; this node is the hub") }
+        try store.setMetadata("hub", hub)
+        try store.setMetadata(BranchClient.secretKey, secret)
+        invocation.console.line("\(store.identity.site) will sync with the hub at \(hub)")
+        return ExitCode.success
+    }
+
+    /// Reads and checks a secret file written by `site add`.
+    static func readSecret(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError(exitCode: ExitCode.failure, message: "cannot read the secret file \(path)")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let bytes = BranchClient.bytes(fromHex: text), bytes.count == SiteCredentials.secretLength else {
+            throw CLIError(
+                exitCode: ExitCode.invalidData,
+                message: "\(path) does not hold a BranchSync secret (64 hex digits, as 'site add' prints)")
+        }
+        return text
+    }
+}
