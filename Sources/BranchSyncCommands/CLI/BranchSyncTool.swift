@@ -18,6 +18,7 @@ public enum BranchSyncTool {
             exit codes: 0 success, 1 operation failed, 2 bad command line, 3 a value was refused
             """,
         subcommands: [
+            DemoCommand.spec,
             InitCommand.spec,
             SiteCommand.spec,
             SiteCommand.joinSpec,
