@@ -69,7 +69,9 @@ enum HubHandshake {
             try? store.recordPeerError(hello.site, error: "authentication failed from \(connection.peerAddress)")
             throw refuse(.authenticationFailed, "authentication failed for site \(hello.site): wrong secret")
         }
-        if let other = registry.register(hello.site, wake: wake, address: connection.peerAddress) {
+        if let other = registry.register(
+            hello.site, wake: wake, address: connection.peerAddress, grace: options.duplicateSessionGrace)
+        {
             throw refuse(.duplicateSession, "site \(hello.site) already has a session open from \(other)")
         }
         connection.send(

@@ -14,6 +14,8 @@ public struct SessionOptions: Sendable {
     public var handshakeTimeout: Double = 10
     /// Seconds between checks for changes written by other processes (the CLI).
     public var localCheckInterval: Double = 0.5
+    /// Seconds a new session waits for an old session of the same site to end before it is refused.
+    public var duplicateSessionGrace: Double = 3
     /// Clock skew (milliseconds) reported as a warning in `status`.
     public var clockSkewWarning: Int64 = 5_000
     /// The protocol versions this build speaks.

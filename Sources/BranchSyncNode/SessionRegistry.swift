@@ -1,3 +1,4 @@
+@preconcurrency import Glibc
 import BranchSyncCore
 import Synchronization
 
@@ -13,13 +14,22 @@ public final class SessionRegistry: Sendable {
 
     public init() {}
 
-    /// Registers a session for `site`.
-    /// - Returns: `nil` on success, or the address of the session already open for that site.
-    func register(_ site: SiteID, wake: WakeSignal, address: String) -> String? {
-        entries.withLock { entries in
-            if let existing = entries[site] { return existing.address }
-            entries[site] = Entry(wake: wake, address: address)
-            return nil
+    /// Registers a session for `site`. If one is open, waits up to `grace` seconds for it to end first: a branch
+    /// that reconnects at once after its process died or its link dropped meets its own old session, which ends as
+    /// soon as the hub reads the closed socket.
+    /// - Returns: `nil` on success, or the address of the session still open for that site.
+    func register(_ site: SiteID, wake: WakeSignal, address: String, grace: Double) -> String? {
+        let deadline = Clock.uptimeMilliseconds() + UInt64(max(0, grace) * 1000)
+        while true {
+            let existing: Entry? = entries.withLock { entries in
+                if let existing = entries[site] { return existing }
+                entries[site] = Entry(wake: wake, address: address)
+                return nil
+            }
+            guard let existing else { return nil }
+            guard Clock.uptimeMilliseconds() < deadline else { return existing.address }
+            existing.wake.signal()
+            usleep(50_000)
         }
     }
 

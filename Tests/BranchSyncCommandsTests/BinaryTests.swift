@@ -47,3 +47,17 @@ import Testing
         #expect(state?.versionVector == VersionVector([try SiteID("bj01"): 2]))
     }
 }
+
+@Suite struct DemoTests {
+    /// The README's first command: a hub and three branches as processes; exits 0 only if everything converged.
+    @Test func theDemoConvergesAndSaysSo() throws {
+        let directory = TemporaryDirectory()
+        let result = try runBinary(["demo", "--dir", directory.file("demo"), "--timeout", "60"], data: directory.file("unused"))
+        #expect(result.status == 0, "\(result.err)\n\(result.out)")
+        #expect(result.out.contains("conflict #1 at hq on phone"))
+        #expect(result.out.contains("3 site(s), 3 online, 3 caught up both ways"))
+        #expect(result.out.contains("✓ sh01: 13 records identical byte for byte; 2 out of its scope never sent"))
+        #expect(result.out.contains("✓ gz01: 15 records identical byte for byte; 0 out of its scope never sent"))
+        #expect(result.out.contains("summary: 4 nodes, 15 records at the hub, 1 conflict detected and resolved"))
+    }
+}

@@ -23,6 +23,7 @@ final class Cluster {
         options.localCheckInterval = 0.1
         options.peerTimeout = 5
         options.handshakeTimeout = 5
+        options.duplicateSessionGrace = 0.3
         self.options = options
         _ = try NodeStore.initialize(
             directory: root + "/hq", identity: NodeIdentity(site: try SiteID("hq"), role: .hub), actor: Self.actor)
