@@ -48,6 +48,10 @@ final class SyncSession {
     private var scanDue = true
     private var outboundTotal: Int64 = 0
     private var summary = SessionSummary()
+    /// The highest acknowledged position not yet written to the store (persisted at most once a second: it only
+    /// feeds `status`, the receiver's stated cursor is what resumption relies on).
+    private var unpersistedAck: Int64?
+    private var lastAckPersist: UInt64 = 0
 
     init(
         connection: FramedConnection, store: NodeStore, session: EstablishedSession, options: SessionOptions,
@@ -70,6 +74,7 @@ final class SyncSession {
     /// Runs until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both sides are
     /// caught up.
     func run() throws -> SessionSummary {
+        defer { try? persistAck() }
         outboundTotal = try store.pendingCount(for: session.peer, after: scanned, clearance: session.clearance)
         var lastPing = Clock.uptimeMilliseconds()
         var lastLocalCheck = lastPing
@@ -83,6 +88,7 @@ final class SyncSession {
             }
             if try !pending.isEmpty && handle(pending) { return summary }
             pending = []
+            if unpersistedAck != nil && Clock.uptimeMilliseconds() >= lastAckPersist + 1000 { try persistAck() }
             try fillWindow()
             try connection.flush()
             if stopWhenCaughtUp && outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0 {
@@ -137,9 +143,9 @@ final class SyncSession {
                 connection.send(.purge(Purge(ids: batch.purges)))
                 summary.purgesSent += batch.purges.count
             }
-            summary.sent += batch.states.count
+            summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
-            connection.send(.changes(Changes(upTo: UInt64(batch.upTo), remaining: remaining, states: batch.states)))
+            connection.send(.changes(Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates)))
             inflight.append(batch.upTo)
             scanned = batch.upTo
             outboundAtEnd = batch.reachedEnd
@@ -154,7 +160,7 @@ final class SyncSession {
             switch message {
             case .changes(let changes):
                 let result = try store.applyIncoming(
-                    changes.states, from: session.peer, upTo: Int64(clamping: changes.upTo),
+                    changes.states, encoded: changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
                     remaining: Int64(clamping: changes.remaining), admit: admit)
                 connection.send(.ack(Ack(upTo: changes.upTo)))
                 summary.received += changes.states.count
@@ -179,8 +185,9 @@ final class SyncSession {
             case .ack(let ack):
                 let upTo = Int64(clamping: ack.upTo)
                 inflight.removeAll { $0 <= upTo }
-                try store.recordAck(session.peer, upTo: upTo)
+                unpersistedAck = max(unpersistedAck ?? 0, upTo)
                 if let epoch = session.resendEpoch, outboundAtEnd, inflight.isEmpty {
+                    try persistAck()
                     try store.recordResendComplete(session.peer, epoch: epoch)
                 }
             case .ping(let ping):
@@ -198,6 +205,13 @@ final class SyncSession {
             }
         }
         return false
+    }
+
+    private func persistAck() throws {
+        guard let upTo = unpersistedAck else { return }
+        try store.recordAck(session.peer, upTo: upTo)
+        unpersistedAck = nil
+        lastAckPersist = Clock.uptimeMilliseconds()
     }
 
     private func protocolViolation(_ text: String) -> NodeError {

@@ -36,11 +36,8 @@ extension Message {
         case .changes(let m):
             w.writeVarint(m.upTo)
             w.writeVarint(m.remaining)
-            w.writeVarint(UInt64(m.states.count))
-            for state in m.states {
-                let bytes = state.encoded()
-                w.writeBytes(bytes)
-            }
+            w.writeVarint(UInt64(m.encodedStates.count))
+            for bytes in m.encodedStates { w.writeBytes(bytes) }
         case .purge(let m):
             w.writeVarint(UInt64(m.ids.count))
             for id in m.ids { w.writeRaw(id.bytes) }
@@ -107,12 +104,15 @@ extension Message {
             let remaining = try r.readVarint()
             let count = try r.readVarint(atMost: UInt64(r.remaining), "state count")
             var states: [RecordState] = []
+            var encoded: [[UInt8]] = []
             states.reserveCapacity(Int(count))
+            encoded.reserveCapacity(Int(count))
             for _ in 0..<count {
                 let bytes = try r.readBytes()
                 states.append(try RecordState(decoding: bytes))
+                encoded.append(bytes)
             }
-            return .changes(Changes(upTo: upTo, remaining: remaining, states: states))
+            return .changes(Changes(upTo: upTo, remaining: remaining, states: states, encodedStates: encoded))
         case .purge:
             let count = try r.readVarint(atMost: UInt64(r.remaining / 16), "id count")
             var ids: [RecordID] = []

@@ -116,17 +116,51 @@ public struct Cursor: Sendable, Hashable {
 }
 
 /// A batch of record states from the sender's log (§6.6).
+///
+/// States travel in their canonical encoding (`Protocol.md` §4). A sender may pass the bytes it stored without
+/// decoding them; a decoded message carries both the bytes and the states.
 public struct Changes: Sendable, Hashable {
     /// After applying, the receiver has applied the sender's log up to this seq.
     public var upTo: UInt64
     /// The sender's estimate of log entries still to come after this batch (0: caught up).
     public var remaining: UInt64
+    /// The canonical encodings of the states, in order.
+    public var encodedStates: [[UInt8]]
+    /// The decoded states; empty when the message was built from ``encodedStates`` for sending.
     public var states: [RecordState]
 
+    /// A batch from states (encodes them).
     public init(upTo: UInt64, remaining: UInt64, states: [RecordState]) {
         self.upTo = upTo
         self.remaining = remaining
         self.states = states
+        self.encodedStates = states.map { $0.encoded() }
+    }
+
+    /// A batch from canonical encodings, as stored (for sending).
+    public init(upTo: UInt64, remaining: UInt64, encodedStates: [[UInt8]]) {
+        self.upTo = upTo
+        self.remaining = remaining
+        self.encodedStates = encodedStates
+        self.states = []
+    }
+
+    init(upTo: UInt64, remaining: UInt64, states: [RecordState], encodedStates: [[UInt8]]) {
+        self.upTo = upTo
+        self.remaining = remaining
+        self.states = states
+        self.encodedStates = encodedStates
+    }
+
+    /// Equal when they carry the same bytes.
+    public static func == (lhs: Changes, rhs: Changes) -> Bool {
+        lhs.upTo == rhs.upTo && lhs.remaining == rhs.remaining && lhs.encodedStates == rhs.encodedStates
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(upTo)
+        hasher.combine(remaining)
+        hasher.combine(encodedStates)
     }
 }
 

@@ -32,6 +32,23 @@ import Testing
         #expect(throws: MalformedDataError.self) { _ = try RecordState(decoding: bytes + [0]) }
     }
 
+    @Test func varintsMustBeMinimalSoEncodingsStayCanonical() throws {
+        var good = BinaryReader([0x80, 0x01])
+        #expect(try good.readVarint() == 128)
+        var padded = BinaryReader([0x81, 0x00])
+        #expect(throws: MalformedDataError.self) { _ = try padded.readVarint() }
+        var zero = BinaryReader([0x00])
+        #expect(try zero.readVarint() == 0)
+        var writer = BinaryWriter()
+        for value: UInt64 in [0, 1, 127, 128, 16_383, 16_384, UInt64.max] {
+            writer = BinaryWriter()
+            writer.writeVarint(value)
+            var reader = BinaryReader(writer.bytes)
+            #expect(try reader.readVarint() == value)
+            #expect(reader.isAtEnd)
+        }
+    }
+
     @Test func randomBytesNeverCrashTheDecoder() {
         var generator = SeededGenerator(seed: 42)
         for _ in 0..<20_000 {

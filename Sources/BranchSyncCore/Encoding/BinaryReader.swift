@@ -35,6 +35,8 @@ public struct BinaryReader {
         while true {
             let byte = try readByte()
             if shift == 63 && byte > 1 { throw MalformedDataError("varint overflows 64 bits at offset \(offset - 1)") }
+            // Minimal encodings only, so every value has exactly one encoding and states stay canonical.
+            if byte == 0 && shift > 0 { throw MalformedDataError("non-minimal varint at offset \(offset - 1)") }
             result |= UInt64(byte & 0x7F) << shift
             if byte & 0x80 == 0 { return result }
             shift += 7

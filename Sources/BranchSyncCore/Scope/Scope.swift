@@ -9,10 +9,14 @@ public enum Scope {
 
     /// Whether `site`, with `clearance`, may hold `state`.
     public static func mayHold(_ state: RecordState, site: SiteID, clearance: Classification) -> Bool {
-        if state.owner == site { return true }
-        let recordClass = state.classification
-        if recordClass == .secret { return false }
-        return recordClass <= clearance
+        mayHold(owner: state.owner.rawValue, classification: state.classification, site: site, clearance: clearance)
+    }
+
+    /// The same rule from a record's owner and class alone (as stored in index columns).
+    public static func mayHold(owner: String, classification: Classification, site: SiteID, clearance: Classification) -> Bool {
+        if owner == site.rawValue { return true }
+        if classification == .secret { return false }
+        return classification <= clearance
     }
 
     /// Checks a clearance an operator asks to grant.

@@ -169,7 +169,8 @@ public final class LocalWriter {
     // MARK: Rows
 
     /// Stores `state` as the record's newest version at the next change-log position.
-    func save(_ state: RecordState, origin: String) throws {
+    /// - Parameter encoded: the state's canonical encoding if the caller already has it.
+    func save(_ state: RecordState, origin: String, encoded: [UInt8]? = nil) throws {
         lastSeq += 1
         let isCustomer = state.collection == .customers
         try db.statement(
@@ -185,7 +186,7 @@ public final class LocalWriter {
             .text(state.classification.rawValue), .integer(state.isDeleted ? 1 : 0),
             .optionalText(isCustomer ? state["code"] : nil), .optionalText(isCustomer ? state["phone"] : nil),
             .optionalText(isCustomer ? state["bankAccount"].map { $0.filter { $0 != " " } } : nil),
-            .integer(lastSeq), .text(origin), .blob(state.encoded()),
+            .integer(lastSeq), .text(origin), .blob(encoded ?? state.encoded()),
         ])
         try store.injectFault(.afterRecordRow)
     }
@@ -206,8 +207,9 @@ public final class LocalWriter {
     /// conflicts. The node's clock observes the remote stamps so later local writes order after them.
     /// - Returns: the merge outcome.
     /// - Throws: ``ValidationError`` if the state cannot be a version of the local record.
+    /// - Parameter encoded: the remote state's canonical encoding, reused when the result is the remote state.
     @discardableResult
-    public func apply(_ remote: RecordState, from peer: SiteID) throws -> MergeOutcome {
+    public func apply(_ remote: RecordState, from peer: SiteID, encoded: [UInt8]? = nil) throws -> MergeOutcome {
         if let newest = remote.newestStamp {
             clock.observe(newest.time, wallMilliseconds: Timestamp.nowMilliseconds())
         }
@@ -215,7 +217,9 @@ public final class LocalWriter {
         let outcome = try RecordMerge.merge(local: local, remote: remote)
         guard outcome.changesLocal else { return outcome }
         // A state equal to what the peer sent is not sent back to it; a merged one goes everywhere.
-        try save(outcome.state, origin: outcome.equalsRemote ? peer.rawValue : site.rawValue)
+        try save(
+            outcome.state, origin: outcome.equalsRemote ? peer.rawValue : site.rawValue,
+            encoded: outcome.equalsRemote ? encoded : nil)
         let detectedAt = Timestamp.nowISO8601()
         for conflict in outcome.conflicts {
             let keptWasLocal: Bool

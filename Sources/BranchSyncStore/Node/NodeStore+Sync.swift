@@ -12,23 +12,29 @@ extension NodeStore {
     public func outboundBatch(
         for peer: SiteID, after cursor: Int64, clearance: Classification?, limit: Int, maximumBytes: Int
     ) throws -> OutboundBatch {
-        let entries = try changes(after: cursor, limit: limit)
-        var batch = OutboundBatch(upTo: cursor, states: [], purges: [], reachedEnd: entries.count < limit)
+        var batch = OutboundBatch(upTo: cursor, encodedStates: [], purges: [], reachedEnd: true)
         var bytes = 0
-        for entry in entries {
-            if bytes >= maximumBytes {
-                batch.reachedEnd = false
-                break
+        var scanned = 0
+        // Scope is decided from the owner and class columns, and states go out as stored: nothing is decoded.
+        try db.statement("SELECT seq, origin, owner, class, id, state FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .forEachRow([.integer(cursor), .integer(Int64(limit))]) { row in
+                scanned += 1
+                guard bytes < maximumBytes else { return }
+                batch.upTo = row.int(0)
+                if row.text(1) == peer.rawValue { return }
+                if let clearance {
+                    let recordClass = Classification(rawValue: row.text(3)) ?? .secret
+                    guard Scope.mayHold(owner: row.text(2), classification: recordClass, site: peer, clearance: clearance) else {
+                        if let id = try? RecordID(row.text(4)) { batch.purges.append(id) }
+                        return
+                    }
+                }
+                let state = row.blob(5)
+                bytes += state.count
+                batch.encodedStates.append(state)
             }
-            batch.upTo = entry.seq
-            if entry.origin == peer.rawValue { continue }
-            if let clearance, !Scope.mayHold(entry.state, site: peer, clearance: clearance) {
-                batch.purges.append(entry.state.id)
-                continue
-            }
-            bytes += 64 + entry.state.fields.reduce(0) { $0 + $1.key.utf8.count + $1.value.value.utf8.count + 24 }
-            batch.states.append(entry.state)
-        }
+        batch.reachedEnd = scanned < limit && bytes < maximumBytes
+        if bytes >= maximumBytes { batch.reachedEnd = try changes(after: batch.upTo, limit: 1).isEmpty }
         return batch
     }
 
@@ -52,13 +58,15 @@ extension NodeStore {
     ///   - upTo: the sender's log position this batch reaches; stored as the peer's applied cursor.
     ///   - remaining: the sender's estimate of what is still to come (bootstrap progress).
     ///   - admit: returns a refusal reason, or `nil` to accept; gets the remote state and the local one.
+    ///   - encoded: the states' canonical encodings as received, stored as they are when the merge keeps the remote
+    ///     state (saves encoding it again); empty to encode here.
     public func applyIncoming(
-        _ states: [RecordState], from peer: SiteID, upTo: Int64, remaining: Int64,
+        _ states: [RecordState], encoded: [[UInt8]] = [], from peer: SiteID, upTo: Int64, remaining: Int64,
         admit: (RecordState, RecordState?) -> String?
     ) throws -> BatchResult {
         try batch { writer in
             var result = BatchResult()
-            for state in states {
+            for (index, state) in states.enumerated() {
                 let local = try writer.record(state.id)
                 var reason = admit(state, local)
                 if reason == nil {
@@ -72,7 +80,7 @@ extension NodeStore {
                     continue
                 }
                 do {
-                    let outcome = try writer.apply(state, from: peer)
+                    let outcome = try writer.apply(state, from: peer, encoded: index < encoded.count ? encoded[index] : nil)
                     if outcome.changesLocal { result.applied += 1 } else { result.unchanged += 1 }
                     result.conflicts += outcome.conflicts.count
                 } catch let error as ValidationError {

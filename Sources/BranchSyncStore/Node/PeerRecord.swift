@@ -64,8 +64,8 @@ public struct BatchResult: Sendable, Hashable {
 public struct OutboundBatch: Sendable {
     /// The receiver will have applied this node's log up to here after this batch.
     public var upTo: Int64
-    /// States to send.
-    public var states: [RecordState]
+    /// The canonical encodings of the states to send, as stored (never decoded on the way out).
+    public var encodedStates: [[UInt8]]
     /// Ids the receiver must purge (records it may not hold).
     public var purges: [RecordID]
     /// Whether the log has nothing after `upTo`.

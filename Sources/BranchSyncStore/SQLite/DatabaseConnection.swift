@@ -1,6 +1,19 @@
 import CSQLite
+import Foundation
 
 let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// Waits for another connection's write lock: 0.1 ms steps at first, then 1 ms, then 5 ms, about 9 s in all.
+/// SQLite's own busy timeout sleeps up to 100 ms per step, which turns short lock waits into long stalls.
+private func waitForLock(_ context: UnsafeMutableRawPointer?, _ attempts: Int32) -> Int32 {
+    switch attempts {
+    case ..<20: usleep(100)
+    case ..<120: usleep(1_000)
+    case ..<1_920: usleep(5_000)
+    default: return 0
+    }
+    return 1
+}
 
 /// One SQLite connection with a statement cache and closure-scoped transactions.
 ///
@@ -10,10 +23,10 @@ public final class DatabaseConnection {
     private var cache: [String: Statement] = [:]
     private var transactionDepth = 0
 
-    /// Opens (or creates) the database file at `path` in WAL mode with a busy timeout, so a CLI and a daemon
-    /// writing the same file wait for each other instead of failing.
+    /// Opens (or creates) the database file at `path` in WAL mode with a busy handler, so a CLI and a daemon (or
+    /// several sessions) writing the same file wait for each other, about 9 seconds at most, instead of failing.
     /// - Throws: ``StorageError`` if the file cannot be opened.
-    public init(path: String, create: Bool, busyTimeoutMilliseconds: Int32 = 10_000) throws(StorageError) {
+    public init(path: String, create: Bool) throws(StorageError) {
         var db: OpaquePointer?
         var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         if create { flags |= SQLITE_OPEN_CREATE }
@@ -25,7 +38,7 @@ public final class DatabaseConnection {
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        sqlite3_busy_handler(db, waitForLock, nil)
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
