@@ -167,3 +167,52 @@ let tencent = "9144030071526726XG"
         #expect(exportA.out.split(separator: "\n").count == 4)
     }
 }
+
+@Suite struct SyncCommandLineTests {
+    @Test func statusReportsLagConflictsQuarantineAndClockSkew() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
+        let added = cli(["site", "add", "bj01"], data: data)
+        #expect(added.out.hasPrefix("enrolled bj01 (clearance internal); its secret (shown once, keep it safe):\n"))
+        #expect(added.out.split(separator: "\n").last?.count == 64)
+        _ = cli(["site", "add", "gz01", "--class-access", "confidential"], data: data)
+        let secret = cli(["site", "add", "xx01", "--class-access", "secret"], data: data)
+        #expect(secret.err == "branchsync: error: secret records go only to their owner and the hub; grant at most confidential\n")
+        _ = cli(["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"], data: data)
+        let store = try NodeStore.open(directory: data, actor: AuditActor(user: "t", origin: "t"))
+        try store.recordSessionStart(try SiteID("gz01"), software: "0.1.0", clockSkewMilliseconds: 9_000)
+        let json = cli(["status", "--json"], data: data).out
+        #expect(json.contains(#""site":"bj01","role":"branch","clearance":"internal","online":false,"state":"never connected""#))
+        #expect(json.contains(#""toSite":1,"fromSite":0,"caughtUp":false"#))
+        #expect(json.contains(#""clockSkewMs":9000,"clockSkewWarning":true"#))
+        let text = cli(["status"], data: data).out
+        #expect(text.contains("9000 ms (WARNING: beyond 5000 ms)"))
+        #expect(text.contains("2 site(s), 1 online, 0 caught up both ways"))
+        let grant = cli(["site", "grant", "bj01", "--class-access", "confidential"], data: data)
+        #expect(grant.out == "bj01: clearance internal -> confidential; records are backfilled or purged at its next sync\n")
+        #expect(cli(["site", "grant", "zz01", "--class-access", "public"], data: data).status == 1)
+    }
+
+    @Test func conflictResolveChecksItsArguments() {
+        let directory = TemporaryDirectory()
+        let data = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
+        #expect(cli(["conflicts", "resolve", "1", "--take", "sideways"], data: data).err == "branchsync: error: --take must be local or remote, got 'sideways'\n")
+        #expect(cli(["conflicts", "resolve", "1"], data: data).err == "branchsync: error: give either --take local|remote or --set FIELD=VALUE\n")
+        #expect(cli(["conflicts", "resolve", "7", "--take", "local"], data: data).err == "branchsync: error: no conflict #7 on this node\n")
+    }
+
+    @Test func branchCommandsExplainWhatIsMissing() {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        _ = cli(["init", "--site", "bj01", "--role", "branch"], data: data)
+        let sync = cli(["sync", "--once"], data: data)
+        #expect(sync.status == 1)
+        #expect(sync.err == "branchsync: error: sync failed: this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'\n")
+        #expect(cli(["sync"], data: data).status == 2)
+        let badSecret = directory.write("bad.secret", "not hex\n")
+        #expect(cli(["join", "--hub", "127.0.0.1:7700", "--secret-file", badSecret], data: data).err
+            == "branchsync: error: \(badSecret) does not hold a BranchSync secret (64 hex digits, as 'site add' prints)\n")
+    }
+}

@@ -236,3 +236,86 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try branch.record(created.id) == created)
     }
 }
+
+@Suite struct ConflictResolutionTests {
+    func conflicted() throws -> (TemporaryDirectory, NodeStore, NodeStore, RecordID) {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let created = try branch.create(.customers, values: customerValues)
+        try hub.apply([created], from: try SiteID("bj01"))
+        try hub.update(created.id, changes: ["phone": "010-88889999"])
+        try branch.update(created.id, changes: ["phone": "13811112222"])
+        try hub.apply([try branch.record(created.id)!], from: try SiteID("bj01"))
+        return (directory, branch, hub, created.id)
+    }
+
+    @Test(arguments: [("local", "010-88889999"), ("remote", "13811112222")])
+    func takingASideWritesItAsANewDominatingVersion(side: String, expected: String) throws {
+        let (_, branch, hub, id) = try conflicted()
+        let conflict = try #require(try hub.conflicts().first)
+        let before = try hub.record(id)!
+        let resolved = try hub.resolveConflict(conflict.id, with: side == "local" ? .local : .remote)
+        #expect(resolved["phone"] == expected)
+        #expect(resolved.versionVector.compare(to: before.versionVector) == .after)
+        #expect(try hub.conflict(id: conflict.id)?.status == "resolved")
+        #expect(try hub.conflict(id: conflict.id)?.resolution?.hasSuffix(expected) == true)
+        #expect(throws: StorageError.self) { try hub.resolveConflict(conflict.id, with: .local) }
+        // The resolution replicates and wins at the branch too.
+        try branch.apply([resolved], from: try SiteID("hq"))
+        #expect(try branch.record(id)?["phone"] == expected)
+    }
+
+    @Test func settingANewValueIsValidated() throws {
+        let (_, _, hub, id) = try conflicted()
+        let conflict = try #require(try hub.conflicts().first)
+        #expect(throws: ValidationError.self) { try hub.resolveConflict(conflict.id, with: .value("12345")) }
+        #expect(try hub.conflict(id: conflict.id)?.status == "open")
+        try hub.resolveConflict(conflict.id, with: .value("021-66667777"))
+        #expect(try hub.record(id)?["phone"] == "021-66667777")
+    }
+}
+
+@Suite struct DiskFullTests {
+    /// SQLite reports SQLITE_FULL when the file cannot grow (here capped with max_page_count, as a full disk would).
+    /// The write fails with an operator message, its batch rolls back whole, and what was committed stays.
+    @Test func aFullDiskFailsTheWriteCleanlyAndKeepsWhatWasCommitted() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let kept = try store.create(.customers, values: customerValues)
+        let pages = try store.db.statement("PRAGMA page_count").firstRow { $0.int(0) } ?? 0
+        try store.db.execute("PRAGMA max_page_count = \(pages + 2)")
+        var failure: StorageError?
+        do {
+            try store.batch { writer in
+                for index in 0..<5000 {
+                    try writer.create(.customers, values: [
+                        "code": String(310_000 + index), "name": String(repeating: "大", count: 150),
+                        "creditCode": "91310000132200821H",
+                    ])
+                }
+            }
+        } catch let error as StorageError {
+            failure = error
+        }
+        let error = try #require(failure)
+        #expect(error.isDiskFull)
+        #expect(error.description.hasPrefix("the disk is full ("))
+        #expect(error.description.hasSuffix("); free space in the data directory and retry"))
+        #expect(try store.records(in: .customers) == [kept])
+        #expect(try store.lastSeq() == 1)
+        // A remote batch is all or nothing too: its cursor does not move, so the sender resends it later.
+        let peerStore = try makeStore(directory, site: "sh01")
+        var remote: [RecordState] = []
+        for index in 0..<2000 {
+            remote.append(try peerStore.create(.customers, values: [
+                "code": String(440_000 + index), "name": String(repeating: "广", count: 150), "creditCode": "914403001922038216",
+            ]))
+        }
+        #expect(throws: StorageError.self) { try store.apply(remote, from: try SiteID("sh01")) }
+        #expect(try store.records(in: .customers).count == 1)
+        try store.db.execute("PRAGMA max_page_count = 1073741823")
+        try store.apply(remote, from: try SiteID("sh01"))
+        #expect(try store.records(in: .customers).count == 2001)
+    }
+}

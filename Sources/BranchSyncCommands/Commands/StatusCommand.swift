@@ -80,8 +80,10 @@ enum StatusCommand {
         let rows = try rows(store)
         let conflicts = try store.conflicts().count
         let quarantined = try store.quarantined().count
-        var out = "\(identity.role.rawValue) \(identity.site) — \(counts[.customers]?.live ?? 0) customers, "
-            + "\(counts[.documents]?.live ?? 0) documents, log at seq \(try store.lastSeq()); "
+        let customers = counts[.customers]?.live ?? 0
+        let documents = counts[.documents]?.live ?? 0
+        var out = "\(identity.role.rawValue) \(identity.site) — \(customers) customer\(customers == 1 ? "" : "s"), "
+            + "\(documents) document\(documents == 1 ? "" : "s"), log at seq \(try store.lastSeq()); "
             + "\(conflicts) open conflict(s), \(quarantined) quarantined\n"
         if identity.role == .hub {
             var table = TextTable(["site", "clearance", "state", "last sync", "to site", "from site", "caught up", "conflicts", "quarantined", "clock skew", "version", "last error"])
@@ -104,6 +106,10 @@ enum StatusCommand {
             out += "waiting to come down: \(hub.fromSite) (as of the last contact)\n"
             out += "caught up:         \(hub.caughtUp ? "yes" : "no")\n"
             out += "received in total: \(hub.peer.incomingDone)\n"
+            if hub.peer.incomingRemaining > 0 {
+                let total = hub.peer.incomingDone + hub.peer.incomingRemaining
+                out += "bootstrap:         \(hub.peer.incomingDone) of about \(total) received; resumes where it stopped\n"
+            }
             out += "clock skew:        \(skewText(hub))\n"
             if let error = hub.peer.lastError { out += "last error:        \(error)\n" }
         } else {

@@ -1,0 +1,99 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncNode
+import BranchSyncStore
+import BranchSyncWire
+import Foundation
+import Testing
+
+@Suite(.serialized) struct HandshakeTests {
+    func expectError(_ message: Message, _ code: ErrorCode, _ text: String? = nil) {
+        guard case .error(let error) = message else {
+            Issue.record("expected ERROR \(code), got \(message.type)")
+            return
+        }
+        #expect(error.code == code)
+        if let text { #expect(error.message == text) }
+    }
+
+    @Test func aRecordedProofReplayedInAnotherSessionIsRefused() throws {
+        let cluster = try Cluster()
+        let secret = try cluster.addBranch("gz01")
+        let nonce = SecureRandom.bytes(32)
+        let first = try RawPeer(port: cluster.port)
+        let (proof, reply) = try first.handshake(site: "gz01", secret: secret, nonce: nonce)
+        guard case .welcome = reply else {
+            Issue.record("the genuine handshake failed: \(reply)")
+            return
+        }
+        first.send(.cursor(Cursor(cursor: 0)))
+        first.send(.bye(Bye(reason: "done")))
+        Thread.sleep(forTimeInterval: 0.3)
+        // Same branch nonce, same proof: the hub's fresh nonce makes the recorded proof worthless.
+        let second = try RawPeer(port: cluster.port)
+        let replay = try second.handshake(site: "gz01", secret: [], nonce: nonce, proof: proof)
+        expectError(replay.reply, .authenticationFailed, "authentication failed for site gz01: wrong secret")
+        #expect(try cluster.hubStore().peer(try SiteID("gz01"))?.lastError?.hasPrefix("authentication failed from 127.0.0.1:") == true)
+    }
+
+    @Test func schemaVersionAndRoleMismatchesAreRefusedWithAReason() throws {
+        let cluster = try Cluster()
+        let nonce = SecureRandom.bytes(32)
+        var peer = try RawPeer(port: cluster.port)
+        peer.send(RawPeer.hello(site: "bj01", nonce: nonce, schema: 2))
+        expectError(try peer.receive(), .schemaMismatch, "record schema 2 at bj01 differs from 1 at the hub; upgrade the older side")
+        peer = try RawPeer(port: cluster.port)
+        peer.send(RawPeer.hello(site: "bj01", nonce: nonce, versions: 2...3))
+        expectError(try peer.receive(), .unsupportedVersion, "this hub speaks protocol 1; site bj01 speaks 2–3")
+        peer = try RawPeer(port: cluster.port)
+        peer.send(RawPeer.hello(site: "bj01", nonce: nonce, role: .hub))
+        expectError(try peer.receive(), .roleMismatch)
+        peer = try RawPeer(port: cluster.port)
+        peer.send(.cursor(Cursor(cursor: 1)))
+        expectError(try peer.receive(), .unexpectedMessage, "expected HELLO")
+    }
+
+    @Test func clockSkewIsMeasuredAtTheHandshake() throws {
+        let cluster = try Cluster()
+        let secret = try cluster.addBranch("gz01")
+        let peer = try RawPeer(port: cluster.port)
+        let ahead = UInt64(Date().timeIntervalSince1970 * 1000) + 60_000
+        let (_, reply) = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32), clock: ahead)
+        guard case .welcome = reply else {
+            Issue.record("handshake failed: \(reply)")
+            return
+        }
+        peer.send(.cursor(Cursor(cursor: 0)))
+        #expect(try cluster.eventually {
+            guard let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds else { return false }
+            return (59_000...61_000).contains(skew)
+        })
+    }
+
+    @Test func aNewBranchBootstrapsInBatchesWithProgress() throws {
+        let cluster = try Cluster()
+        let bj = try cluster.store("bj01")
+        try bj.batch { writer in
+            for index in 0..<2500 { try writer.create(.customers, values: customer(String(110_000 + index))) }
+        }
+        try cluster.syncOnce("bj01")
+        let progress = LockedProgress()
+        let summary = try cluster.client("sh01").syncOnce { progress.append($0) }
+        #expect(summary.received == 2500)
+        let seen = progress.values
+        #expect(seen.count >= 3)
+        #expect(seen.first.map { $0.remaining > 0 } == true)
+        #expect(seen.last?.remaining == 0)
+        #expect(try cluster.store("sh01").peer(try SiteID("hq"))?.incomingDone == 2500)
+    }
+}
+
+final class LockedProgress: @unchecked Sendable {
+    // @unchecked: `items` is only touched under `lock`.
+    private let lock = NSLock()
+    private var items: [SyncProgress] = []
+
+    func append(_ progress: SyncProgress) { lock.withLock { items.append(progress) } }
+
+    var values: [SyncProgress] { lock.withLock { items } }
+}

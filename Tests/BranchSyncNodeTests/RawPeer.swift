@@ -1,0 +1,63 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncNode
+import BranchSyncWire
+import Foundation
+
+/// A minimal protocol peer on a blocking socket, for driving the hub message by message as another implementation
+/// of `Protocol.md` would.
+final class RawPeer {
+    let fd: Int32
+    private var decoder = FrameDecoder()
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw NodeError("connect failed") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ message: Message) {
+        let bytes = message.encodedFrame()
+        _ = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    func receive() throws -> Message {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            if let frame = try decoder.next() { return try Message.decode(type: frame.type, payload: frame.payload) }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { throw NodeError("connection closed or timed out") }
+            decoder.append(buffer[0..<count])
+        }
+    }
+
+    static func hello(
+        site: String, nonce: [UInt8], schema: UInt64 = SessionOptions.schemaVersion, versions: ClosedRange<UInt64> = 1...1,
+        role: NodeRole = .branch, clock: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)
+    ) -> Message {
+        .hello(
+            Hello(
+                minimumVersion: versions.lowerBound, maximumVersion: versions.upperBound, site: try! SiteID(site),
+                role: role, software: "raw-peer", schemaVersion: schema, clockMilliseconds: clock, nonce: nonce))
+    }
+
+    /// Runs a whole branch handshake; returns the proof it sent and what the hub answered to AUTH.
+    func handshake(site: String, secret: [UInt8], nonce: [UInt8], clock: UInt64? = nil, proof override: [UInt8]? = nil) throws -> (proof: [UInt8], reply: Message) {
+        send(clock.map { Self.hello(site: site, nonce: nonce, clock: $0) } ?? Self.hello(site: site, nonce: nonce))
+        guard case .challenge(let challenge) = try receive() else { throw NodeError("no CHALLENGE") }
+        let message = SiteCredentials.authMessage(branch: site, hub: challenge.site.rawValue, branchNonce: nonce, hubNonce: challenge.nonce)
+        let proof = override ?? SiteCredentials.clientProof(secret: secret, authMessage: message)
+        send(.auth(Auth(proof: proof)))
+        return (proof, try receive())
+    }
+}
