@@ -109,6 +109,7 @@ public final class BranchClient: Sendable {
             return summary
         } catch {
             try? store.recordSessionEnd(session.peer, error: "\(error)")
+            connection.fail(with: error)
             throw error
         }
     }

@@ -14,8 +14,10 @@ final class FramedConnection {
     private var outputOffset = 0
     private var closed = false
     private var readBuffer = [UInt8](repeating: 0, count: 65_536)
-    /// Bytes received in total, for liveness checks.
+    /// When bytes last arrived (monotonic milliseconds), for liveness checks.
     private(set) var lastReceiveUptime = Clock.uptimeMilliseconds()
+    /// Whether an `ERROR` was queued: the connection must end, and no second error should follow it.
+    private(set) var errorSent = false
 
     init(fd: Int32, peerAddress: String) {
         self.fd = fd
@@ -35,7 +37,22 @@ final class FramedConnection {
 
     /// Queues a message; call ``flush()`` to write.
     func send(_ message: Message) {
+        if case .error = message { errorSent = true }
         output.append(contentsOf: message.encodedFrame())
+    }
+
+    /// Ends a failed connection: tells the peer why with `ERROR` (unless an error was sent already) and closes.
+    /// Only protocol errors are described; anything else goes out as a generic internal error.
+    func fail(with error: any Error) {
+        if !errorSent {
+            if let wire = error as? WireError {
+                send(.error(ErrorMessage(code: wire.code, message: wire.message)))
+            } else {
+                send(.error(ErrorMessage(code: .internalError, message: "the session failed; retry later")))
+            }
+            try? flush()
+        }
+        close()
     }
 
     /// Writes as much queued output as the socket takes now.

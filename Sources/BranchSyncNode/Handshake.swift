@@ -108,11 +108,9 @@ enum BranchHandshake {
                     schemaVersion: SessionOptions.schemaVersion, clockMilliseconds: Timestamp.nowMilliseconds(),
                     nonce: branchNonce)))
         try connection.flush()
-        let challenge: Challenge
-        switch try connection.receive(timeout: options.handshakeTimeout) {
-        case .challenge(let value): challenge = value
-        case .error(let error): throw NodeError("the hub refused: \(error.message) (\(error.code))", retryable: isRetryable(error.code))
-        default: throw NodeError("the hub sent an unexpected message instead of CHALLENGE")
+        let challenge = try reply(connection, options, "CHALLENGE") { message -> Challenge? in
+            if case .challenge(let value) = message { return value }
+            return nil
         }
         let receivedAt = Timestamp.nowMilliseconds()
         try store.rememberHub(challenge.site)
@@ -121,11 +119,9 @@ enum BranchHandshake {
             hubNonce: challenge.nonce)
         connection.send(.auth(Auth(proof: SiteCredentials.clientProof(secret: secret, authMessage: message))))
         try connection.flush()
-        let welcome: Welcome
-        switch try connection.receive(timeout: options.handshakeTimeout) {
-        case .welcome(let value): welcome = value
-        case .error(let error): throw NodeError("the hub refused: \(error.message) (\(error.code))", retryable: isRetryable(error.code))
-        default: throw NodeError("the hub sent an unexpected message instead of WELCOME")
+        let welcome = try reply(connection, options, "WELCOME") { message -> Welcome? in
+            if case .welcome(let value) = message { return value }
+            return nil
         }
         guard SiteCredentials.verifyServerSignature(welcome.serverSignature, secret: secret, authMessage: message) else {
             connection.send(.error(ErrorMessage(code: .authenticationFailed, message: "the hub's signature is wrong")))
@@ -140,6 +136,18 @@ enum BranchHandshake {
             peer: challenge.site, peerRole: .hub, peerSoftware: challenge.software, outboundCursor: Int64(clamping: welcome.cursor),
             clockSkewMilliseconds: Int64(bitPattern: challenge.clockMilliseconds) - Int64(bitPattern: receivedAt),
             clearance: nil)
+    }
+
+    /// The hub's next handshake message, or the hub's refusal as a ``NodeError``.
+    private static func reply<T>(
+        _ connection: FramedConnection, _ options: SessionOptions, _ name: String, _ extract: (Message) -> T?
+    ) throws -> T {
+        let message = try connection.receive(timeout: options.handshakeTimeout)
+        if let value = extract(message) { return value }
+        if case .error(let error) = message {
+            throw NodeError("the hub refused: \(error.message) (\(error.code))", retryable: isRetryable(error.code))
+        }
+        throw NodeError("the hub sent \(message.type) instead of \(name)")
     }
 
     /// Refusals that a retry cannot fix (wrong secret, unknown site, schema) stop a branch from retrying in a loop.

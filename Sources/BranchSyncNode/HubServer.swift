@@ -92,13 +92,13 @@ public final class HubServer: Sendable {
             } catch {
                 try? store.recordSessionEnd(session.peer, error: "\(error)")
                 log.warning("session failed", [("error", "\(error)")])
+                connection.fail(with: error)
             }
         } catch {
             if established == nil {
                 logger.warning("handshake refused", [("error", "\(error)")])
             }
-            connection.send(.error(ErrorMessage(code: .internalError, message: "session ended")))
-            try? connection.flush()
+            connection.fail(with: error)
         }
         connection.close()
     }

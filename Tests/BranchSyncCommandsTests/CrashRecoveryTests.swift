@@ -36,12 +36,7 @@ final class Daemon {
 }
 
 func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: 0.01)
-    }
-    return try condition()
+    try eventually(timeout: timeout, condition)
 }
 
 @Suite(.serialized) struct CrashRecoveryTests {

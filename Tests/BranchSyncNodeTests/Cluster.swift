@@ -2,6 +2,7 @@ import BranchSyncCore
 import BranchSyncCrypto
 import BranchSyncNode
 import BranchSyncStore
+import BranchSyncTestSupport
 import Foundation
 
 /// A hub and branches on 127.0.0.1 with real SQLite files in a temporary directory; always shut down in deinit.
@@ -87,12 +88,7 @@ final class Cluster {
 
     /// Waits until `condition` holds, at most `timeout` seconds.
     func eventually(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return try condition()
+        try BranchSyncTestSupport.eventually(timeout: timeout, poll: 0.05, condition)
     }
 }
 

@@ -27,7 +27,11 @@ final class RawPeer {
     deinit { close(fd) }
 
     func send(_ message: Message) {
-        let bytes = message.encodedFrame()
+        send(bytes: message.encodedFrame())
+    }
+
+    /// Sends raw bytes (for malformed input).
+    func send(bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, 0) }
     }
 

@@ -160,17 +160,32 @@ import Testing
 
     @Test func malformedFramesAreRefusedWithAnErrorFrame() throws {
         let cluster = try Cluster()
-        for garbage: [UInt8] in [[0, 0, 0, 1, 0x7F], [0x7F, 0xFF, 0xFF, 0xFF, 1], [0, 0, 0, 3, 0x01, 0xFF, 0xFF]] {
-            let reply = try rawExchange(port: cluster.port, send: garbage)
-            var decoder = FrameDecoder()
-            decoder.append(reply)
-            let frame = try #require(try decoder.next())
-            guard case .error(let error) = try Message.decode(type: frame.type, payload: frame.payload) else {
-                Issue.record("expected ERROR, got \(frame.type)")
+        let cases: [([UInt8], ErrorCode)] = [
+            ([0, 0, 0, 1, 0x7F], .malformedFrame), ([0x7F, 0xFF, 0xFF, 0xFF, 1], .frameTooLarge),
+            ([0, 0, 0, 3, 0x01, 0xFF, 0xFF], .malformedFrame),
+        ]
+        for (garbage, code) in cases {
+            let peer = try RawPeer(port: cluster.port)
+            peer.send(bytes: garbage)
+            guard case .error(let error) = try peer.receive() else {
+                Issue.record("expected ERROR \(code)")
                 continue
             }
-            #expect([ErrorCode.malformedFrame, .frameTooLarge, .internalError].contains(error.code))
+            #expect(error.code == code)
+            #expect(throws: NodeError.self) { _ = try peer.receive() }  // then the hub closes
         }
+        // Mid-session too: a branch that completed the handshake and then sends garbage gets MALFORMED_FRAME.
+        let secret = try cluster.addBranch("gz01")
+        let peer = try RawPeer(port: cluster.port)
+        guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: Array(repeating: 3, count: 32)).reply else {
+            Issue.record("handshake failed")
+            return
+        }
+        peer.send(.cursor(Cursor(cursor: 0)))
+        peer.send(bytes: [0, 0, 0, 2, 0x12, 0x80])
+        var received: [Message] = []
+        while let message = try? peer.receive() { received.append(message) }
+        #expect(received.contains { if case .error(let error) = $0 { return error.code == .malformedFrame } else { return false } })
         // The hub still serves a well-behaved branch.
         try cluster.store("bj01").create(.customers, values: customer("110001"))
         #expect(try cluster.syncOnce("bj01").sent == 1)
@@ -186,29 +201,4 @@ import Testing
             "\(error)".hasPrefix("cannot connect to 127.0.0.1:1: ")
         }
     }
-}
-
-/// Sends raw bytes to the hub and returns whatever it answers before closing.
-func rawExchange(port: UInt16, send bytes: [UInt8]) throws -> [UInt8] {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let rc = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard rc == 0 else { throw NodeError("connect failed") }
-    defer { close(fd) }
-    _ = bytes.withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, 0) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var result: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = recv(fd, &buffer, buffer.count, 0)
-        if count <= 0 { break }
-        result += buffer[0..<count]
-    }
-    return result
 }

@@ -86,9 +86,8 @@ final class Demo {
 
     func data(_ site: String) -> String { root + "/" + site }
 
-    /// Runs `branchsync` for `site` and returns its standard output; fails the demo on a non-zero exit.
-    @discardableResult
-    func cli(_ site: String, _ arguments: [String], show: Bool = false) throws -> String {
+    /// Runs `branchsync` for `site` as a process.
+    func run(_ site: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--data", data(site), "--actor", "demo"] + arguments
@@ -100,13 +99,20 @@ final class Demo {
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        return (process.terminationStatus, output, errors)
+    }
+
+    /// Runs `branchsync` for `site` and returns its standard output; fails the demo on a non-zero exit.
+    @discardableResult
+    func cli(_ site: String, _ arguments: [String], show: Bool = false) throws -> String {
+        let result = try run(site, arguments)
         if show { say("  $ branchsync --data \(site) \(arguments.joined(separator: " "))") }
-        guard process.terminationStatus == 0 else {
+        guard result.status == 0 else {
             throw CLIError(
                 exitCode: ExitCode.failure,
-                message: "demo step failed: branchsync \(arguments.joined(separator: " ")) at \(site): \(errors.trimmingCharacters(in: .whitespacesAndNewlines))")
+                message: "demo step failed: branchsync \(arguments.joined(separator: " ")) at \(site): \(result.err.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        return output
+        return result.out
     }
 
     func startDaemon(_ site: String, _ extra: [String] = []) throws {
@@ -213,16 +219,11 @@ final class Demo {
                                   "--type", "report", "--body", "季度收入与客户情况汇总。"])
             say("  \(branch.site): 3 customers, 1 confidential contract, 1 report")
         }
-        let rejected = Process()
-        rejected.executableURL = URL(fileURLWithPath: executable)
-        rejected.arguments = ["--data", data("bj01"), "customer", "add", "--code", "110199", "--name", "错误示例", "--credit-code", "91110000802100433C"]
-        let errPipe = Pipe()
-        rejected.standardError = errPipe
-        rejected.standardOutput = Pipe()
-        try rejected.run()
-        let message = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        rejected.waitUntilExit()
-        say("  a bad credit code is refused at entry: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        let rejected = try run("bj01", ["customer", "add", "--code", "110199", "--name", "错误示例", "--credit-code", "91110000802100433C"])
+        guard rejected.status == ExitCode.invalidData else {
+            throw CLIError(exitCode: ExitCode.failure, message: "demo failed: a bad credit code was not refused")
+        }
+        say("  a bad credit code is refused at entry: \(rejected.err.trimmingCharacters(in: .whitespacesAndNewlines))")
 
         heading("wait until every site holds what it may hold")
         try waitFor("all replicas converged") { try everythingConverged() }

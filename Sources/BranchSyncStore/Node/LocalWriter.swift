@@ -33,10 +33,6 @@ public final class LocalWriter {
         try update.run([.text("last_seq"), .text(String(lastSeq))])
     }
 
-    var storeSite: String { site.rawValue }
-
-    func nextStampForRewrite() -> Stamp { nextStamp() }
-
     private func nextStamp() -> Stamp {
         counter += 1
         return Stamp(dot: Dot(site: site, counter: counter), time: clock.now(wallMilliseconds: Timestamp.nowMilliseconds()))
@@ -116,6 +112,22 @@ public final class LocalWriter {
         state.applyLocalDelete(stamp: nextStamp())
         try save(state, origin: site.rawValue)
         try audit(action: "delete", state: state, detail: "deleted")
+        return state
+    }
+
+    /// Writes a field's current value again with a new stamp, so this site's write dominates every concurrent
+    /// version of it (confirms a conflict resolution whose chosen value is already current).
+    @discardableResult
+    func rewrite(_ id: RecordID, field: String) throws -> RecordState {
+        var state = try liveRecord(id)
+        guard let current = state.fields[field] else {
+            throw StorageError(code: .notFound, message: "record \(id) has no field \(field)")
+        }
+        let stamp = nextStamp()
+        state.fields[field] = FieldValue(value: current.value, stamp: stamp)
+        state.versionVector[site] = stamp.dot.counter
+        try save(state, origin: site.rawValue)
+        try audit(action: "update", state: state, detail: "confirmed: \(field)")
         return state
     }
 
@@ -251,21 +263,5 @@ public final class LocalWriter {
             detail: "from \(peer): \(how)" + (outcome.conflicts.isEmpty ? "" : ", \(outcome.conflicts.count) conflict(s)"),
             actor: AuditActor(user: "sync", origin: "site \(peer)"))
         return outcome
-    }
-}
-
-extension LocalWriter {
-    /// Writes a field's current value again with a new stamp, so this site's write dominates every concurrent
-    /// version of it (used to confirm a conflict resolution whose chosen value is already current).
-    @discardableResult
-    func rewrite(_ id: RecordID, field: String) throws -> RecordState {
-        guard var state = try record(id), let current = state.fields[field] else {
-            throw StorageError(code: .notFound, message: "no field \(field) on record \(id)")
-        }
-        state.fields[field] = FieldValue(value: current.value, stamp: nextStampForRewrite())
-        state.versionVector[state.fields[field]!.stamp.dot.site] = state.fields[field]!.stamp.dot.counter
-        try save(state, origin: storeSite)
-        try audit(action: "update", state: state, detail: "confirmed: \(field)")
-        return state
     }
 }
