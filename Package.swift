@@ -35,12 +35,18 @@ let package = Package(
         .executableTarget(name: "branchsync", dependencies: ["BranchSyncCommands"]),
         .executableTarget(
             name: "branchsync-bench",
-            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire"]
+            dependencies: [
+                "BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire",
+            ]
         ),
         .target(name: "BranchSyncTestSupport", path: "Tests/BranchSyncTestSupport"),
         .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore", "BranchSyncTestSupport"]),
-        .testTarget(name: "BranchSyncStoreTests", dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto", "BranchSyncTestSupport"]),
-        .testTarget(name: "BranchSyncWireTests", dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncCrypto", "BranchSyncTestSupport"]),
+        .testTarget(
+            name: "BranchSyncStoreTests",
+            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto", "BranchSyncTestSupport"]),
+        .testTarget(
+            name: "BranchSyncWireTests",
+            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncCrypto", "BranchSyncTestSupport"]),
         .testTarget(
             name: "BranchSyncNodeTests",
             dependencies: [
@@ -50,7 +56,9 @@ let package = Package(
         ),
         .testTarget(
             name: "BranchSyncCommandsTests",
-            dependencies: ["BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "BranchSyncTestSupport", "branchsync"]
+            dependencies: [
+                "BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "BranchSyncTestSupport", "branchsync",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -19,7 +19,10 @@ public final class BranchClient: Sendable {
     /// The key under which the branch keeps its enrolment secret (hex) in its metadata.
     public static let secretKey = "hub_secret"
 
-    public init(directory: String, hubAddress: String? = nil, options: SessionOptions = SessionOptions(), logger: Logger, software: String) {
+    public init(
+        directory: String, hubAddress: String? = nil, options: SessionOptions = SessionOptions(), logger: Logger,
+        software: String
+    ) {
         self.directory = directory
         self.hubAddressOverride = hubAddress
         self.options = options
@@ -47,7 +50,8 @@ public final class BranchClient: Sendable {
             } catch {
                 failures += 1
                 let delay = Self.backoff(failures: failures)
-                logger.warning("sync failed; retrying", [("error", "\(error)"), ("retry-in-s", String(format: "%.1f", delay))])
+                logger.warning(
+                    "sync failed; retrying", [("error", "\(error)"), ("retry-in-s", String(format: "%.1f", delay))])
                 sleepUnlessStopped(delay)
             }
         }
@@ -82,10 +86,14 @@ public final class BranchClient: Sendable {
             throw NodeError("this node is the hub; run it with 'branchsync run --listen HOST:PORT'", retryable: false)
         }
         guard let address = hubAddressOverride ?? store.identity.hubAddress else {
-            throw NodeError("this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'", retryable: false)
+            throw NodeError(
+                "this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'",
+                retryable: false)
         }
         guard let secretHex = try store.metadata(Self.secretKey), let secret = Self.bytes(fromHex: secretHex) else {
-            throw NodeError("this branch has no enrolment secret; run 'branchsync join --hub HOST:PORT --secret-file FILE'", retryable: false)
+            throw NodeError(
+                "this branch has no enrolment secret; run 'branchsync join --hub HOST:PORT --secret-file FILE'",
+                retryable: false)
         }
         let (host, port) = try Socket.parseAddress(address)
         let fd = try Socket.connect(host: host, port: port, timeout: options.handshakeTimeout)
@@ -98,7 +106,8 @@ public final class BranchClient: Sendable {
             connection: connection, store: store, secret: secret, software: software, options: options)
         let log = logger.with("site", store.identity.site.rawValue).with("peer", session.peer.rawValue)
         store.actor = AuditActor(user: "sync", origin: "hub \(session.peer) at \(address)")
-        try store.recordSessionStart(session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
+        try store.recordSessionStart(
+            session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
         log.info("connected to hub", [("address", address), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
         let sync = SyncSession(
             connection: connection, store: store, session: session, options: options, logger: log, wake: wake,

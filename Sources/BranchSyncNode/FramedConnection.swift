@@ -1,6 +1,6 @@
-@preconcurrency import Glibc
 import BranchSyncCore
 import BranchSyncWire
+@preconcurrency import Glibc
 
 /// One TCP connection speaking BranchSync frames: buffered, non-blocking, with bounded memory.
 ///

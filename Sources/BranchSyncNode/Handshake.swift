@@ -33,10 +33,14 @@ enum HubHandshake {
             throw refuse(.unexpectedMessage, "expected HELLO")
         }
         let receivedAt = Timestamp.nowMilliseconds()
-        guard hello.minimumVersion <= SessionOptions.protocolVersion && SessionOptions.protocolVersion <= hello.maximumVersion else {
+        guard
+            hello.minimumVersion <= SessionOptions.protocolVersion
+                && SessionOptions.protocolVersion <= hello.maximumVersion
+        else {
             throw refuse(
                 .unsupportedVersion,
-                "this hub speaks protocol \(SessionOptions.protocolVersion); site \(hello.site) speaks \(hello.minimumVersion)–\(hello.maximumVersion)")
+                "this hub speaks protocol \(SessionOptions.protocolVersion); site \(hello.site) speaks \(hello.minimumVersion)–\(hello.maximumVersion)"
+            )
         }
         guard hello.role == .branch else {
             throw refuse(.roleMismatch, "\(hello.site) connected as a hub; only branches connect to a hub")
@@ -44,12 +48,16 @@ enum HubHandshake {
         guard hello.schemaVersion == SessionOptions.schemaVersion else {
             throw refuse(
                 .schemaMismatch,
-                "record schema \(hello.schemaVersion) at \(hello.site) differs from \(SessionOptions.schemaVersion) at the hub; upgrade the older side")
+                "record schema \(hello.schemaVersion) at \(hello.site) differs from \(SessionOptions.schemaVersion) at the hub; upgrade the older side"
+            )
         }
         guard let peer = try store.peer(hello.site), peer.role == .branch, let storedKey = peer.storedKey,
             let serverKey = peer.serverKey
         else {
-            throw refuse(.unknownSite, "site \(hello.site) is not enrolled at hub \(store.identity.site); run 'branchsync site add \(hello.site)' on the hub")
+            throw refuse(
+                .unknownSite,
+                "site \(hello.site) is not enrolled at hub \(store.identity.site); run 'branchsync site add \(hello.site)' on the hub"
+            )
         }
         let hubNonce = SecureRandom.bytes(nonceLength)
         connection.send(
@@ -63,7 +71,8 @@ enum HubHandshake {
             throw refuse(.unexpectedMessage, "expected AUTH")
         }
         let message = SiteCredentials.authMessage(
-            branch: hello.site.rawValue, hub: store.identity.site.rawValue, branchNonce: hello.nonce, hubNonce: hubNonce)
+            branch: hello.site.rawValue, hub: store.identity.site.rawValue, branchNonce: hello.nonce, hubNonce: hubNonce
+        )
         let verifier = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
         guard SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: message) else {
             try? store.recordPeerError(hello.site, error: "authentication failed from \(connection.peerAddress)")
@@ -123,17 +132,20 @@ enum BranchHandshake {
             if case .welcome(let value) = message { return value }
             return nil
         }
-        guard SiteCredentials.verifyServerSignature(welcome.serverSignature, secret: secret, authMessage: message) else {
+        guard SiteCredentials.verifyServerSignature(welcome.serverSignature, secret: secret, authMessage: message)
+        else {
             connection.send(.error(ErrorMessage(code: .authenticationFailed, message: "the hub's signature is wrong")))
             try? connection.flush()
             throw NodeError(
-                "the hub at \(connection.peerAddress) could not prove it knows this branch's secret; check --hub", retryable: false)
+                "the hub at \(connection.peerAddress) could not prove it knows this branch's secret; check --hub",
+                retryable: false)
         }
         let hubPeer = try store.peer(challenge.site)
         connection.send(.cursor(Cursor(cursor: UInt64(hubPeer?.appliedCursor ?? 0))))
         try connection.flush()
         return EstablishedSession(
-            peer: challenge.site, peerRole: .hub, peerSoftware: challenge.software, outboundCursor: Int64(clamping: welcome.cursor),
+            peer: challenge.site, peerRole: .hub, peerSoftware: challenge.software,
+            outboundCursor: Int64(clamping: welcome.cursor),
             clockSkewMilliseconds: Int64(bitPattern: challenge.clockMilliseconds) - Int64(bitPattern: receivedAt),
             clearance: nil)
     }
@@ -152,6 +164,7 @@ enum BranchHandshake {
 
     /// Refusals that a retry cannot fix (wrong secret, unknown site, schema) stop a branch from retrying in a loop.
     static func isRetryable(_ code: ErrorCode) -> Bool {
-        ![ErrorCode.unknownSite, .authenticationFailed, .schemaMismatch, .unsupportedVersion, .roleMismatch].contains(code)
+        ![ErrorCode.unknownSite, .authenticationFailed, .schemaMismatch, .unsupportedVersion, .roleMismatch].contains(
+            code)
     }
 }

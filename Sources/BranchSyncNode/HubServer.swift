@@ -1,8 +1,8 @@
-@preconcurrency import Glibc
 import BranchSyncCore
 import BranchSyncStore
 import BranchSyncWire
 import Foundation
+@preconcurrency import Glibc
 import Synchronization
 
 /// The hub's network side: accepts branch connections and runs one session per branch, each on its own thread with
@@ -34,7 +34,8 @@ public final class HubServer: Sendable {
     public func start(listeningOn address: String) throws -> UInt16 {
         let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "hub", origin: "daemon"))
         guard store.identity.role == .hub else {
-            throw NodeError("this node is a branch; a branch syncs with 'branchsync run' without --listen", retryable: false)
+            throw NodeError(
+                "this node is a branch; a branch syncs with 'branchsync run' without --listen", retryable: false)
         }
         try store.markAllPeersOffline()
         let (host, port) = try Socket.parseAddress(address)
@@ -69,15 +70,19 @@ public final class HubServer: Sendable {
         let wake = WakeSignal()
         var established: EstablishedSession?
         do {
-            let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "session \(address)"))
+            let store = try NodeStore.open(
+                directory: directory, actor: AuditActor(user: "sync", origin: "session \(address)"))
             let session = try HubHandshake.perform(
                 connection: connection, store: store, registry: registry, wake: wake, software: software,
                 options: options, logger: logger)
             established = session
             let log = logger.with("peer", session.peer.rawValue)
             store.actor = AuditActor(user: "sync", origin: "site \(session.peer) at \(address)")
-            try store.recordSessionStart(session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
-            log.info("session started", [("cursor", String(session.outboundCursor)), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
+            try store.recordSessionStart(
+                session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
+            log.info(
+                "session started",
+                [("cursor", String(session.outboundCursor)), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
             if abs(session.clockSkewMilliseconds) > options.clockSkewWarning {
                 log.warning("clock skew beyond threshold", [("skew-ms", String(session.clockSkewMilliseconds))])
             }

@@ -1,5 +1,5 @@
-@preconcurrency import Glibc
 import BranchSyncCore
+@preconcurrency import Glibc
 import Synchronization
 
 /// The hub's live sessions: at most one per site, and a way to wake them all when new changes arrive so they push

@@ -91,7 +91,9 @@ final class SyncSession {
             if unpersistedAck != nil && Clock.uptimeMilliseconds() >= lastAckPersist + 1000 { try persistAck() }
             try fillWindow()
             try connection.flush()
-            if stopWhenCaughtUp && outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0 {
+            if stopWhenCaughtUp && outboundAtEnd && inflight.isEmpty && peerCaughtUp
+                && connection.pendingOutputCount == 0
+            {
                 connection.send(.bye(Bye(reason: "caught up")))
                 try? connection.flush()
                 return summary
@@ -110,12 +112,15 @@ final class SyncSession {
             }
             if after >= pingDue {
                 let backlog = try store.pendingCount(
-                    for: session.peer, after: inflight.first.map { min($0, scanned) } ?? scanned, clearance: session.clearance)
-                connection.send(.ping(Ping(clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog)))))
+                    for: session.peer, after: inflight.first.map { min($0, scanned) } ?? scanned,
+                    clearance: session.clearance)
+                connection.send(
+                    .ping(Ping(clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog)))))
                 lastPing = after
             }
             if pending.isEmpty && after - connection.lastReceiveUptime > UInt64(options.peerTimeout * 1000) {
-                connection.send(.error(ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
+                connection.send(
+                    .error(ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
                 try? connection.flush()
                 throw NodeError("\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session")
             }
@@ -124,7 +129,8 @@ final class SyncSession {
 
     /// Sends batches while the window has room and the log has more.
     private func fillWindow() throws {
-        while inflight.count < options.window && connection.pendingOutputCount < 8 << 20 && (scanDue || !outboundAtEnd) {
+        while inflight.count < options.window && connection.pendingOutputCount < 8 << 20 && (scanDue || !outboundAtEnd)
+        {
             let batch = try store.outboundBatch(
                 for: session.peer, after: scanned, clearance: session.clearance, limit: options.batchLimit,
                 maximumBytes: options.batchBytes)
@@ -145,7 +151,8 @@ final class SyncSession {
             }
             summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
-            connection.send(.changes(Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates)))
+            connection.send(
+                .changes(Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates)))
             inflight.append(batch.upTo)
             scanned = batch.upTo
             outboundAtEnd = batch.reachedEnd
@@ -160,7 +167,8 @@ final class SyncSession {
             switch message {
             case .changes(let changes):
                 let result = try store.applyIncoming(
-                    changes.states, encoded: changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
+                    changes.states, encoded: changes.encodedStates, from: session.peer,
+                    upTo: Int64(clamping: changes.upTo),
                     remaining: Int64(clamping: changes.remaining), admit: admit)
                 connection.send(.ack(Ack(upTo: changes.upTo)))
                 summary.received += changes.states.count
@@ -226,7 +234,8 @@ final class SyncSession {
         let peer = session.peer
         if let local {
             guard Scope.mayHold(local, site: peer, clearance: clearance) else {
-                return "site \(peer) may not change \(local.classification.rawValue) record \(local.id) owned by \(local.owner)"
+                return
+                    "site \(peer) may not change \(local.classification.rawValue) record \(local.id) owned by \(local.owner)"
             }
         } else if remote.owner != peer {
             return "site \(peer) sent a new record owned by \(remote.owner); a site creates only its own records"

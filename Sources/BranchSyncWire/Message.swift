@@ -74,7 +74,10 @@ public struct Challenge: Sendable, Hashable {
     public var clockMilliseconds: UInt64
     public var nonce: [UInt8]
 
-    public init(version: UInt64, site: SiteID, software: String, schemaVersion: UInt64, clockMilliseconds: UInt64, nonce: [UInt8]) {
+    public init(
+        version: UInt64, site: SiteID, software: String, schemaVersion: UInt64, clockMilliseconds: UInt64,
+        nonce: [UInt8]
+    ) {
         self.version = version
         self.site = site
         self.software = software

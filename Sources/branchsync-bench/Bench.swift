@@ -61,7 +61,8 @@ final class Bench {
 
     func node(_ name: String, role: NodeRole, hub: String? = nil) throws -> NodeStore {
         try NodeStore.initialize(
-            directory: root + "/" + name, identity: NodeIdentity(site: try SiteID(name), role: role, hubAddress: hub), actor: actor)
+            directory: root + "/" + name, identity: NodeIdentity(site: try SiteID(name), role: role, hubAddress: hub),
+            actor: actor)
     }
 
     /// Fills `store` with the first `count` rows, 1,000 per transaction.
@@ -85,7 +86,9 @@ final class Bench {
             for row in rows.prefix(options.single) { try single.create(.customers, values: row) }
         }
         let batched = try node("batched", role: .branch)
-        _ = try measure("local writes, 1000 per transaction", count: options.count) { try fill(batched, count: options.count) }
+        _ = try measure("local writes, 1000 per transaction", count: options.count) {
+            try fill(batched, count: options.count)
+        }
 
         let columns = ["code", "name", "creditCode", "contact", "phone", "address", "industry", "category"]
         var csv = "code,name,credit-code,contact,phone,address,industry,category\n"
@@ -98,27 +101,34 @@ final class Bench {
         _ = BranchSyncTool.run(["init", "--site", "hq", "--role", "hub"], environment: environment, console: console)
         var status: Int32 = 0
         _ = measure("import customers (CSV, fresh node)", count: options.count) {
-            status = BranchSyncTool.run(["import", "customers", file, "--quiet"], environment: environment, console: console)
+            status = BranchSyncTool.run(
+                ["import", "customers", file, "--quiet"], environment: environment, console: console)
         }
         guard status == 0 else { fatalError("import failed: \(console.standardError.prefix(500))") }
         _ = measure("import customers again (all unchanged)", count: options.count) {
-            status = BranchSyncTool.run(["import", "customers", file, "--quiet"], environment: environment, console: console)
+            status = BranchSyncTool.run(
+                ["import", "customers", file, "--quiet"], environment: environment, console: console)
         }
     }
 
     // MARK: Bulk sync (issue 3)
 
     /// A hub in this process listening on loopback, with `sites` enrolled; returns the server and its address.
-    func startHub(name: String, sites: [String], options sessionOptions: SessionOptions) throws -> (HubServer, String, [String: [UInt8]]) {
+    func startHub(name: String, sites: [String], options sessionOptions: SessionOptions) throws -> (
+        HubServer, String, [String: [UInt8]]
+    ) {
         let hub = try node(name, role: .hub)
         var secrets: [String: [UInt8]] = [:]
         for site in sites {
             let secret = SiteCredentials.newSecret()
             let verifier = SiteCredentials.verifier(for: secret)
-            try hub.enroll(site: try SiteID(site), clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+            try hub.enroll(
+                site: try SiteID(site), clearance: .internal, storedKey: verifier.storedKey,
+                serverKey: verifier.serverKey)
             secrets[site] = secret
         }
-        let server = HubServer(directory: root + "/" + name, options: sessionOptions, logger: .silent, software: "bench")
+        let server = HubServer(
+            directory: root + "/" + name, options: sessionOptions, logger: .silent, software: "bench")
         let port = try server.start(listeningOn: "127.0.0.1:0")
         return (server, "127.0.0.1:\(port)", secrets)
     }
@@ -156,7 +166,8 @@ final class Bench {
         let arrived = try hubStore.records(in: .customers).count
         let quarantined = try hubStore.quarantined().count
         guard summary.sent == states.count, arrived == states.count else {
-            fatalError("bulk sync sent \(summary.sent) of \(states.count); \(arrived) arrived, \(quarantined) quarantined")
+            fatalError(
+                "bulk sync sent \(summary.sent) of \(states.count); \(arrived) arrived, \(quarantined) quarantined")
         }
         print(String(format: "  sync rate / raw insert rate: %.2f", syncRate / rawRate))
     }
@@ -174,14 +185,17 @@ final class Bench {
         var clients: [BranchClient] = []
         for site in sites {
             _ = try branch(site, hub: address, secret: secrets[site]!)
-            let client = BranchClient(directory: root + "/" + site, options: sessionOptions, logger: .silent, software: "bench")
+            let client = BranchClient(
+                directory: root + "/" + site, options: sessionOptions, logger: .silent, software: "bench")
             clients.append(client)
             Thread.detachNewThread { try? client.runForever() }
         }
         defer { clients.forEach { $0.stop() } }
         let deadline = Date().addingTimeInterval(30)
         while server.registry.connectedSites.count < count && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        guard server.registry.connectedSites.count == count else { fatalError("only \(server.registry.connectedSites.count) branches connected") }
+        guard server.registry.connectedSites.count == count else {
+            fatalError("only \(server.registry.connectedSites.count) branches connected")
+        }
 
         let writer = try NodeStore.open(directory: root + "/" + sites[0], actor: actor)
         let reader = try NodeStore.open(directory: root + "/" + sites[1], actor: actor)
@@ -192,13 +206,18 @@ final class Bench {
             clients[0].notifyLocalChange()
             while try reader.record(state.id) == nil {
                 usleep(100)
-                if DispatchTime.now().uptimeNanoseconds - start > 10_000_000_000 { fatalError("write \(index) never arrived") }
+                if DispatchTime.now().uptimeNanoseconds - start > 10_000_000_000 {
+                    fatalError("write \(index) never arrived")
+                }
             }
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         samples.sort()
         func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
-        print(String(format: "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f (write at A to visible at B, incl. polling B every 0.1 ms)",
-                     percentile(0.5), percentile(0.9), percentile(0.99), samples.last!))
+        print(
+            String(
+                format:
+                    "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f (write at A to visible at B, incl. polling B every 0.1 ms)",
+                percentile(0.5), percentile(0.9), percentile(0.99), samples.last!))
     }
 }

@@ -23,7 +23,8 @@ while !arguments.isEmpty {
     case "--branches": options.branches = number()
     case "--writes": options.writes = number()
     case "--help", "-h":
-        print("""
+        print(
+            """
             usage: branchsync-bench [local|sync|latency|all] [options]
               local     local writes (1 and 1000 per transaction) and CSV import
               sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows
@@ -41,7 +42,9 @@ while !arguments.isEmpty {
 }
 
 let bench = try Bench(options: options)
-print("BranchSync benchmarks: \(ProcessInfo.processInfo.processorCount) cores, SQLite WAL synchronous=NORMAL, release build")
+print(
+    "BranchSync benchmarks: \(ProcessInfo.processInfo.processorCount) cores, SQLite WAL synchronous=NORMAL, release build"
+)
 if modes.isEmpty { modes = ["all"] }
 if modes.contains("local") || modes.contains("all") { try bench.local() }
 if modes.contains("sync") || modes.contains("all") { try bench.bulkSync() }

@@ -10,11 +10,14 @@ import Testing
         let data = directory.file("bj01")
         let initResult = try runBinary(["init", "--site", "bj01", "--role", "branch"], data: data)
         #expect(initResult.status == 0, "\(initResult.err)")
-        let bad = try runBinary(["customer", "add", "--code", "110001", "--name", "x", "--credit-code", "91110000802100433C"], data: data)
+        let bad = try runBinary(
+            ["customer", "add", "--code", "110001", "--name", "x", "--credit-code", "91110000802100433C"], data: data)
         #expect(bad.status == 3)
         #expect(bad.out.isEmpty)
-        #expect(bad.err == "branchsync: error: credit code '91110000802100433C' has check character 'C', expected 'B'\n")
-        let good = try runBinary(["customer", "add", "--code", "110001", "--name", "x", "--credit-code", "91110000802100433B"], data: data)
+        #expect(
+            bad.err == "branchsync: error: credit code '91110000802100433C' has check character 'C', expected 'B'\n")
+        let good = try runBinary(
+            ["customer", "add", "--code", "110001", "--name", "x", "--credit-code", "91110000802100433B"], data: data)
         #expect(good.status == 0)
         #expect((try? RecordID(good.out.trimmingCharacters(in: .newlines))) != nil)
         let version = try runBinary(["--version"], data: data)
@@ -29,7 +32,8 @@ import Testing
         let directory = TemporaryDirectory()
         let data = directory.file("bj01")
         _ = try runBinary(["init", "--site", "bj01", "--role", "branch"], data: data)
-        let first = try runBinary(["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"], data: data)
+        let first = try runBinary(
+            ["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"], data: data)
         #expect(first.status == 0)
         let killed = try runBinary(
             ["customer", "add", "--code", "440300", "--name", "乙", "--credit-code", "914403001922038216"], data: data,
@@ -41,7 +45,8 @@ import Testing
         #expect(try store.records(in: .customers).map { $0["code"] } == ["110001"])
         #expect(try store.changes(after: 0).count == 1)
         #expect(try store.auditTrail().map(\.action) == ["create", "init"])
-        let after = try runBinary(["customer", "add", "--code", "440300", "--name", "乙", "--credit-code", "914403001922038216"], data: data)
+        let after = try runBinary(
+            ["customer", "add", "--code", "440300", "--name", "乙", "--credit-code", "914403001922038216"], data: data)
         #expect(after.status == 0, "\(after.err)")
         let state = try store.record(try RecordID(after.out.trimmingCharacters(in: .newlines)))
         #expect(state?.versionVector == VersionVector([try SiteID("bj01"): 2]))
@@ -52,7 +57,8 @@ import Testing
     /// The README's first command: a hub and three branches as processes; exits 0 only if everything converged.
     @Test func theDemoConvergesAndSaysSo() throws {
         let directory = TemporaryDirectory()
-        let result = try runBinary(["demo", "--dir", directory.file("demo"), "--timeout", "60"], data: directory.file("unused"))
+        let result = try runBinary(
+            ["demo", "--dir", directory.file("demo"), "--timeout", "60"], data: directory.file("unused"))
         #expect(result.status == 0, "\(result.err)\n\(result.out)")
         #expect(result.out.contains("conflict #1 at hq on phone"))
         #expect(result.out.contains("3 site(s), 3 online, 3 caught up both ways"))

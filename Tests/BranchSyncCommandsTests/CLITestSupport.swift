@@ -1,5 +1,5 @@
-@_exported import BranchSyncTestSupport
 import BranchSyncCommands
+@_exported import BranchSyncTestSupport
 import Foundation
 
 /// The result of one `branchsync` run.
@@ -23,7 +23,8 @@ func cli(_ arguments: [String], data: String, environment: [String: String] = [:
 
 /// The built `branchsync` executable, next to the test bundle.
 func branchsyncBinary() -> URL {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
+    let bundle = URL(
+        fileURLWithPath: CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0])
     var directory = bundle.deletingLastPathComponent()
     if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("branchsync").path) {
         directory = Bundle.main.bundleURL

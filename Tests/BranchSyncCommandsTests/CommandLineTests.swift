@@ -15,7 +15,8 @@ let tencent = "9144030071526726XG"
         let initResult = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:7700"], data: data)
         #expect(initResult.status == 0)
         #expect(initResult.out == "initialised branch bj01 in \(data) (hub 127.0.0.1:7700)\n")
-        let add = cli(["customer", "add", "--code", "440300", "--name", "华为技术有限公司", "--credit-code", huawei], data: data)
+        let add = cli(
+            ["customer", "add", "--code", "440300", "--name", "华为技术有限公司", "--credit-code", huawei], data: data)
         #expect(add.status == 0, "\(add.err)")
         let id = try RecordID(add.out.trimmingCharacters(in: .newlines))
         let show = cli(["customer", "show", id.description, "--json"], data: data)
@@ -27,15 +28,23 @@ let tencent = "9144030071526726XG"
         let data = directory.file("bj01")
         _ = cli(["init", "--site", "bj01", "--role", "branch"], data: data)
         let cases: [([String], String)] = [
-            (["--code", "440300", "--name", "x", "--credit-code", "914403001922038217"],
-             "credit code '914403001922038217' has check character '7', expected '6'"),
-            (["--code", "990300", "--name", "x", "--credit-code", huawei],
-             "customer code '990300' starts with '99', which is not a region code (GB/T 2260 province codes, e.g. 11 Beijing, 31 Shanghai, 44 Guangdong)"),
-            (["--code", "440300", "--name", "x", "--credit-code", huawei, "--phone", "1234"],
-             "phone '1234' is neither a mobile number (11 digits starting 13-19, e.g. 13812345678) nor a landline with area code (e.g. 010-12345678 or 0755-1234567-8001)"),
+            (
+                ["--code", "440300", "--name", "x", "--credit-code", "914403001922038217"],
+                "credit code '914403001922038217' has check character '7', expected '6'"
+            ),
+            (
+                ["--code", "990300", "--name", "x", "--credit-code", huawei],
+                "customer code '990300' starts with '99', which is not a region code (GB/T 2260 province codes, e.g. 11 Beijing, 31 Shanghai, 44 Guangdong)"
+            ),
+            (
+                ["--code", "440300", "--name", "x", "--credit-code", huawei, "--phone", "1234"],
+                "phone '1234' is neither a mobile number (11 digits starting 13-19, e.g. 13812345678) nor a landline with area code (e.g. 010-12345678 or 0755-1234567-8001)"
+            ),
             (["--code", "440300", "--name", "x"], "credit-code is required for a customer"),
-            (["--code", "440300", "--name", "x", "--credit-code", huawei, "--class", "top-secret"],
-             "class 'top-secret' is not one of: public, internal, confidential, secret"),
+            (
+                ["--code", "440300", "--name", "x", "--credit-code", huawei, "--class", "top-secret"],
+                "class 'top-secret' is not one of: public, internal, confidential, secret"
+            ),
         ]
         for (arguments, message) in cases {
             let result = cli(["customer", "add"] + arguments, data: data)
@@ -50,13 +59,25 @@ let tencent = "9144030071526726XG"
         let directory = TemporaryDirectory()
         let data = directory.file("n")
         let cases: [([String], String)] = [
-            (["custmer"], "unknown command 'custmer' for 'branchsync'; expected one of: demo, init, site, join, run, sync, status, customer, document, import, export, log, conflicts, quarantine, audit, version"),
-            (["customer", "add", "--colour", "red"], "unknown option --colour for 'branchsync customer add'; see 'branchsync customer add --help'"),
+            (
+                ["custmer"],
+                "unknown command 'custmer' for 'branchsync'; expected one of: demo, init, site, join, run, sync, status, customer, document, import, export, log, conflicts, quarantine, audit, version"
+            ),
+            (
+                ["customer", "add", "--colour", "red"],
+                "unknown option --colour for 'branchsync customer add'; see 'branchsync customer add --help'"
+            ),
             (["customer", "show"], "missing ID for 'branchsync customer show'; see 'branchsync customer show --help'"),
             (["init", "--site", "bj01"], "missing --role for 'branchsync init'"),
             (["init", "--site", "bj01", "--role", "spoke"], "--role must be hub or branch, got 'spoke'"),
-            (["init", "--site", "hq", "--role", "hub", "--hub", "x:1"], "--hub is for branches; a hub listens with 'run --listen'"),
-            (["init", "--site", "bj01", "--role", "branch", "--hub", "nohost"], "--hub must be HOST:PORT with a port from 1 to 65535, got 'nohost'"),
+            (
+                ["init", "--site", "hq", "--role", "hub", "--hub", "x:1"],
+                "--hub is for branches; a hub listens with 'run --listen'"
+            ),
+            (
+                ["init", "--site", "bj01", "--role", "branch", "--hub", "nohost"],
+                "--hub must be HOST:PORT with a port from 1 to 65535, got 'nohost'"
+            ),
             (["log", "--since", "-3"], "--since must be a whole number, got '-3'"),
             (["export"], "choose an output format: export --json"),
         ]
@@ -103,7 +124,8 @@ let tencent = "9144030071526726XG"
                 if option.valueName != nil { arguments.append("x") }
                 arguments += command.arguments.filter { !$0.isOptional }.map { _ in "x" }
                 guard command.run != nil else { continue }
-                guard case .run(let parsed, _) = try parser.parse(arguments, environment: [:], console: .capturing()) else {
+                guard case .run(let parsed, _) = try parser.parse(arguments, environment: [:], console: .capturing())
+                else {
                     Issue.record("\(arguments) did not parse to a command")
                     continue
                 }
@@ -117,14 +139,21 @@ let tencent = "9144030071526726XG"
         let directory = TemporaryDirectory()
         let data = directory.file("hq")
         _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
-        let customer = cli(["customer", "add", "--code", "440300", "--name", "腾讯科技", "--credit-code", tencent], data: data)
-            .out.trimmingCharacters(in: .newlines)
+        let customer = cli(
+            ["customer", "add", "--code", "440300", "--name", "腾讯科技", "--credit-code", tencent], data: data
+        )
+        .out.trimmingCharacters(in: .newlines)
         let update = cli(["customer", "update", customer, "--phone", "0755-86013388", "--notes", ""], data: data)
         #expect(update.out == "updated customer \(customer): phone\n")
-        #expect(cli(["customer", "update", customer, "--phone", "0755-86013388"], data: data).out == "customer \(customer): no change\n")
+        #expect(
+            cli(["customer", "update", customer, "--phone", "0755-86013388"], data: data).out
+                == "customer \(customer): no change\n")
         let file = directory.write("quote.txt", "报价 100 万元")
         let document = cli(
-            ["document", "add", "--title", "报价单", "--kind", "market", "--type", "quotation", "--customer-id", customer, "--file", file],
+            [
+                "document", "add", "--title", "报价单", "--kind", "market", "--type", "quotation", "--customer-id",
+                customer, "--file", file,
+            ],
             data: data
         ).out.trimmingCharacters(in: .newlines)
         let copy = directory.file("copy.txt")
@@ -178,19 +207,26 @@ let tencent = "9144030071526726XG"
         #expect(added.out.split(separator: "\n").last?.count == 64)
         _ = cli(["site", "add", "gz01", "--class-access", "confidential"], data: data)
         let secret = cli(["site", "add", "xx01", "--class-access", "secret"], data: data)
-        #expect(secret.err == "branchsync: error: secret records go only to their owner and the hub; grant at most confidential\n")
-        _ = cli(["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"], data: data)
+        #expect(
+            secret.err
+                == "branchsync: error: secret records go only to their owner and the hub; grant at most confidential\n")
+        _ = cli(
+            ["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"], data: data)
         let store = try NodeStore.open(directory: data, actor: AuditActor(user: "t", origin: "t"))
         try store.recordSessionStart(try SiteID("gz01"), software: "0.1.0", clockSkewMilliseconds: 9_000)
         let json = cli(["status", "--json"], data: data).out
-        #expect(json.contains(#""site":"bj01","role":"branch","clearance":"internal","online":false,"state":"never connected""#))
+        #expect(
+            json.contains(
+                #""site":"bj01","role":"branch","clearance":"internal","online":false,"state":"never connected""#))
         #expect(json.contains(#""toSite":1,"fromSite":0,"caughtUp":false"#))
         #expect(json.contains(#""clockSkewMs":9000,"clockSkewWarning":true"#))
         let text = cli(["status"], data: data).out
         #expect(text.contains("9000 ms (WARNING: beyond 5000 ms)"))
         #expect(text.contains("2 site(s), 1 online, 0 caught up both ways"))
         let grant = cli(["site", "grant", "bj01", "--class-access", "confidential"], data: data)
-        #expect(grant.out == "bj01: clearance internal -> confidential; records are backfilled or purged at its next sync\n")
+        #expect(
+            grant.out == "bj01: clearance internal -> confidential; records are backfilled or purged at its next sync\n"
+        )
         #expect(cli(["site", "grant", "zz01", "--class-access", "public"], data: data).status == 1)
     }
 
@@ -198,9 +234,15 @@ let tencent = "9144030071526726XG"
         let directory = TemporaryDirectory()
         let data = directory.file("hq")
         _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
-        #expect(cli(["conflicts", "resolve", "1", "--take", "sideways"], data: data).err == "branchsync: error: --take must be local or remote, got 'sideways'\n")
-        #expect(cli(["conflicts", "resolve", "1"], data: data).err == "branchsync: error: give either --take local|remote or --set FIELD=VALUE\n")
-        #expect(cli(["conflicts", "resolve", "7", "--take", "local"], data: data).err == "branchsync: error: no conflict #7 on this node\n")
+        #expect(
+            cli(["conflicts", "resolve", "1", "--take", "sideways"], data: data).err
+                == "branchsync: error: --take must be local or remote, got 'sideways'\n")
+        #expect(
+            cli(["conflicts", "resolve", "1"], data: data).err
+                == "branchsync: error: give either --take local|remote or --set FIELD=VALUE\n")
+        #expect(
+            cli(["conflicts", "resolve", "7", "--take", "local"], data: data).err
+                == "branchsync: error: no conflict #7 on this node\n")
     }
 
     @Test func branchCommandsExplainWhatIsMissing() {
@@ -209,10 +251,15 @@ let tencent = "9144030071526726XG"
         _ = cli(["init", "--site", "bj01", "--role", "branch"], data: data)
         let sync = cli(["sync", "--once"], data: data)
         #expect(sync.status == 1)
-        #expect(sync.err == "branchsync: error: sync failed: this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'\n")
+        #expect(
+            sync.err
+                == "branchsync: error: sync failed: this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'\n"
+        )
         #expect(cli(["sync"], data: data).status == 2)
         let badSecret = directory.write("bad.secret", "not hex\n")
-        #expect(cli(["join", "--hub", "127.0.0.1:7700", "--secret-file", badSecret], data: data).err
-            == "branchsync: error: \(badSecret) does not hold a BranchSync secret (64 hex digits, as 'site add' prints)\n")
+        #expect(
+            cli(["join", "--hub", "127.0.0.1:7700", "--secret-file", badSecret], data: data).err
+                == "branchsync: error: \(badSecret) does not hold a BranchSync secret (64 hex digits, as 'site add' prints)\n"
+        )
     }
 }

@@ -14,7 +14,9 @@ final class Daemon {
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = env
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         process.standardOutput = handle
@@ -51,10 +53,16 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         _ = cli(["site", "add", "bj01", "--secret-file", directory.file("bj01.secret")], data: hubData)
 
         let hubLog = directory.file("hq.log")
-        var hub = try Daemon(["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData, log: hubLog)
+        var hub = try Daemon(
+            ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData, log: hubLog)
         #expect(waitUntil { FileManager.default.fileExists(atPath: directory.file("port")) })
-        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file", directory.file("bj01.secret")], data: branchData)
+        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        _ = cli(
+            [
+                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+                directory.file("bj01.secret"),
+            ], data: branchData)
 
         let total = 30_000
         let branch = try NodeStore.open(directory: branchData, actor: actor)
@@ -64,7 +72,8 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
             try branch.batch { writer in
                 for i in index..<min(index + 2000, total) {
                     let code = regions[i / 10_000] + String(format: "%04d", i % 10_000)
-                    try writer.create(.customers, values: ["code": code, "name": "客户\(i)", "creditCode": "914403001922038216"])
+                    try writer.create(
+                        .customers, values: ["code": code, "name": "客户\(i)", "creditCode": "914403001922038216"])
                 }
             }
             index += 2000
@@ -90,7 +99,9 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
 
         // 3. Restart the hub on the same port; the branch reconnects by itself and finishes.
         hub = try Daemon(["run", "--listen", "127.0.0.1:\(port)"], data: hubData, log: hubLog)
-        #expect(waitUntil(timeout: 120) { hubApplied() == Int64(total) }, "stuck at \(hubApplied()) after restarts (kills at \(afterBranchKill), \(afterHubKill))")
+        #expect(
+            waitUntil(timeout: 120) { hubApplied() == Int64(total) },
+            "stuck at \(hubApplied()) after restarts (kills at \(afterBranchKill), \(afterHubKill))")
         branchDaemon.terminate()
         let final = try runBinary(["sync", "--once"], data: branchData)
         #expect(final.status == 0, "\(final.err)")

@@ -71,7 +71,8 @@ import Testing
         #expect(rerun.out.hasPrefix(#"{"created":0,"updated":0,"unchanged":3,"refused":[{"line":4,"#))
         let fixed = directory.write(
             "fixed.csv",
-            "code,name,credit-code,phone\n440300,华为技术有限公司,914403001922038216,0755-28780000\n110001,北京某公司,91110000802100433B,\n")
+            "code,name,credit-code,phone\n440300,华为技术有限公司,914403001922038216,0755-28780000\n110001,北京某公司,91110000802100433B,\n"
+        )
         let third = cli(["import", "customers", fixed], data: data)
         #expect(third.status == 0, "\(third.err)")
         #expect(third.out == "imported \(fixed): 1 created, 1 updated, 0 unchanged, 0 refused\n")
@@ -84,7 +85,9 @@ import Testing
         _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
         let unknown = cli(["import", "customers", directory.write("a.csv", "code,name,credit-code,fax\n")], data: data)
         #expect(unknown.status == 3)
-        #expect(unknown.err.hasPrefix("branchsync: error: line 1: unknown column 'fax'; the columns are: code,name,credit-code,"))
+        #expect(
+            unknown.err.hasPrefix(
+                "branchsync: error: line 1: unknown column 'fax'; the columns are: code,name,credit-code,"))
         let missing = cli(["import", "customers", directory.write("b.csv", "code,name\n440300,x\n")], data: data)
         #expect(missing.err == "branchsync: error: line 1: the header has no 'credit-code' column, which is required\n")
         let absent = cli(["import", "customers", directory.file("absent.csv")], data: data)

@@ -36,7 +36,9 @@ import Testing
             if x.dominatesOrEquals(y) && y.dominatesOrEquals(x) { #expect(x == y, "seed \(seed)") }
             if x.dominatesOrEquals(y) && y.dominatesOrEquals(z) { #expect(x.dominatesOrEquals(z), "seed \(seed)") }
             // compare is the mirror image from the other side.
-            let mirrored: [CausalOrder: CausalOrder] = [.equal: .equal, .before: .after, .after: .before, .concurrent: .concurrent]
+            let mirrored: [CausalOrder: CausalOrder] = [
+                .equal: .equal, .before: .after, .after: .before, .concurrent: .concurrent,
+            ]
             #expect(mirrored[x.compare(to: y)] == y.compare(to: x), "seed \(seed)")
             // The merge is the least upper bound: commutative, associative, idempotent, dominates both.
             #expect(x.merged(with: y) == y.merged(with: x), "seed \(seed)")

@@ -9,9 +9,11 @@ import Testing
             id: try RecordID("01890a5d-ac96-774b-bcce-b302099a8057"), collection: .customers, owner: site)
         state.applyLocalWrite(
             ["name": "北京\"华信\"\n", "code": "110001"],
-            stamp: Stamp(dot: Dot(site: site, counter: 3), time: HLCTimestamp(wallMilliseconds: 1_700_000_000_000, logical: 2)))
+            stamp: Stamp(
+                dot: Dot(site: site, counter: 3), time: HLCTimestamp(wallMilliseconds: 1_700_000_000_000, logical: 2)))
         state.applyLocalDelete(
-            stamp: Stamp(dot: Dot(site: site, counter: 4), time: HLCTimestamp(wallMilliseconds: 1_700_000_000_500, logical: 0)))
+            stamp: Stamp(
+                dot: Dot(site: site, counter: 4), time: HLCTimestamp(wallMilliseconds: 1_700_000_000_500, logical: 0)))
         return state
     }
 
@@ -52,7 +54,9 @@ import Testing
     @Test func randomBytesNeverCrashTheDecoder() {
         var generator = SeededGenerator(seed: 42)
         for _ in 0..<20_000 {
-            var bytes = (0..<Int.random(in: 0...80, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var bytes = (0..<Int.random(in: 0...80, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             if !bytes.isEmpty { bytes[0] = 1 }
             _ = try? RecordState(decoding: bytes)
         }
@@ -60,6 +64,9 @@ import Testing
 
     @Test func canonicalJSONIsStableAndEscaped() throws {
         let json = try sample().canonicalJSON
-        #expect(json == #"{"id":"01890a5d-ac96-774b-bcce-b302099a8057","collection":"customers","owner":"bj01","deleted":true,"vv":{"bj01":4},"deletion":{"context":{"bj01":4},"stamp":{"site":"bj01","counter":4,"wall":1700000000500,"logical":0}},"fields":{"code":{"value":"110001","stamp":{"site":"bj01","counter":3,"wall":1700000000000,"logical":2}},"name":{"value":"北京\"华信\"\n","stamp":{"site":"bj01","counter":3,"wall":1700000000000,"logical":2}}}}"#)
+        #expect(
+            json
+                == #"{"id":"01890a5d-ac96-774b-bcce-b302099a8057","collection":"customers","owner":"bj01","deleted":true,"vv":{"bj01":4},"deletion":{"context":{"bj01":4},"stamp":{"site":"bj01","counter":4,"wall":1700000000500,"logical":0}},"fields":{"code":{"value":"110001","stamp":{"site":"bj01","counter":3,"wall":1700000000000,"logical":2}},"name":{"value":"北京\"华信\"\n","stamp":{"site":"bj01","counter":3,"wall":1700000000000,"logical":2}}}}"#
+        )
     }
 }

@@ -55,12 +55,13 @@ import Testing
         right.applyLocalWrite(["phone": "13733334444"], stamp: stamp(b, 1, 300))
         let outcome = try RecordMerge.merge(local: left, remote: right)
         #expect(outcome.state["phone"] == "13733334444")
-        #expect(outcome.conflicts == [
-            MergeConflict(
-                recordID: id, kind: .field, field: "phone",
-                kept: FieldValue(value: "13733334444", stamp: stamp(b, 1, 300)),
-                lost: FieldValue(value: "13911112222", stamp: stamp(a, 2, 200))),
-        ])
+        #expect(
+            outcome.conflicts == [
+                MergeConflict(
+                    recordID: id, kind: .field, field: "phone",
+                    kept: FieldValue(value: "13733334444", stamp: stamp(b, 1, 300)),
+                    lost: FieldValue(value: "13911112222", stamp: stamp(a, 2, 200)))
+            ])
         let mirrored = try RecordMerge.merge(local: right, remote: left)
         #expect(mirrored.state == outcome.state)
         #expect(mirrored.conflicts == outcome.conflicts)
@@ -173,11 +174,15 @@ import Testing
         for write in simulation.writes {
             let sameField = simulation.writes.filter { $0.record == write.record && $0.field == write.field }
             let isMaximal = !sameField.contains { $0.stamp != write.stamp && $0.context.covers(write.stamp.dot) }
-            guard isMaximal, let winner = final[write.record]?.fields[write.field], winner.stamp != write.stamp else { continue }
+            guard isMaximal, let winner = final[write.record]?.fields[write.field], winner.stamp != write.stamp else {
+                continue
+            }
             let sharedValue = sameField.contains { $0.stamp != write.stamp && $0.value == write.value }
             guard !sharedValue else { continue }
             checked += 1
-            #expect(reported.contains(write.stamp), "losing write \(write.stamp) of \(write.field) not reported; seed \(seed)")
+            #expect(
+                reported.contains(write.stamp),
+                "losing write \(write.stamp) of \(write.field) not reported; seed \(seed)")
         }
         _ = checked
     }
@@ -187,7 +192,9 @@ import Testing
         var generator = SeededGenerator(seed: seed)
         let simulation = try Simulation(siteCount: 4, recordCount: 1, steps: 150, deletes: true, generator: &generator)
         let states = simulation.emitted
-        func merge(_ x: RecordState, _ y: RecordState) throws -> RecordState { try RecordMerge.merge(local: x, remote: y).state }
+        func merge(_ x: RecordState, _ y: RecordState) throws -> RecordState {
+            try RecordMerge.merge(local: x, remote: y).state
+        }
         for _ in 0..<500 {
             let x = states.randomElement(using: &generator)!
             let y = states.randomElement(using: &generator)!

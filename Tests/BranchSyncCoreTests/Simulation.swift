@@ -50,7 +50,8 @@ struct Simulation {
     init(siteCount: Int, recordCount: Int, steps: Int, deletes: Bool, generator: inout SeededGenerator) throws {
         sites = (0..<siteCount).map { SimulatedSite(site: try! SiteID("s\($0)"), wall: 1_000_000) }
         recordIDs = (0..<recordCount).map { index in
-            RecordID.version7(unixMilliseconds: 1_000 + UInt64(index), random: Array(repeating: UInt8(index), count: 10))
+            RecordID.version7(
+                unixMilliseconds: 1_000 + UInt64(index), random: Array(repeating: UInt8(index), count: 10))
         }
         for id in recordIDs {
             let creator = Int.random(in: 0..<siteCount, using: &generator)
@@ -64,13 +65,17 @@ struct Simulation {
             if Int.random(in: 0..<3, using: &generator) == 0 {
                 // Exchange: deliver a random record's state from some other site.
                 let from = Int.random(in: 0..<siteCount, using: &generator)
-                guard let id = recordIDs.randomElement(using: &generator), let state = sites[from].records[id] else { continue }
+                guard let id = recordIDs.randomElement(using: &generator), let state = sites[from].records[id] else {
+                    continue
+                }
                 try sites[index].receive(state)
                 emitted.append(sites[index].records[id]!)
                 continue
             }
             let known = Array(sites[index].records.keys).sorted()
-            guard let id = known.randomElement(using: &generator), var state = sites[index].records[id] else { continue }
+            guard let id = known.randomElement(using: &generator), var state = sites[index].records[id] else {
+                continue
+            }
             let before = state.versionVector
             let stamp = sites[index].nextStamp(&generator)
             if deletes && Int.random(in: 0..<8, using: &generator) == 0 {
@@ -89,7 +94,9 @@ struct Simulation {
         }
     }
 
-    private mutating func record(state: RecordState, at index: Int, changes: [String: String], stamp: Stamp, before: VersionVector) {
+    private mutating func record(
+        state: RecordState, at index: Int, changes: [String: String], stamp: Stamp, before: VersionVector
+    ) {
         sites[index].records[state.id] = state
         emitted.append(state)
         for (field, value) in changes where state.fields[field]?.stamp == stamp {

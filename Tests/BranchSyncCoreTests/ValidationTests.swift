@@ -13,17 +13,19 @@ import Testing
     }
 
     @Test func wrongCheckCharacterNamesTheExpectedOne() {
-        #expect(throws: ValidationError(
-            field: "creditCode", message: "credit code '914403001922038217' has check character '7', expected '6'")
+        #expect(
+            throws: ValidationError(
+                field: "creditCode", message: "credit code '914403001922038217' has check character '7', expected '6'")
         ) {
             try CreditCode.validate("914403001922038217")
         }
     }
 
     @Test func wrongLengthIsReported() {
-        #expect(throws: ValidationError(
-            field: "creditCode",
-            message: "credit code '9144030019220382' has 16 characters; a unified social credit code has 18")
+        #expect(
+            throws: ValidationError(
+                field: "creditCode",
+                message: "credit code '9144030019220382' has 16 characters; a unified social credit code has 18")
         ) {
             try CreditCode.validate("9144030019220382")
         }
@@ -68,7 +70,9 @@ import Testing
         #expect(CustomerCode.regionName(of: "310001") == "Shanghai")
     }
 
-    @Test(arguments: ["13812345678", "19900001111", "010-12345678", "0755-1234567", "0755-1234567-8001", "021-87654321-12"])
+    @Test(arguments: [
+        "13812345678", "19900001111", "010-12345678", "0755-1234567", "0755-1234567-8001", "021-87654321-12",
+    ])
     func validPhones(_ phone: String) throws {
         try PhoneNumber.validate(phone)
     }
@@ -145,7 +149,10 @@ import Testing
         #expect(throws: ValidationError(field: "category", message: "category 'vip' is not one of: general, special")) {
             try RecordSchema.customers.validateChanges(["category": "vip"])
         }
-        #expect(throws: ValidationError(field: "class", message: "class 'top' is not one of: public, internal, confidential, secret")) {
+        #expect(
+            throws: ValidationError(
+                field: "class", message: "class 'top' is not one of: public, internal, confidential, secret")
+        ) {
             try RecordSchema.customers.validateChanges(["class": "top"])
         }
     }
@@ -157,13 +164,17 @@ import Testing
     }
 
     @Test func documentsNeedTitleKindAndType() throws {
-        let values = try RecordSchema.documents.validateNew(["title": "2026年度框架合同", "kind": "market", "type": "contract"])
+        let values = try RecordSchema.documents.validateNew([
+            "title": "2026年度框架合同", "kind": "market", "type": "contract",
+        ])
         #expect(values["status"] == "active")
         #expect(throws: ValidationError.self) {
             _ = try RecordSchema.documents.validateNew(["title": "x", "kind": "market", "type": "memo"])
         }
         #expect(throws: ValidationError.self) {
-            _ = try RecordSchema.documents.validateNew(["title": "x", "kind": "market", "type": "fax", "retainUntil": "2030-02-30"])
+            _ = try RecordSchema.documents.validateNew([
+                "title": "x", "kind": "market", "type": "fax", "retainUntil": "2030-02-30",
+            ])
         }
     }
 

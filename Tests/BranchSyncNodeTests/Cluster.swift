@@ -28,7 +28,8 @@ final class Cluster {
         self.options = options
         _ = try NodeStore.initialize(
             directory: root + "/hq", identity: NodeIdentity(site: try SiteID("hq"), role: .hub), actor: Self.actor)
-        hub = HubServer(directory: root + "/hq", options: options, logger: capture.logger(minimum: .info), software: "test")
+        hub = HubServer(
+            directory: root + "/hq", options: options, logger: capture.logger(minimum: .info), software: "test")
         port = try hub.start(listeningOn: "127.0.0.1:0")
         for (site, clearance) in branches { try addBranch(site, clearance: clearance) }
     }
@@ -47,10 +48,13 @@ final class Cluster {
         let secret = SiteCredentials.newSecret()
         if enroll {
             let verifier = SiteCredentials.verifier(for: secret)
-            try hubStore().enroll(site: try SiteID(site), clearance: clearance, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+            try hubStore().enroll(
+                site: try SiteID(site), clearance: clearance, storedKey: verifier.storedKey,
+                serverKey: verifier.serverKey)
         }
         let store = try NodeStore.initialize(
-            directory: root + "/" + site, identity: NodeIdentity(site: try SiteID(site), role: .branch, hubAddress: hubAddress),
+            directory: root + "/" + site,
+            identity: NodeIdentity(site: try SiteID(site), role: .branch, hubAddress: hubAddress),
             actor: Self.actor)
         try store.setMetadata(BranchClient.secretKey, hex(secret))
         return secret
@@ -65,7 +69,8 @@ final class Cluster {
     }
 
     func client(_ site: String) -> BranchClient {
-        BranchClient(directory: root + "/" + site, options: options, logger: capture.logger(minimum: .info), software: "test")
+        BranchClient(
+            directory: root + "/" + site, options: options, logger: capture.logger(minimum: .info), software: "test")
     }
 
     @discardableResult
@@ -94,6 +99,8 @@ final class Cluster {
 
 let huaweiCredit = "914403001922038216"
 
-func customer(_ code: String, _ name: String = "测试公司", class recordClass: Classification = .internal) -> [String: String] {
+func customer(_ code: String, _ name: String = "测试公司", class recordClass: Classification = .internal) -> [String:
+    String]
+{
     ["code": code, "name": name, "creditCode": huaweiCredit, "class": recordClass.rawValue]
 }

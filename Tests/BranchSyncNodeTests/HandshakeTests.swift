@@ -33,7 +33,9 @@ import Testing
         let second = try RawPeer(port: cluster.port)
         let replay = try second.handshake(site: "gz01", secret: [], nonce: nonce, proof: proof)
         expectError(replay.reply, .authenticationFailed, "authentication failed for site gz01: wrong secret")
-        #expect(try cluster.hubStore().peer(try SiteID("gz01"))?.lastError?.hasPrefix("authentication failed from 127.0.0.1:") == true)
+        #expect(
+            try cluster.hubStore().peer(try SiteID("gz01"))?.lastError?.hasPrefix(
+                "authentication failed from 127.0.0.1:") == true)
     }
 
     @Test func schemaVersionAndRoleMismatchesAreRefusedWithAReason() throws {
@@ -41,7 +43,9 @@ import Testing
         let nonce = SecureRandom.bytes(32)
         var peer = try RawPeer(port: cluster.port)
         peer.send(RawPeer.hello(site: "bj01", nonce: nonce, schema: 2))
-        expectError(try peer.receive(), .schemaMismatch, "record schema 2 at bj01 differs from 1 at the hub; upgrade the older side")
+        expectError(
+            try peer.receive(), .schemaMismatch,
+            "record schema 2 at bj01 differs from 1 at the hub; upgrade the older side")
         peer = try RawPeer(port: cluster.port)
         peer.send(RawPeer.hello(site: "bj01", nonce: nonce, versions: 2...3))
         expectError(try peer.receive(), .unsupportedVersion, "this hub speaks protocol 1; site bj01 speaks 2–3")
@@ -64,10 +68,13 @@ import Testing
             return
         }
         peer.send(.cursor(Cursor(cursor: 0)))
-        #expect(try cluster.eventually {
-            guard let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds else { return false }
-            return (59_000...61_000).contains(skew)
-        })
+        #expect(
+            try cluster.eventually {
+                guard let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds else {
+                    return false
+                }
+                return (59_000...61_000).contains(skew)
+            })
     }
 
     @Test func aNewBranchBootstrapsInBatchesWithProgress() throws {

@@ -17,7 +17,9 @@ final class RawPeer {
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else { throw NodeError("connect failed") }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
@@ -46,7 +48,8 @@ final class RawPeer {
     }
 
     static func hello(
-        site: String, nonce: [UInt8], schema: UInt64 = SessionOptions.schemaVersion, versions: ClosedRange<UInt64> = 1...1,
+        site: String, nonce: [UInt8], schema: UInt64 = SessionOptions.schemaVersion,
+        versions: ClosedRange<UInt64> = 1...1,
         role: NodeRole = .branch, clock: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)
     ) -> Message {
         .hello(
@@ -56,10 +59,13 @@ final class RawPeer {
     }
 
     /// Runs a whole branch handshake; returns the proof it sent and what the hub answered to AUTH.
-    func handshake(site: String, secret: [UInt8], nonce: [UInt8], clock: UInt64? = nil, proof override: [UInt8]? = nil) throws -> (proof: [UInt8], reply: Message) {
+    func handshake(site: String, secret: [UInt8], nonce: [UInt8], clock: UInt64? = nil, proof override: [UInt8]? = nil)
+        throws -> (proof: [UInt8], reply: Message)
+    {
         send(clock.map { Self.hello(site: site, nonce: nonce, clock: $0) } ?? Self.hello(site: site, nonce: nonce))
         guard case .challenge(let challenge) = try receive() else { throw NodeError("no CHALLENGE") }
-        let message = SiteCredentials.authMessage(branch: site, hub: challenge.site.rawValue, branchNonce: nonce, hubNonce: challenge.nonce)
+        let message = SiteCredentials.authMessage(
+            branch: site, hub: challenge.site.rawValue, branchNonce: nonce, hubNonce: challenge.nonce)
         let proof = override ?? SiteCredentials.clientProof(secret: secret, authMessage: message)
         send(.auth(Auth(proof: proof)))
         return (proof, try receive())

@@ -101,7 +101,9 @@ import Testing
             id: RecordID.version7(unixMilliseconds: 1, random: Array(repeating: 7, count: 10)), collection: .customers,
             owner: try SiteID("bj01"))
         forged.applyLocalWrite(
-            customer("110009"), stamp: Stamp(dot: Dot(site: try SiteID("bj01"), counter: 1), time: HLCTimestamp(wallMilliseconds: 1, logical: 0)))
+            customer("110009"),
+            stamp: Stamp(
+                dot: Dot(site: try SiteID("bj01"), counter: 1), time: HLCTimestamp(wallMilliseconds: 1, logical: 0)))
         try sh.apply([forged], from: try SiteID("bj01"))
         let good = try sh.create(.customers, values: customer("310001"))
         let summary = try cluster.syncOnce("sh01")
@@ -111,7 +113,9 @@ import Testing
         #expect(try hub.record(good.id) != nil)
         let quarantined = try hub.quarantined()
         #expect(quarantined.count == 1)
-        #expect(quarantined.first?.reason == "site sh01 sent a new record owned by bj01; a site creates only its own records")
+        #expect(
+            quarantined.first?.reason
+                == "site sh01 sent a new record owned by bj01; a site creates only its own records")
         #expect(try hub.peer(try SiteID("sh01"))?.appliedCursor == 2)
     }
 
@@ -138,7 +142,8 @@ import Testing
         #expect {
             try cluster.syncOnce("xx01")
         } throws: { error in
-            "\(error)" == "the hub refused: site xx01 is not enrolled at hub hq; run 'branchsync site add xx01' on the hub (UNKNOWN_SITE)"
+            "\(error)"
+                == "the hub refused: site xx01 is not enrolled at hub hq; run 'branchsync site add xx01' on the hub (UNKNOWN_SITE)"
         }
         // Wrong secret.
         try cluster.store("sh01").setMetadata(BranchClient.secretKey, hex(SiteCredentials.newSecret()))
@@ -177,7 +182,10 @@ import Testing
         // Mid-session too: a branch that completed the handshake and then sends garbage gets MALFORMED_FRAME.
         let secret = try cluster.addBranch("gz01")
         let peer = try RawPeer(port: cluster.port)
-        guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: Array(repeating: 3, count: 32)).reply else {
+        guard
+            case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: Array(repeating: 3, count: 32))
+                .reply
+        else {
             Issue.record("handshake failed")
             return
         }
@@ -185,7 +193,10 @@ import Testing
         peer.send(bytes: [0, 0, 0, 2, 0x12, 0x80])
         var received: [Message] = []
         while let message = try? peer.receive() { received.append(message) }
-        #expect(received.contains { if case .error(let error) = $0 { return error.code == .malformedFrame } else { return false } })
+        #expect(
+            received.contains {
+                if case .error(let error) = $0 { return error.code == .malformedFrame } else { return false }
+            })
         // The hub still serves a well-behaved branch.
         try cluster.store("bj01").create(.customers, values: customer("110001"))
         #expect(try cluster.syncOnce("bj01").sent == 1)
@@ -194,7 +205,8 @@ import Testing
     @Test func anUnreachableHubIsAClearError() throws {
         let cluster = try Cluster()
         let client = BranchClient(
-            directory: cluster.root + "/bj01", hubAddress: "127.0.0.1:1", options: cluster.options, logger: .silent, software: "t")
+            directory: cluster.root + "/bj01", hubAddress: "127.0.0.1:1", options: cluster.options, logger: .silent,
+            software: "t")
         #expect {
             try client.syncOnce()
         } throws: { error in

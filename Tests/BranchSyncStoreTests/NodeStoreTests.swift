@@ -1,6 +1,6 @@
 import BranchSyncCore
-import BranchSyncTestSupport
 import BranchSyncCrypto
+import BranchSyncTestSupport
 import Foundation
 import Testing
 
@@ -21,9 +21,11 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         let directory = TemporaryDirectory()
         _ = try NodeStore.initialize(
             directory: directory.subdirectory("bj01"),
-            identity: NodeIdentity(site: try SiteID("bj01"), role: .branch, hubAddress: "127.0.0.1:7700"), actor: tester)
+            identity: NodeIdentity(site: try SiteID("bj01"), role: .branch, hubAddress: "127.0.0.1:7700"), actor: tester
+        )
         let reopened = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
-        #expect(reopened.identity == NodeIdentity(site: try SiteID("bj01"), role: .branch, hubAddress: "127.0.0.1:7700"))
+        #expect(
+            reopened.identity == NodeIdentity(site: try SiteID("bj01"), role: .branch, hubAddress: "127.0.0.1:7700"))
         #expect(throws: StorageError.self) {
             _ = try NodeStore.initialize(
                 directory: directory.subdirectory("bj01"), identity: NodeIdentity(site: try SiteID("x"), role: .hub),
@@ -117,7 +119,9 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         let bytes = Array("报价单 v1".utf8)
         let document = try store.create(
             .documents,
-            values: ["title": "2027 年报价", "kind": "market", "type": "quotation", "customerId": customer.id.description],
+            values: [
+                "title": "2027 年报价", "kind": "market", "type": "quotation", "customerId": customer.id.description,
+            ],
             attachment: Attachment(name: "/tmp/quote.pdf", bytes: bytes))
         #expect(document["attachmentName"] == "quote.pdf")
         #expect(document["attachmentSha256"] == SHA256.hexDigest(bytes))
@@ -129,7 +133,8 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
                 .documents, values: ["title": "x", "kind": "market", "type": "fax", "customerId": unknown.description])
         }
         #expect(throws: ValidationError.self) {
-            try store.create(.documents, values: ["title": "x", "kind": "market", "type": "fax", "attachmentSha256": "00"])
+            try store.create(
+                .documents, values: ["title": "x", "kind": "market", "type": "fax", "attachmentSha256": "00"])
         }
     }
 
@@ -289,10 +294,12 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         do {
             try store.batch { writer in
                 for index in 0..<5000 {
-                    try writer.create(.customers, values: [
-                        "code": String(310_000 + index), "name": String(repeating: "大", count: 150),
-                        "creditCode": "91310000132200821H",
-                    ])
+                    try writer.create(
+                        .customers,
+                        values: [
+                            "code": String(310_000 + index), "name": String(repeating: "大", count: 150),
+                            "creditCode": "91310000132200821H",
+                        ])
                 }
             }
         } catch let error as StorageError {
@@ -308,9 +315,13 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         let peerStore = try makeStore(directory, site: "sh01")
         var remote: [RecordState] = []
         for index in 0..<2000 {
-            remote.append(try peerStore.create(.customers, values: [
-                "code": String(440_000 + index), "name": String(repeating: "广", count: 150), "creditCode": "914403001922038216",
-            ]))
+            remote.append(
+                try peerStore.create(
+                    .customers,
+                    values: [
+                        "code": String(440_000 + index), "name": String(repeating: "广", count: 150),
+                        "creditCode": "914403001922038216",
+                    ]))
         }
         #expect(throws: StorageError.self) { try store.apply(remote, from: try SiteID("sh01")) }
         #expect(try store.records(in: .customers).count == 1)

@@ -20,7 +20,8 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
     /// Protocol.md §10: every message vector decodes to the message described and re-encodes byte for byte.
     @Test(arguments: ProtocolExamples.messages.map(\.0))
     func messageVectorsRoundTrip(name: String) throws {
-        let bytes = try #require(try ProtocolDocument.vector("frame-\(name)"), "Protocol.md has no vector frame-\(name)")
+        let bytes = try #require(
+            try ProtocolDocument.vector("frame-\(name)"), "Protocol.md has no vector frame-\(name)")
         let expected = ProtocolExamples.messages.first { $0.0 == name }!.1
         let messages = try decodeAll(bytes)
         #expect(messages == [expected])
@@ -37,20 +38,28 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
     /// Protocol.md §8 and §10.3–10.4: the AUTH proof and WELCOME signature verify with the documented secret,
     /// and fail with any other secret or nonce.
     @Test func theWorkedAuthenticationExampleVerifies() throws {
-        let messages = try decodeAll(try #require(try ProtocolDocument.vector("frame-auth")))
+        let messages =
+            try decodeAll(try #require(try ProtocolDocument.vector("frame-auth")))
             + decodeAll(try #require(try ProtocolDocument.vector("frame-welcome")))
         guard case .auth(let auth) = messages[0], case .welcome(let welcome) = messages[1] else {
             Issue.record("unexpected messages")
             return
         }
         let verifier = SiteCredentials.verifier(for: ProtocolExamples.secret)
-        #expect(SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: ProtocolExamples.authMessage))
-        #expect(SiteCredentials.verifyServerSignature(welcome.serverSignature, secret: ProtocolExamples.secret, authMessage: ProtocolExamples.authMessage))
+        #expect(
+            SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: ProtocolExamples.authMessage)
+        )
+        #expect(
+            SiteCredentials.verifyServerSignature(
+                welcome.serverSignature, secret: ProtocolExamples.secret, authMessage: ProtocolExamples.authMessage))
         let otherVerifier = SiteCredentials.verifier(for: Array(repeating: 9, count: 32))
-        #expect(!SiteCredentials.verifyClientProof(auth.proof, verifier: otherVerifier, authMessage: ProtocolExamples.authMessage))
+        #expect(
+            !SiteCredentials.verifyClientProof(
+                auth.proof, verifier: otherVerifier, authMessage: ProtocolExamples.authMessage))
         // A recorded proof replayed in a session with another hub nonce fails.
         let replayed = SiteCredentials.authMessage(
-            branch: "bj01", hub: "hq", branchNonce: ProtocolExamples.branchNonce, hubNonce: Array(repeating: 1, count: 32))
+            branch: "bj01", hub: "hq", branchNonce: ProtocolExamples.branchNonce,
+            hubNonce: Array(repeating: 1, count: 32))
         #expect(!SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: replayed))
     }
 }
@@ -63,7 +72,9 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
         var messages: [Message] = []
         for byte in session {
             decoder.append([byte])
-            while let frame = try decoder.next() { messages.append(try Message.decode(type: frame.type, payload: frame.payload)) }
+            while let frame = try decoder.next() {
+                messages.append(try Message.decode(type: frame.type, payload: frame.payload))
+            }
         }
         #expect(messages == ProtocolExamples.messages.map(\.1))
     }
@@ -89,7 +100,9 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
         for (_, message) in ProtocolExamples.messages {
             let payload = message.encodedPayload()
             for length in 0..<payload.count {
-                #expect(throws: WireError.self) { _ = try Message.decode(type: message.type, payload: Array(payload[0..<length])) }
+                #expect(throws: WireError.self) {
+                    _ = try Message.decode(type: message.type, payload: Array(payload[0..<length]))
+                }
             }
             #expect(throws: WireError.self) { _ = try Message.decode(type: message.type, payload: payload + [0]) }
         }

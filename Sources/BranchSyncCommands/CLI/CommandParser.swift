@@ -11,7 +11,8 @@ public struct CommandParser {
     /// Options every command accepts.
     public static let globalOptions: [OptionSpec] = [
         OptionSpec("data", value: "DIR", help: "node data directory (default: $BRANCHSYNC_DATA or ./branchsync-data)"),
-        OptionSpec("actor", value: "NAME", help: "who the audit trail names (default: $BRANCHSYNC_ACTOR or your login)"),
+        OptionSpec(
+            "actor", value: "NAME", help: "who the audit trail names (default: $BRANCHSYNC_ACTOR or your login)"),
         OptionSpec.flag("help", help: "show help for this command"),
     ]
 
@@ -56,7 +57,8 @@ public struct CommandParser {
                     name = String(body)
                 }
                 guard let spec = (command.options + Self.globalOptions).first(where: { $0.name == name }) else {
-                    throw CLIError.usage("unknown option --\(name) for '\(commandName())'; see '\(commandName()) --help'")
+                    throw CLIError.usage(
+                        "unknown option --\(name) for '\(commandName())'; see '\(commandName()) --help'")
                 }
                 if spec.valueName == nil {
                     guard inlineValue == nil else { throw CLIError.usage("--\(name) takes no value") }
@@ -86,7 +88,8 @@ public struct CommandParser {
                 guard let next = command.subcommands.first(where: { $0.name == argument }) else {
                     if helpRequested { break }
                     let names = command.subcommands.map(\.name).joined(separator: ", ")
-                    throw CLIError.usage("unknown command '\(argument)' for '\(commandName())'; expected one of: \(names)")
+                    throw CLIError.usage(
+                        "unknown command '\(argument)' for '\(commandName())'; expected one of: \(names)")
                 }
                 command = next
                 path.append(argument)

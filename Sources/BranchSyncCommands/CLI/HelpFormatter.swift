@@ -27,7 +27,8 @@ enum HelpFormatter {
             lines.append("arguments:")
             let width = command.arguments.map(\.name.count).max() ?? 0
             for argument in command.arguments {
-                lines.append("  \(argument.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(argument.help)")
+                lines.append(
+                    "  \(argument.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(argument.help)")
             }
         }
         for (title, options) in [("options:", command.options), ("global options:", CommandParser.globalOptions)]

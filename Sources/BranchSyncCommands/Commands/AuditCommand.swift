@@ -20,15 +20,17 @@ enum AuditCommand {
         let entries = try store.auditTrail(recordID: recordID, limit: Int(limit))
         if invocation.flag("json") {
             invocation.console.write(
-                JSONLines.array(entries.map {
-                    CanonicalJSON.object([
-                        ("id", String($0.id)), ("at", CanonicalJSON.quote($0.at)), ("actor", CanonicalJSON.quote($0.actor)),
-                        ("origin", CanonicalJSON.quote($0.origin)), ("action", CanonicalJSON.quote($0.action)),
-                        ("collection", $0.collection.map(CanonicalJSON.quote) ?? "null"),
-                        ("recordId", $0.recordID.map(CanonicalJSON.quote) ?? "null"),
-                        ("detail", CanonicalJSON.quote($0.detail)),
-                    ])
-                }))
+                JSONLines.array(
+                    entries.map {
+                        CanonicalJSON.object([
+                            ("id", String($0.id)), ("at", CanonicalJSON.quote($0.at)),
+                            ("actor", CanonicalJSON.quote($0.actor)),
+                            ("origin", CanonicalJSON.quote($0.origin)), ("action", CanonicalJSON.quote($0.action)),
+                            ("collection", $0.collection.map(CanonicalJSON.quote) ?? "null"),
+                            ("recordId", $0.recordID.map(CanonicalJSON.quote) ?? "null"),
+                            ("detail", CanonicalJSON.quote($0.detail)),
+                        ])
+                    }))
             return ExitCode.success
         }
         var table = TextTable(["at", "actor", "from", "action", "record", "detail"])

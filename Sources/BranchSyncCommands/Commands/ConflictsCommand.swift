@@ -18,7 +18,8 @@ enum ConflictsCommand {
                 name: "resolve",
                 abstract: "settle a conflict with a new write that wins everywhere it replicates",
                 options: [
-                    OptionSpec("take", value: "local|remote", help: "keep the value this node had, or the one that arrived"),
+                    OptionSpec(
+                        "take", value: "local|remote", help: "keep the value this node had, or the one that arrived"),
                     OptionSpec("set", value: "FIELD=VALUE", help: "write a new value instead"),
                 ],
                 arguments: [ArgumentSpec("ID", help: "the conflict's number")], run: resolve),
@@ -29,8 +30,20 @@ enum ConflictsCommand {
             ("id", String(conflict.id)), ("recordId", CanonicalJSON.quote(conflict.recordID.description)),
             ("collection", CanonicalJSON.quote(conflict.collection.rawValue)),
             ("kind", CanonicalJSON.quote(conflict.kind.rawValue)), ("field", CanonicalJSON.quote(conflict.field)),
-            ("kept", CanonicalJSON.object([("value", CanonicalJSON.quote(conflict.keptValue)), ("stamp", CanonicalJSON.quote(conflict.keptStamp))])),
-            ("lost", CanonicalJSON.object([("value", CanonicalJSON.quote(conflict.lostValue)), ("stamp", CanonicalJSON.quote(conflict.lostStamp))])),
+            (
+                "kept",
+                CanonicalJSON.object([
+                    ("value", CanonicalJSON.quote(conflict.keptValue)),
+                    ("stamp", CanonicalJSON.quote(conflict.keptStamp)),
+                ])
+            ),
+            (
+                "lost",
+                CanonicalJSON.object([
+                    ("value", CanonicalJSON.quote(conflict.lostValue)),
+                    ("stamp", CanonicalJSON.quote(conflict.lostStamp)),
+                ])
+            ),
             ("detectedAt", CanonicalJSON.quote(conflict.detectedAt)), ("peer", CanonicalJSON.quote(conflict.peer)),
             ("status", CanonicalJSON.quote(conflict.status)),
             ("resolvedAt", conflict.resolvedAt.map(CanonicalJSON.quote) ?? "null"),
@@ -49,7 +62,8 @@ enum ConflictsCommand {
         var table = TextTable(["#", "status", "record", "field", "kept", "lost", "detected"])
         for conflict in conflicts {
             table.append([
-                String(conflict.id), conflict.status, "\(conflict.collection.singular) \(conflict.recordID)", conflict.field,
+                String(conflict.id), conflict.status, "\(conflict.collection.singular) \(conflict.recordID)",
+                conflict.field,
                 conflict.keptValue, conflict.lostValue, conflict.detectedAt,
             ])
         }
@@ -83,7 +97,8 @@ enum ConflictsCommand {
         }
         let store = try invocation.openStore()
         let state = try store.resolveConflict(number, with: resolution)
-        invocation.console.line("resolved conflict #\(number); \(state.collection.singular) \(state.id) written as \(state.versionVector)")
+        invocation.console.line(
+            "resolved conflict #\(number); \(state.collection.singular) \(state.id) written as \(state.versionVector)")
         return ExitCode.success
     }
 

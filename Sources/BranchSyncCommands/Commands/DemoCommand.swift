@@ -16,7 +16,9 @@ enum DemoCommand {
             Exits 1 if anything did not converge.
             """,
         options: [
-            OptionSpec("dir", value: "DIR", help: "keep the nodes' data here (default: a temporary directory, removed at the end)"),
+            OptionSpec(
+                "dir", value: "DIR",
+                help: "keep the nodes' data here (default: a temporary directory, removed at the end)"),
             OptionSpec("timeout", value: "SECONDS", help: "how long to wait for convergence at each step (default 60)"),
         ],
         run: run)
@@ -30,12 +32,15 @@ enum DemoCommand {
     }
 
     static let branches = [
-        Branch(site: "bj01", clearance: .internal, region: "11", areaCode: "010",
-               customers: ["北京华信科技有限公司", "北京燕山建材有限公司", "北京京西物流有限公司"]),
-        Branch(site: "sh01", clearance: .internal, region: "31", areaCode: "021",
-               customers: ["上海浦江贸易有限公司", "上海外滩金融信息服务有限公司", "上海临港装备制造有限公司"]),
-        Branch(site: "gz01", clearance: .confidential, region: "44", areaCode: "020",
-               customers: ["广州珠江电子有限公司", "广州白云医药有限公司", "深圳南山软件有限公司"]),
+        Branch(
+            site: "bj01", clearance: .internal, region: "11", areaCode: "010",
+            customers: ["北京华信科技有限公司", "北京燕山建材有限公司", "北京京西物流有限公司"]),
+        Branch(
+            site: "sh01", clearance: .internal, region: "31", areaCode: "021",
+            customers: ["上海浦江贸易有限公司", "上海外滩金融信息服务有限公司", "上海临港装备制造有限公司"]),
+        Branch(
+            site: "gz01", clearance: .confidential, region: "44", areaCode: "020",
+            customers: ["广州珠江电子有限公司", "广州白云医药有限公司", "深圳南山软件有限公司"]),
     ]
 
     static func run(_ invocation: Invocation) throws -> Int32 {
@@ -67,7 +72,8 @@ final class Demo {
             removeRoot = true
         }
         timeout = Double(try invocation.integer("timeout", default: 60))
-        executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         guard !FileManager.default.fileExists(atPath: root + "/hq") else {
             throw CLIError(exitCode: ExitCode.failure, message: "\(root) already holds a demo; choose another --dir")
         }
@@ -110,7 +116,9 @@ final class Demo {
         guard result.status == 0 else {
             throw CLIError(
                 exitCode: ExitCode.failure,
-                message: "demo step failed: branchsync \(arguments.joined(separator: " ")) at \(site): \(result.err.trimmingCharacters(in: .whitespacesAndNewlines))")
+                message:
+                    "demo step failed: branchsync \(arguments.joined(separator: " ")) at \(site): \(result.err.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         return result.out
     }
@@ -120,7 +128,9 @@ final class Demo {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["--data", data(site), "run"] + extra
         let log = data(site) + ".log"
-        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         process.standardOutput = handle
@@ -150,7 +160,9 @@ final class Demo {
             }
             Thread.sleep(forTimeInterval: 0.2)
         }
-        throw CLIError(exitCode: ExitCode.failure, message: "demo failed: \(what) did not happen within \(Int(timeout)) s; logs in \(root)")
+        throw CLIError(
+            exitCode: ExitCode.failure,
+            message: "demo failed: \(what) did not happen within \(Int(timeout)) s; logs in \(root)")
     }
 
     func store(_ site: String) throws -> NodeStore {
@@ -161,7 +173,8 @@ final class Demo {
     func branchAgrees(_ branch: DemoCommand.Branch) throws -> Bool {
         let hub = try store("hq")
         let site = try SiteID(branch.site)
-        let expected = try hub.allRecords().filter { Scope.mayHold($0, site: site, clearance: branch.clearance) }.map(\.canonicalJSON)
+        let expected = try hub.allRecords().filter { Scope.mayHold($0, site: site, clearance: branch.clearance) }.map(
+            \.canonicalJSON)
         return try store(branch.site).allRecords().map(\.canonicalJSON) == expected
     }
 
@@ -195,8 +208,18 @@ final class Demo {
             return true
         }
         for branch in DemoCommand.branches {
-            try cli("hq", ["site", "add", branch.site, "--class-access", branch.clearance.rawValue, "--secret-file", root + "/\(branch.site).secret"], show: true)
-            try cli(branch.site, ["init", "--site", branch.site, "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file", root + "/\(branch.site).secret"])
+            try cli(
+                "hq",
+                [
+                    "site", "add", branch.site, "--class-access", branch.clearance.rawValue, "--secret-file",
+                    root + "/\(branch.site).secret",
+                ], show: true)
+            try cli(
+                branch.site,
+                [
+                    "init", "--site", branch.site, "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+                    root + "/\(branch.site).secret",
+                ])
             try startDaemon(branch.site)
         }
         say("  hub on 127.0.0.1:\(port); branches running 'branchsync run' (logs: \(root)/SITE.log)")
@@ -205,21 +228,35 @@ final class Demo {
         for branch in DemoCommand.branches {
             for (index, name) in branch.customers.enumerated() {
                 let code = branch.region + String(format: "%04d", 101 + index)
-                let id = try cli(branch.site, [
-                    "customer", "add", "--code", code, "--name", name, "--credit-code", creditCode(branch.region, index),
-                    "--phone", "\(branch.areaCode)-\(60_000_000 + index * 1111)", "--contact", "联系人\(index + 1)",
-                    "--industry", ["制造业", "批发零售", "信息技术"][index], "--category", index == 0 ? "special" : "general",
-                ]).trimmingCharacters(in: .whitespacesAndNewlines)
+                let id = try cli(
+                    branch.site,
+                    [
+                        "customer", "add", "--code", code, "--name", name, "--credit-code",
+                        creditCode(branch.region, index),
+                        "--phone", "\(branch.areaCode)-\(60_000_000 + index * 1111)", "--contact", "联系人\(index + 1)",
+                        "--industry", ["制造业", "批发零售", "信息技术"][index], "--category", index == 0 ? "special" : "general",
+                    ]
+                ).trimmingCharacters(in: .whitespacesAndNewlines)
                 ids[code] = id
             }
             let first = ids[branch.region + "0101"]!
-            try cli(branch.site, ["document", "add", "--title", "\(branch.customers[0]) 2027 年框架合同", "--kind", "market",
-                                  "--type", "contract", "--customer-id", first, "--class", "confidential", "--retain-until", "2037-12-31"])
-            try cli(branch.site, ["document", "add", "--title", "\(branch.site) 第四季度经营报告", "--kind", "administrative",
-                                  "--type", "report", "--body", "季度收入与客户情况汇总。"])
+            try cli(
+                branch.site,
+                [
+                    "document", "add", "--title", "\(branch.customers[0]) 2027 年框架合同", "--kind", "market",
+                    "--type", "contract", "--customer-id", first, "--class", "confidential", "--retain-until",
+                    "2037-12-31",
+                ])
+            try cli(
+                branch.site,
+                [
+                    "document", "add", "--title", "\(branch.site) 第四季度经营报告", "--kind", "administrative",
+                    "--type", "report", "--body", "季度收入与客户情况汇总。",
+                ])
             say("  \(branch.site): 3 customers, 1 confidential contract, 1 report")
         }
-        let rejected = try run("bj01", ["customer", "add", "--code", "110199", "--name", "错误示例", "--credit-code", "91110000802100433C"])
+        let rejected = try run(
+            "bj01", ["customer", "add", "--code", "110199", "--name", "错误示例", "--credit-code", "91110000802100433C"])
         guard rejected.status == ExitCode.invalidData else {
             throw CLIError(exitCode: ExitCode.failure, message: "demo failed: a bad credit code was not refused")
         }
@@ -228,8 +265,9 @@ final class Demo {
         heading("wait until every site holds what it may hold")
         try waitFor("all replicas converged") { try everythingConverged() }
         let hubCounts = try store("hq").counts()
-        say("  hq holds \(hubCounts[.customers]!.live) customers and \(hubCounts[.documents]!.live) documents; "
-            + "confidential contracts are at hq and gz01 only")
+        say(
+            "  hq holds \(hubCounts[.customers]!.live) customers and \(hubCounts[.documents]!.live) documents; "
+                + "confidential contracts are at hq and gz01 only")
 
         heading("take sh01 offline and edit the same customer on both sides")
         let shared = ids["310101"]!
@@ -238,7 +276,9 @@ final class Demo {
         try cli("sh01", ["customer", "update", shared, "--phone", "021-63215678", "--notes", "分行：电话已更新"], show: true)
         Thread.sleep(forTimeInterval: 0.05)
         try cli("bj01", ["customer", "update", shared, "--phone", "13916881234"], show: true)
-        try waitFor("bj01's edit reached the hub") { try store("hq").record(try RecordID(shared))?["phone"] == "13916881234" }
+        try waitFor("bj01's edit reached the hub") {
+            try store("hq").record(try RecordID(shared))?["phone"] == "13916881234"
+        }
 
         heading("bring sh01 back: the concurrent edit is detected and merged deterministically")
         try startDaemon("sh01")
@@ -247,18 +287,26 @@ final class Demo {
         }
         let conflicts = try store("hq").conflicts()
         guard let conflict = conflicts.first else {
-            throw CLIError(exitCode: ExitCode.failure, message: "demo failed: the hub recorded no conflict for the concurrent edit")
+            throw CLIError(
+                exitCode: ExitCode.failure, message: "demo failed: the hub recorded no conflict for the concurrent edit"
+            )
         }
-        say("  conflict #\(conflict.id) at hq on \(conflict.field): kept \(conflict.keptValue), lost \(conflict.lostValue) (nothing is lost: it is recorded)")
+        say(
+            "  conflict #\(conflict.id) at hq on \(conflict.field): kept \(conflict.keptValue), lost \(conflict.lostValue) (nothing is lost: it is recorded)"
+        )
         say("  the other field (notes) merged without conflict")
-        say(try cli("hq", ["conflicts", "list"], show: true).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        say(
+            try cli("hq", ["conflicts", "list"], show: true).split(separator: "\n").map { "    " + $0 }.joined(
+                separator: "\n"))
 
         heading("an operator resolves the conflict at the hub; the decision replicates")
         try cli("hq", ["conflicts", "resolve", String(conflict.id), "--take", "remote"], show: true)
         let chosen = conflict.lostValue
         try waitFor("every site shows phone \(chosen)") {
             try everythingConverged()
-                && DemoCommand.branches.allSatisfy { try store($0.site).record(try RecordID(shared))?["phone"] == chosen }
+                && DemoCommand.branches.allSatisfy {
+                    try store($0.site).record(try RecordID(shared))?["phone"] == chosen
+                }
         }
 
         heading("status at the hub")
@@ -272,18 +320,26 @@ final class Demo {
         let hub = try store("hq")
         for branch in DemoCommand.branches {
             let site = try SiteID(branch.site)
-            let expected = try hub.allRecords().filter { Scope.mayHold($0, site: site, clearance: branch.clearance) }.map(\.canonicalJSON)
+            let expected = try hub.allRecords().filter { Scope.mayHold($0, site: site, clearance: branch.clearance) }
+                .map(\.canonicalJSON)
             let exported = try cli(branch.site, ["export", "--json"])
             let agrees = exported == JSONLines.array(expected)
             let hidden = try hub.allRecords().count - expected.count
-            say("  \(agrees ? "✓" : "✗") \(branch.site): \(expected.count) records identical byte for byte; \(hidden) out of its scope never sent")
+            say(
+                "  \(agrees ? "✓" : "✗") \(branch.site): \(expected.count) records identical byte for byte; \(hidden) out of its scope never sent"
+            )
             guard agrees else {
-                throw CLIError(exitCode: ExitCode.failure, message: "demo failed: \(branch.site)'s export differs from the hub's view of its scope")
+                throw CLIError(
+                    exitCode: ExitCode.failure,
+                    message: "demo failed: \(branch.site)'s export differs from the hub's view of its scope")
             }
         }
 
-        say(String(format: "\nsummary: 4 nodes, %d records at the hub, 1 conflict detected and resolved, every replica converged (%.1f s).",
-                   try hub.allRecords().count, Date().timeIntervalSince(started)))
+        say(
+            String(
+                format:
+                    "\nsummary: 4 nodes, %d records at the hub, 1 conflict detected and resolved, every replica converged (%.1f s).",
+                try hub.allRecords().count, Date().timeIntervalSince(started)))
         if !removeRoot {
             say("explore: branchsync --data \(root)/hq status | conflicts list --all | audit")
         }

@@ -62,9 +62,12 @@ enum ImportCommand {
                     ("unchanged", String(report.unchanged)),
                     (
                         "refused",
-                        CanonicalJSON.array(report.refused.map {
-                            CanonicalJSON.object([("line", String($0.line)), ("message", CanonicalJSON.quote($0.message))])
-                        })
+                        CanonicalJSON.array(
+                            report.refused.map {
+                                CanonicalJSON.object([
+                                    ("line", String($0.line)), ("message", CanonicalJSON.quote($0.message)),
+                                ])
+                            })
                     ),
                 ]))
         } else {

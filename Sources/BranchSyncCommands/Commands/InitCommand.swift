@@ -26,7 +26,9 @@ enum InitCommand {
         let secret = try invocation.value("secret-file").map { try SiteCommand.readSecret($0) }
         if secret != nil && role != .branch { throw CLIError.usage("--secret-file is for branches") }
         if let hub {
-            guard role == .branch else { throw CLIError.usage("--hub is for branches; a hub listens with 'run --listen'") }
+            guard role == .branch else {
+                throw CLIError.usage("--hub is for branches; a hub listens with 'run --listen'")
+            }
             try HostPort.validate(hub, option: "hub")
         }
         let store = try NodeStore.initialize(

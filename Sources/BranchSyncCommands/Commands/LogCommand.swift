@@ -20,11 +20,13 @@ enum LogCommand {
         let entries = try store.changes(after: since, limit: Int(limit))
         if invocation.flag("json") {
             invocation.console.write(
-                JSONLines.array(entries.map {
-                    CanonicalJSON.object([
-                        ("seq", String($0.seq)), ("origin", CanonicalJSON.quote($0.origin)), ("record", $0.state.canonicalJSON),
-                    ])
-                }))
+                JSONLines.array(
+                    entries.map {
+                        CanonicalJSON.object([
+                            ("seq", String($0.seq)), ("origin", CanonicalJSON.quote($0.origin)),
+                            ("record", $0.state.canonicalJSON),
+                        ])
+                    }))
             return ExitCode.success
         }
         var table = TextTable(["seq", "origin", "collection", "id", "deleted", "version vector"])

@@ -70,7 +70,9 @@ enum RecordCommands {
         return Attachment(name: (path as NSString).lastPathComponent, bytes: [UInt8](data))
     }
 
-    static func loadRecord(_ collection: RecordCollection, _ invocation: Invocation, store: NodeStore) throws -> RecordState {
+    static func loadRecord(_ collection: RecordCollection, _ invocation: Invocation, store: NodeStore) throws
+        -> RecordState
+    {
         let id = try invocation.recordID(invocation.arguments[0])
         guard let state = try store.record(id), state.collection == collection else {
             throw CLIError(exitCode: ExitCode.failure, message: "no \(collection.singular) with id \(id) on this node")
@@ -80,7 +82,8 @@ enum RecordCommands {
 
     static func add(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
         let store = try invocation.openStore()
-        let state = try store.create(collection, values: values(collection, invocation), attachment: try attachment(invocation))
+        let state = try store.create(
+            collection, values: values(collection, invocation), attachment: try attachment(invocation))
         invocation.console.line(invocation.flag("json") ? state.canonicalJSON : state.id.description)
         return ExitCode.success
     }
@@ -91,7 +94,8 @@ enum RecordCommands {
         let changes = values(collection, invocation)
         let file = try attachment(invocation)
         guard !changes.isEmpty || file != nil else {
-            throw CLIError.usage("nothing to change; give at least one field option (see '\(invocation.commandLine) --help')")
+            throw CLIError.usage(
+                "nothing to change; give at least one field option (see '\(invocation.commandLine) --help')")
         }
         let result = try store.update(existing.id, changes: changes, attachment: file)
         if invocation.flag("json") {
@@ -99,7 +103,8 @@ enum RecordCommands {
         } else if result.changed.isEmpty {
             invocation.console.line("\(collection.singular) \(existing.id): no change")
         } else {
-            invocation.console.line("updated \(collection.singular) \(existing.id): \(result.changed.joined(separator: ", "))")
+            invocation.console.line(
+                "updated \(collection.singular) \(existing.id): \(result.changed.joined(separator: ", "))")
         }
         return ExitCode.success
     }
@@ -134,7 +139,8 @@ enum RecordCommands {
         console.line("version vector: \(state.versionVector)")
         if state.isDeleted, let deletion = state.deletion {
             console.line(
-                "deleted: yes, by \(deletion.stamp.dot.site) at \(Timestamp.iso8601(milliseconds: deletion.stamp.time.wallMilliseconds))")
+                "deleted: yes, by \(deletion.stamp.dot.site) at \(Timestamp.iso8601(milliseconds: deletion.stamp.time.wallMilliseconds))"
+            )
         } else {
             console.line("deleted: no")
         }

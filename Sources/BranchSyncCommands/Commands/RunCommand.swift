@@ -15,9 +15,11 @@ enum RunCommand {
             refuses it for good (unknown site, wrong secret).
             """,
         options: [
-            OptionSpec("listen", value: "HOST:PORT", help: "hub: where to listen (default 0.0.0.0:7700; port 0 picks one)"),
+            OptionSpec(
+                "listen", value: "HOST:PORT", help: "hub: where to listen (default 0.0.0.0:7700; port 0 picks one)"),
             OptionSpec("port-file", value: "PATH", help: "hub: write the port actually bound to this file"),
-            OptionSpec("hub", value: "HOST:PORT", help: "branch: connect here instead of the address given at init/join"),
+            OptionSpec(
+                "hub", value: "HOST:PORT", help: "branch: connect here instead of the address given at init/join"),
             .flag("verbose", help: "log every batch"),
         ],
         run: run)
@@ -36,7 +38,8 @@ enum RunCommand {
         defer { signals.forEach { $0.cancel() } }
         switch store.identity.role {
         case .hub:
-            let server = HubServer(directory: invocation.dataDirectory, logger: logger, software: BranchSyncTool.version)
+            let server = HubServer(
+                directory: invocation.dataDirectory, logger: logger, software: BranchSyncTool.version)
             let address = invocation.value("listen") ?? "0.0.0.0:7700"
             let port: UInt16
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
@@ -63,7 +66,9 @@ enum RunCommand {
                 finished.signal()
                 stopped.signal()
             }
-            invocation.console.line("branch \(store.identity.site) syncing with \(invocation.value("hub") ?? store.identity.hubAddress ?? "?")")
+            invocation.console.line(
+                "branch \(store.identity.site) syncing with \(invocation.value("hub") ?? store.identity.hubAddress ?? "?")"
+            )
             invocation.console.flush()
             stopped.wait()
             client.stop()
@@ -101,9 +106,13 @@ enum SyncCommand {
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
-        guard invocation.flag("once") else { throw CLIError.usage("use 'branchsync sync --once', or 'branchsync run' to stay connected") }
+        guard invocation.flag("once") else {
+            throw CLIError.usage("use 'branchsync sync --once', or 'branchsync run' to stay connected")
+        }
         let store = try invocation.openStore()
-        guard store.identity.role == .branch else { throw CLIError.usage("sync --once is for branches; the hub runs with 'branchsync run'") }
+        guard store.identity.role == .branch else {
+            throw CLIError.usage("sync --once is for branches; the hub runs with 'branchsync run'")
+        }
         let console = invocation.console
         let client = BranchClient(
             directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), logger: .silent,
@@ -120,11 +129,13 @@ enum SyncCommand {
         }
         if console.errorIsTerminal && summary.received > 0 { console.writeError("\n") }
         if invocation.flag("json") {
-            console.line(CanonicalJSON.object([
-                ("sent", String(summary.sent)), ("received", String(summary.received)), ("applied", String(summary.applied)),
-                ("conflicts", String(summary.conflicts)), ("quarantined", String(summary.quarantined)),
-                ("purged", String(summary.purgesReceived)),
-            ]))
+            console.line(
+                CanonicalJSON.object([
+                    ("sent", String(summary.sent)), ("received", String(summary.received)),
+                    ("applied", String(summary.applied)),
+                    ("conflicts", String(summary.conflicts)), ("quarantined", String(summary.quarantined)),
+                    ("purged", String(summary.purgesReceived)),
+                ]))
         } else {
             console.line(
                 "caught up with the hub: sent \(summary.sent), received \(summary.received) (applied \(summary.applied)), "

@@ -18,13 +18,16 @@ enum SiteCommand {
                 name: "add", abstract: "enrol a branch and print its secret once (the hub keeps only a verifier)",
                 options: [
                     clearanceOption,
-                    OptionSpec("secret-file", value: "PATH", help: "write the secret to this file (mode 0600) instead of printing it"),
+                    OptionSpec(
+                        "secret-file", value: "PATH",
+                        help: "write the secret to this file (mode 0600) instead of printing it"),
                 ],
                 arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: add),
             CommandSpec(
                 name: "grant", abstract: "change a branch's clearance; the hub backfills or purges at its next sync",
                 options: [clearanceOption], arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: grant),
-            CommandSpec(name: "list", abstract: "list enrolled branches and their clearance", options: [.json], run: list),
+            CommandSpec(
+                name: "list", abstract: "list enrolled branches and their clearance", options: [.json], run: list),
         ])
 
     static let joinSpec = CommandSpec(
@@ -56,25 +59,31 @@ enum SiteCommand {
         if let path = invocation.value("secret-file") {
             invocation.console.line("enrolled \(site) (clearance \(clearance.rawValue)); secret written to \(path)")
         } else {
-            invocation.console.line("enrolled \(site) (clearance \(clearance.rawValue)); its secret (shown once, keep it safe):")
+            invocation.console.line(
+                "enrolled \(site) (clearance \(clearance.rawValue)); its secret (shown once, keep it safe):")
             invocation.console.line(hex(secret))
         }
         return ExitCode.success
     }
 
     static func writeSecret(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
         else { throw CLIError(exitCode: ExitCode.failure, message: "cannot write the secret to \(path)") }
     }
 
     static func grant(_ invocation: Invocation) throws -> Int32 {
         let site = try SiteID(invocation.arguments[0])
-        guard invocation.value("class-access") != nil else { throw CLIError.usage("missing --class-access for 'branchsync site grant'") }
+        guard invocation.value("class-access") != nil else {
+            throw CLIError.usage("missing --class-access for 'branchsync site grant'")
+        }
         let clearance = try clearance(invocation)
         let store = try invocation.openStore()
         let previous = try store.setClearance(site: site, clearance: clearance)
         invocation.console.line(
-            "\(site): clearance \(previous.rawValue) -> \(clearance.rawValue); records are backfilled or purged at its next sync")
+            "\(site): clearance \(previous.rawValue) -> \(clearance.rawValue); records are backfilled or purged at its next sync"
+        )
         return ExitCode.success
     }
 
@@ -82,12 +91,15 @@ enum SiteCommand {
         let store = try invocation.openStore()
         let peers = try store.peers().filter { $0.role == .branch }
         if invocation.flag("json") {
-            invocation.console.write(JSONLines.array(peers.map {
-                CanonicalJSON.object([
-                    ("site", CanonicalJSON.quote($0.site.rawValue)), ("clearance", CanonicalJSON.quote($0.clearance.rawValue)),
-                    ("enrolledAt", CanonicalJSON.quote($0.enrolledAt)),
-                ])
-            }))
+            invocation.console.write(
+                JSONLines.array(
+                    peers.map {
+                        CanonicalJSON.object([
+                            ("site", CanonicalJSON.quote($0.site.rawValue)),
+                            ("clearance", CanonicalJSON.quote($0.clearance.rawValue)),
+                            ("enrolledAt", CanonicalJSON.quote($0.enrolledAt)),
+                        ])
+                    }))
             return ExitCode.success
         }
         var table = TextTable(["site", "clearance", "enrolled"])

@@ -53,7 +53,8 @@ enum StatusCommand {
             let toSite = try store.pendingCount(for: peer.site, after: peer.ackedCursor, clearance: clearance)
             return SiteRow(
                 peer: peer, state: connectionState(peer), toSite: toSite, fromSite: peer.peerPending,
-                conflicts: issues[peer.site.rawValue]?.conflicts ?? 0, quarantined: issues[peer.site.rawValue]?.quarantined ?? 0)
+                conflicts: issues[peer.site.rawValue]?.conflicts ?? 0,
+                quarantined: issues[peer.site.rawValue]?.quarantined ?? 0)
         }
     }
 
@@ -82,11 +83,15 @@ enum StatusCommand {
         let quarantined = try store.quarantined().count
         let customers = counts[.customers]?.live ?? 0
         let documents = counts[.documents]?.live ?? 0
-        var out = "\(identity.role.rawValue) \(identity.site) — \(customers) customer\(customers == 1 ? "" : "s"), "
+        var out =
+            "\(identity.role.rawValue) \(identity.site) — \(customers) customer\(customers == 1 ? "" : "s"), "
             + "\(documents) document\(documents == 1 ? "" : "s"), log at seq \(try store.lastSeq()); "
             + "\(conflicts) open conflict(s), \(quarantined) quarantined\n"
         if identity.role == .hub {
-            var table = TextTable(["site", "clearance", "state", "last sync", "to site", "from site", "caught up", "conflicts", "quarantined", "clock skew", "version", "last error"])
+            var table = TextTable([
+                "site", "clearance", "state", "last sync", "to site", "from site", "caught up", "conflicts",
+                "quarantined", "clock skew", "version", "last error",
+            ])
             for row in rows where row.peer.role == .branch {
                 table.append([
                     row.peer.site.rawValue, row.peer.clearance.rawValue, row.state, row.peer.lastSyncAt ?? "never",
@@ -96,7 +101,8 @@ enum StatusCommand {
             }
             out += table.render()
             let branches = rows.filter { $0.peer.role == .branch }
-            out += "\(branches.count) site(s), \(branches.filter { $0.peer.online }.count) online, "
+            out +=
+                "\(branches.count) site(s), \(branches.filter { $0.peer.online }.count) online, "
                 + "\(branches.filter(\.caughtUp).count) caught up both ways\n"
         } else if let hub = rows.first(where: { $0.peer.role == .hub }) {
             out += "hub:               \(hub.peer.site) at \(identity.hubAddress ?? "?")\n"
@@ -108,7 +114,8 @@ enum StatusCommand {
             out += "received in total: \(hub.peer.incomingDone)\n"
             if hub.peer.incomingRemaining > 0 {
                 let total = hub.peer.incomingDone + hub.peer.incomingRemaining
-                out += "bootstrap:         \(hub.peer.incomingDone) of about \(total) received; resumes where it stopped\n"
+                out +=
+                    "bootstrap:         \(hub.peer.incomingDone) of about \(total) received; resumes where it stopped\n"
             }
             out += "clock skew:        \(skewText(hub))\n"
             if let error = hub.peer.lastError { out += "last error:        \(error)\n" }
@@ -138,7 +145,8 @@ enum StatusCommand {
                 ("clockSkewMs", row.peer.clockSkewMilliseconds.map { String($0) } ?? "null"),
                 ("clockSkewWarning", row.skewWarning ? "true" : "false"),
                 ("received", String(row.peer.incomingDone)), ("incomingRemaining", String(row.peer.incomingRemaining)),
-                ("software", row.peer.peerSoftware.map(q) ?? "null"), ("lastError", row.peer.lastError.map(q) ?? "null"),
+                ("software", row.peer.peerSoftware.map(q) ?? "null"),
+                ("lastError", row.peer.lastError.map(q) ?? "null"),
             ])
         }
         return CanonicalJSON.object([

@@ -75,7 +75,8 @@ struct CSVReader {
                 inQuotes = true
                 quotedField = true
             case 0x22:
-                throw FormatError(line: line, message: "a quote inside an unquoted field; quote the field and double the quote")
+                throw FormatError(
+                    line: line, message: "a quote inside an unquoted field; quote the field and double the quote")
             case 0x2C:
                 try finishField()
             case 0x0D where offset < bytes.count && bytes[offset] == 0x0A:
@@ -86,7 +87,8 @@ struct CSVReader {
                 return Record(line: startLine, fields: fields)
             default:
                 if quotedField {
-                    throw FormatError(line: line, message: "text after a closing quote; a quoted field must end at a comma")
+                    throw FormatError(
+                        line: line, message: "text after a closing quote; a quoted field must end at a comma")
                 }
                 field.append(byte)
             }

@@ -25,7 +25,9 @@ struct CustomerImporter {
         _ reader: inout CSVReader, into store: NodeStore, progress: (Int, Int) -> Void
     ) throws -> Report {
         let total = max(0, reader.lineCount - 1)
-        guard let header = try next(&reader) else { throw CLIError(exitCode: ExitCode.invalidData, message: "the file is empty") }
+        guard let header = try next(&reader) else {
+            throw CLIError(exitCode: ExitCode.invalidData, message: "the file is empty")
+        }
         let columns = try Self.columns(header)
         var report = Report()
         var firstLineOfCode: [String: Int] = [:]
@@ -52,7 +54,8 @@ struct CustomerImporter {
     }
 
     private func importRow(
-        _ record: CSVReader.Record, columns: [String], writer: LocalWriter, seen: inout [String: Int], report: inout Report
+        _ record: CSVReader.Record, columns: [String], writer: LocalWriter, seen: inout [String: Int],
+        report: inout Report
     ) {
         guard record.fields.count == columns.count else {
             report.refused.append((record.line, "has \(record.fields.count) fields, the header has \(columns.count)"))
@@ -88,7 +91,8 @@ struct CustomerImporter {
     /// `text` without leading and trailing spaces and tabs (Foundation's trimming is slow per cell).
     static func trimmed(_ text: String) -> String {
         let utf8 = text.utf8
-        guard let first = utf8.first, let last = utf8.last, first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09
+        guard let first = utf8.first, let last = utf8.last,
+            first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09
         else { return text }
         let start = utf8.firstIndex { $0 != 0x20 && $0 != 0x09 } ?? utf8.endIndex
         let end = utf8.lastIndex { $0 != 0x20 && $0 != 0x09 }.map { utf8.index(after: $0) } ?? start
@@ -108,13 +112,15 @@ struct CustomerImporter {
                     message: "line \(header.line): unknown column '\(label)'; the columns are: \(known)")
             }
             guard !names.contains(field.name) else {
-                throw CLIError(exitCode: ExitCode.invalidData, message: "line \(header.line): column '\(label)' appears twice")
+                throw CLIError(
+                    exitCode: ExitCode.invalidData, message: "line \(header.line): column '\(label)' appears twice")
             }
             names.append(field.name)
         }
         for field in schema.fields where field.isRequired && !names.contains(field.name) {
             throw CLIError(
-                exitCode: ExitCode.invalidData, message: "line \(header.line): the header has no '\(field.flag)' column, which is required")
+                exitCode: ExitCode.invalidData,
+                message: "line \(header.line): the header has no '\(field.flag)' column, which is required")
         }
         return names
     }

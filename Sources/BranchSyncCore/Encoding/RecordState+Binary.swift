@@ -60,7 +60,9 @@ extension RecordState {
         var deletion: Deletion?
         switch try reader.readByte() {
         case 0: deletion = nil
-        case 1: deletion = Deletion(context: try VersionVector.decode(from: &reader), stamp: try Stamp.decode(from: &reader))
+        case 1:
+            deletion = Deletion(
+                context: try VersionVector.decode(from: &reader), stamp: try Stamp.decode(from: &reader))
         case let flag: throw MalformedDataError("deletion flag must be 0 or 1, got \(flag)")
         }
         let count = try reader.readVarint(atMost: UInt64(reader.remaining), "field count")

@@ -5,7 +5,12 @@ extension RecordState {
     public var canonicalJSON: String {
         let fieldMembers = fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { name in
             let field = fields[name]!
-            return (name, CanonicalJSON.object([("value", CanonicalJSON.quote(field.value)), ("stamp", field.stamp.canonicalJSON)]))
+            return (
+                name,
+                CanonicalJSON.object([
+                    ("value", CanonicalJSON.quote(field.value)), ("stamp", field.stamp.canonicalJSON),
+                ])
+            )
         }
         return CanonicalJSON.object([
             ("id", CanonicalJSON.quote(id.description)),

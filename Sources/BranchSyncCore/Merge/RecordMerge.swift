@@ -12,7 +12,8 @@ public enum RecordMerge {
     ///   versions of the same record).
     public static func merge(local: RecordState?, remote: RecordState) throws(ValidationError) -> MergeOutcome {
         guard let local else {
-            return MergeOutcome(state: remote, remoteRelation: nil, conflicts: [], changesLocal: true, equalsRemote: true)
+            return MergeOutcome(
+                state: remote, remoteRelation: nil, conflicts: [], changesLocal: true, equalsRemote: true)
         }
         guard local.id == remote.id, local.collection == remote.collection, local.owner == remote.owner else {
             throw ValidationError(

@@ -13,7 +13,9 @@ public enum Scope {
     }
 
     /// The same rule from a record's owner and class alone (as stored in index columns).
-    public static func mayHold(owner: String, classification: Classification, site: SiteID, clearance: Classification) -> Bool {
+    public static func mayHold(owner: String, classification: Classification, site: SiteID, clearance: Classification)
+        -> Bool
+    {
         if owner == site.rawValue { return true }
         if classification == .secret { return false }
         return classification <= clearance

@@ -38,7 +38,8 @@ public enum CreditCode {
         guard characters.count == 18 else {
             throw ValidationError(
                 field: "creditCode",
-                message: "credit code '\(code)' has \(characters.count) characters; a unified social credit code has 18")
+                message: "credit code '\(code)' has \(characters.count) characters; a unified social credit code has 18"
+            )
         }
         for (index, character) in characters.enumerated() where !alphabet.contains(character) {
             let hint = character.isLowercase ? " (use uppercase)" : ""

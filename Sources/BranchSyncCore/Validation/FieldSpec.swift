@@ -61,7 +61,8 @@ public struct FieldSpec: Sendable {
         case .text(let maxLength):
             // UTF-8 length bounds the character count, so most values skip counting graphemes.
             guard value.utf8.count <= maxLength || value.count <= maxLength else {
-                throw ValidationError(field: name, message: "\(flag) is \(value.count) characters; at most \(maxLength)")
+                throw ValidationError(
+                    field: name, message: "\(flag) is \(value.count) characters; at most \(maxLength)")
             }
             guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {
                 throw ValidationError(field: name, message: "\(flag) contains control characters")
@@ -79,13 +80,15 @@ public struct FieldSpec: Sendable {
             let digits = value.filter { $0 != " " }
             guard (8...30).contains(digits.count), digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                 throw ValidationError(
-                    field: name, message: "bank account '\(value)' must be 8 to 30 digits (spaces between groups allowed)")
+                    field: name,
+                    message: "bank account '\(value)' must be 8 to 30 digits (spaces between groups allowed)")
             }
         case .recordID:
             do { _ = try RecordID(value) } catch { throw ValidationError(field: name, message: "\(flag): \(error)") }
         case .date: try CalendarDate.validate(value, field: name)
         case .sha256:
-            guard value.utf8.count == 64, value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            guard value.utf8.count == 64,
+                value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
             else { throw ValidationError(field: name, message: "\(flag) must be 64 lowercase hex digits") }
         case .count:
             guard UInt64(value) != nil else {

@@ -41,7 +41,8 @@ public struct RecordSchema: Sendable {
             if result[spec.name] == nil, let defaultValue = spec.defaultValue { result[spec.name] = defaultValue }
             guard let value = result[spec.name] else {
                 if spec.isRequired {
-                    throw ValidationError(field: spec.name, message: "\(spec.flag) is required for a \(collection.singular)")
+                    throw ValidationError(
+                        field: spec.name, message: "\(spec.flag) is required for a \(collection.singular)")
                 }
                 continue
             }

@@ -35,7 +35,8 @@ public final class LocalWriter {
 
     private func nextStamp() -> Stamp {
         counter += 1
-        return Stamp(dot: Dot(site: site, counter: counter), time: clock.now(wallMilliseconds: Timestamp.nowMilliseconds()))
+        return Stamp(
+            dot: Dot(site: site, counter: counter), time: clock.now(wallMilliseconds: Timestamp.nowMilliseconds()))
     }
 
     // MARK: Reads inside the transaction
@@ -149,7 +150,8 @@ public final class LocalWriter {
     }
 
     /// Group-wide rules the schema cannot check alone: a customer code is used once; a document's customer exists.
-    private func checkReferences(collection: RecordCollection, values: [String: String], excluding id: RecordID?) throws {
+    private func checkReferences(collection: RecordCollection, values: [String: String], excluding id: RecordID?) throws
+    {
         switch collection {
         case .customers:
             if let code = values["code"], let holderID = try liveCustomerID(code: code), holderID != id,
@@ -157,13 +159,16 @@ public final class LocalWriter {
             {
                 throw ValidationError(
                     field: "code",
-                    message: "customer code \(code) is already used by customer \(holder.id) (\(holder["name"] ?? "no name"))")
+                    message:
+                        "customer code \(code) is already used by customer \(holder.id) (\(holder["name"] ?? "no name"))"
+                )
             }
         case .documents:
             if let customer = values["customerId"] {
                 let customerID = try RecordID(customer)
                 guard let linked = try record(customerID), linked.collection == .customers, !linked.isDeleted else {
-                    throw ValidationError(field: "customerId", message: "customer-id \(customer) is not a customer on this node")
+                    throw ValidationError(
+                        field: "customerId", message: "customer-id \(customer) is not a customer on this node")
                 }
             }
         }
@@ -260,7 +265,8 @@ public final class LocalWriter {
         }
         try audit(
             action: "apply", state: outcome.state,
-            detail: "from \(peer): \(how)" + (outcome.conflicts.isEmpty ? "" : ", \(outcome.conflicts.count) conflict(s)"),
+            detail: "from \(peer): \(how)"
+                + (outcome.conflicts.isEmpty ? "" : ", \(outcome.conflicts.count) conflict(s)"),
             actor: AuditActor(user: "sync", origin: "site \(peer)"))
         return outcome
     }

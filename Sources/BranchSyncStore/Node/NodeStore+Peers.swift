@@ -48,7 +48,10 @@ extension NodeStore {
             }
             try db.statement(
                 "INSERT INTO peers(site, role, clearance, stored_key, server_key, enrolled_at) VALUES (?1, 'branch', ?2, ?3, ?4, ?5)"
-            ).run([.text(site.rawValue), .text(clearance.rawValue), .blob(storedKey), .blob(serverKey), .text(Timestamp.nowISO8601())])
+            ).run([
+                .text(site.rawValue), .text(clearance.rawValue), .blob(storedKey), .blob(serverKey),
+                .text(Timestamp.nowISO8601()),
+            ])
             try auditEvent(action: "enroll", detail: "site \(site) with clearance \(clearance.rawValue)")
         }
     }
@@ -64,9 +67,12 @@ extension NodeStore {
                 throw StorageError(code: .notFound, message: "site \(site) is not enrolled on this hub; use 'site add'")
             }
             try db.statement(
-                "UPDATE peers SET clearance = ?2, acked_cursor = 0, clearance_epoch = clearance_epoch + 1 WHERE site = ?1")
-                .run([.text(site.rawValue), .text(clearance.rawValue)])
-            try auditEvent(action: "grant", detail: "site \(site): clearance \(existing.clearance.rawValue) -> \(clearance.rawValue)")
+                "UPDATE peers SET clearance = ?2, acked_cursor = 0, clearance_epoch = clearance_epoch + 1 WHERE site = ?1"
+            )
+            .run([.text(site.rawValue), .text(clearance.rawValue)])
+            try auditEvent(
+                action: "grant",
+                detail: "site \(site): clearance \(existing.clearance.rawValue) -> \(clearance.rawValue)")
             return existing.clearance
         }
     }
@@ -96,8 +102,10 @@ extension NodeStore {
     /// Sets a metadata value.
     public func setMetadata(_ key: String, _ value: String) throws {
         try db.write {
-            try db.statement("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .run([.text(key), .text(value)])
+            try db.statement(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+            )
+            .run([.text(key), .text(value)])
         }
     }
 
@@ -127,7 +135,9 @@ extension NodeStore {
     /// Records a failed connection attempt or handshake without changing the online state.
     public func recordPeerError(_ site: SiteID, error: String) throws {
         try db.write {
-            try db.statement("UPDATE peers SET last_error = ?2 WHERE site = ?1").run([.text(site.rawValue), .text(error)])
+            try db.statement("UPDATE peers SET last_error = ?2 WHERE site = ?1").run([
+                .text(site.rawValue), .text(error),
+            ])
         }
     }
 
@@ -162,7 +172,9 @@ extension NodeStore {
     }
 
     /// Appends a node-level audit row (enrolment, grants, purges).
-    func auditEvent(action: String, detail: String, recordID: RecordID? = nil, collection: RecordCollection? = nil) throws {
+    func auditEvent(action: String, detail: String, recordID: RecordID? = nil, collection: RecordCollection? = nil)
+        throws
+    {
         try db.statement(
             "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ).run([

@@ -10,7 +10,9 @@ extension NodeStore {
 
     /// The records of a collection in id (creation-time) order.
     public func records(in collection: RecordCollection, includeDeleted: Bool = false) throws -> [RecordState] {
-        let sql = "SELECT state FROM records WHERE collection = ?1" + (includeDeleted ? "" : " AND deleted = 0") + " ORDER BY id"
+        let sql =
+            "SELECT state FROM records WHERE collection = ?1" + (includeDeleted ? "" : " AND deleted = 0")
+            + " ORDER BY id"
         return try db.statement(sql).rows([.text(collection.rawValue)]) { try Self.decodeState($0.blob(0)) }
     }
 
@@ -56,13 +58,16 @@ extension NodeStore {
 
     /// One conflict by number.
     public func conflict(id: Int64) throws -> StoredConflict? {
-        try db.statement(Self.conflictSelect + " WHERE id = ?1").firstRow([.integer(id)]) { try Self.conflict(from: $0) }
+        try db.statement(Self.conflictSelect + " WHERE id = ?1").firstRow([.integer(id)]) {
+            try Self.conflict(from: $0)
+        }
     }
 
     /// The audit trail, newest first; only one record's when `recordID` is given.
     public func auditTrail(recordID: RecordID? = nil, limit: Int = 100) throws -> [AuditEntry] {
         let filter = recordID == nil ? "" : " WHERE record_id = ?2"
-        let sql = "SELECT id, at, actor, origin, action, collection, record_id, detail FROM audit\(filter) ORDER BY id DESC LIMIT ?1"
+        let sql =
+            "SELECT id, at, actor, origin, action, collection, record_id, detail FROM audit\(filter) ORDER BY id DESC LIMIT ?1"
         var values: [SQLValue] = [.integer(Int64(limit))]
         if let recordID { values.append(.text(recordID.description)) }
         return try db.statement(sql).rows(values) {
@@ -83,7 +88,11 @@ extension NodeStore {
         for collection in RecordCollection.allCases { result[collection] = (0, 0) }
         try db.statement("SELECT collection, deleted, count(*) FROM records GROUP BY collection, deleted").forEachRow {
             guard let collection = RecordCollection(rawValue: $0.text(0)) else { return }
-            if $0.int(1) == 0 { result[collection]?.live = Int($0.int(2)) } else { result[collection]?.deleted = Int($0.int(2)) }
+            if $0.int(1) == 0 {
+                result[collection]?.live = Int($0.int(2))
+            } else {
+                result[collection]?.deleted = Int($0.int(2))
+            }
         }
         return result
     }

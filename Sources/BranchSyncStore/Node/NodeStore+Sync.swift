@@ -16,23 +16,26 @@ extension NodeStore {
         var bytes = 0
         var scanned = 0
         // Scope is decided from the owner and class columns, and states go out as stored: nothing is decoded.
-        try db.statement("SELECT seq, origin, owner, class, id, state FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-            .forEachRow([.integer(cursor), .integer(Int64(limit))]) { row in
-                scanned += 1
-                guard bytes < maximumBytes else { return }
-                batch.upTo = row.int(0)
-                if row.text(1) == peer.rawValue { return }
-                if let clearance {
-                    let recordClass = Classification(rawValue: row.text(3)) ?? .secret
-                    guard Scope.mayHold(owner: row.text(2), classification: recordClass, site: peer, clearance: clearance) else {
-                        if let id = try? RecordID(row.text(4)) { batch.purges.append(id) }
-                        return
-                    }
+        try db.statement(
+            "SELECT seq, origin, owner, class, id, state FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        )
+        .forEachRow([.integer(cursor), .integer(Int64(limit))]) { row in
+            scanned += 1
+            guard bytes < maximumBytes else { return }
+            batch.upTo = row.int(0)
+            if row.text(1) == peer.rawValue { return }
+            if let clearance {
+                let recordClass = Classification(rawValue: row.text(3)) ?? .secret
+                guard Scope.mayHold(owner: row.text(2), classification: recordClass, site: peer, clearance: clearance)
+                else {
+                    if let id = try? RecordID(row.text(4)) { batch.purges.append(id) }
+                    return
                 }
-                let state = row.blob(5)
-                bytes += state.count
-                batch.encodedStates.append(state)
             }
+            let state = row.blob(5)
+            bytes += state.count
+            batch.encodedStates.append(state)
+        }
         batch.reachedEnd = scanned < limit && bytes < maximumBytes
         if bytes >= maximumBytes { batch.reachedEnd = try changes(after: batch.upTo, limit: 1).isEmpty }
         return batch
@@ -80,7 +83,8 @@ extension NodeStore {
                     continue
                 }
                 do {
-                    let outcome = try writer.apply(state, from: peer, encoded: index < encoded.count ? encoded[index] : nil)
+                    let outcome = try writer.apply(
+                        state, from: peer, encoded: index < encoded.count ? encoded[index] : nil)
                     if outcome.changesLocal { result.applied += 1 } else { result.unchanged += 1 }
                     result.conflicts += outcome.conflicts.count
                 } catch let error as ValidationError {
@@ -176,7 +180,8 @@ extension NodeStore {
             guard conflict.status == "open" else {
                 throw StorageError(code: .invalidOperation, message: "conflict #\(conflictID) is already resolved")
             }
-            let localSide = try db.statement("SELECT local_side FROM conflicts WHERE id = ?1")
+            let localSide =
+                try db.statement("SELECT local_side FROM conflicts WHERE id = ?1")
                 .firstRow([.integer(conflictID)]) { $0.text(0) } ?? "kept"
             let chosen: String
             let description: String
@@ -193,20 +198,28 @@ extension NodeStore {
             }
             var state: RecordState
             if conflict.kind == .deleteVersusUpdate {
-                state = try record(conflict.recordID) ?? { throw StorageError(code: .notFound, message: "record gone") }()
+                state =
+                    try record(conflict.recordID) ?? { throw StorageError(code: .notFound, message: "record gone") }()
                 if chosen == "deleted" {
                     state = try writer.delete(conflict.recordID)
                 } else if case .value = resolution {
-                    throw StorageError(code: .invalidOperation, message: "a delete conflict is resolved with --take local|remote")
+                    throw StorageError(
+                        code: .invalidOperation, message: "a delete conflict is resolved with --take local|remote")
                 }
             } else {
                 let result = try writer.update(conflict.recordID, changes: [conflict.field: chosen])
                 // A value that is already current is written again, so the decision replicates as a write that
                 // dominates both conflicting versions everywhere.
-                state = result.changed.isEmpty ? try writer.rewrite(conflict.recordID, field: conflict.field) : result.state
+                state =
+                    result.changed.isEmpty ? try writer.rewrite(conflict.recordID, field: conflict.field) : result.state
             }
-            try db.statement("UPDATE conflicts SET status = 'resolved', resolved_at = ?2, resolved_by = ?3, resolution = ?4 WHERE id = ?1")
-                .run([.integer(conflictID), .text(Timestamp.nowISO8601()), .text(actor.user), .text("\(description): \(chosen)")])
+            try db.statement(
+                "UPDATE conflicts SET status = 'resolved', resolved_at = ?2, resolved_by = ?3, resolution = ?4 WHERE id = ?1"
+            )
+            .run([
+                .integer(conflictID), .text(Timestamp.nowISO8601()), .text(actor.user),
+                .text("\(description): \(chosen)"),
+            ])
             return state
         }
     }

@@ -26,7 +26,8 @@ public final class NodeStore {
         self.actor = actor
         let meta = try Self.readMeta(db)
         guard let siteText = meta["site"], let roleText = meta["role"], let role = NodeRole(rawValue: roleText) else {
-            throw StorageError(code: .corrupt, message: "the database in \(directory) has no node identity; re-run init")
+            throw StorageError(
+                code: .corrupt, message: "the database in \(directory) has no node identity; re-run init")
         }
         let site: SiteID
         do { site = try SiteID(siteText) } catch {
@@ -53,7 +54,9 @@ public final class NodeStore {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StorageError(code: .notInitialized, message: "cannot create data directory \(directory): \(error.localizedDescription)")
+            throw StorageError(
+                code: .notInitialized,
+                message: "cannot create data directory \(directory): \(error.localizedDescription)")
         }
         let db = try DatabaseConnection(path: path, create: true)
         try SchemaMigrator.migrate(db)
@@ -69,7 +72,9 @@ public final class NodeStore {
                 "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, 'init', NULL, NULL, ?4)"
             ).run([
                 .text(Timestamp.nowISO8601()), .text(actor.user), .text(actor.origin),
-                .text("site \(identity.site) as \(identity.role.rawValue)" + (identity.hubAddress.map { ", hub \($0)" } ?? "")),
+                .text(
+                    "site \(identity.site) as \(identity.role.rawValue)"
+                        + (identity.hubAddress.map { ", hub \($0)" } ?? "")),
             ])
         }
         return try NodeStore(directory: directory, db: db, actor: actor)

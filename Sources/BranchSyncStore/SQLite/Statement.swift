@@ -37,7 +37,9 @@ public final class Statement {
             case .text(let text): rc = sqlite3_bind_text(pointer, index, text, -1, SQLITE_TRANSIENT)
             case .blob(let bytes):
                 rc = bytes.withUnsafeBytes { raw in
-                    sqlite3_bind_blob(pointer, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT)
+                    sqlite3_bind_blob(
+                        pointer, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count),
+                        SQLITE_TRANSIENT)
                 }
             }
             guard rc == SQLITE_OK else { throw fail(rc) }
