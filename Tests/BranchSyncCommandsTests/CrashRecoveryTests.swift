@@ -115,3 +115,48 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         #expect(try hubStore.quarantined().isEmpty)
     }
 }
+
+@Suite(.serialized) struct LivePushTests {
+    /// A customer added with the CLI while both daemons run reaches the other branch at once: the CLI pokes its
+    /// daemon, which pushes; the hub relays. The daemons' own checks run only every 60 s here, so only the pokes
+    /// and the live push can deliver it in time.
+    @Test func aCLIWriteReachesAnotherBranchWithoutWaitingForAPeriodicCheck() throws {
+        let directory = TemporaryDirectory()
+        let hubData = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: hubData)
+        _ = cli(["site", "add", "bj01", "--secret-file", directory.file("bj01.secret")], data: hubData)
+        _ = cli(["site", "add", "sh01", "--secret-file", directory.file("sh01.secret")], data: hubData)
+        let hub = try Daemon(
+            ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port"), "--check-interval", "60"],
+            data: hubData, log: directory.file("hq.log"))
+        #expect(eventually { FileManager.default.fileExists(atPath: directory.file("port")) })
+        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var daemons: [Daemon] = [hub]
+        for site in ["bj01", "sh01"] {
+            _ = cli(
+                [
+                    "init", "--site", site, "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+                    directory.file("\(site).secret"),
+                ],
+                data: directory.file(site))
+            daemons.append(
+                try Daemon(
+                    ["run", "--check-interval", "60"], data: directory.file(site), log: directory.file("\(site).log")))
+        }
+        let actor = AuditActor(user: "t", origin: "t")
+        #expect(
+            eventually(timeout: 20) {
+                (try? NodeStore.open(directory: hubData, actor: actor).peers().allSatisfy(\.online)) == true
+            })
+        Thread.sleep(forTimeInterval: 0.5)
+        let added = try runBinary(
+            ["customer", "add", "--code", "110001", "--name", "北京华信科技有限公司", "--credit-code", "91110000802100433B"],
+            data: directory.file("bj01"))
+        let id = try RecordID(added.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        let sh = try NodeStore.open(directory: directory.file("sh01"), actor: actor)
+        #expect(eventually(timeout: 10) { (try? sh.record(id)) != nil })
+        for daemon in daemons.reversed() { daemon.terminate() }
+        #expect(daemons.allSatisfy { $0.process.terminationStatus == 0 })
+    }
+}

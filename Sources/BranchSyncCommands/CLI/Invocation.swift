@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncNode
 import BranchSyncStore
 import Foundation
 
@@ -55,6 +56,11 @@ public struct Invocation {
             value("actor") ?? environment["BRANCHSYNC_ACTOR"] ?? environment["USER"] ?? environment["LOGNAME"]
             ?? getpwuid(getuid()).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(getuid())"
         return AuditActor(user: user, origin: "cli@" + ProcessInfo.processInfo.hostName)
+    }
+
+    /// Tells a `branchsync run` on this node, if any, that a change was committed, so it goes out at once.
+    public func pokeDaemon() {
+        LocalChangeSignal.poke(directory: dataDirectory)
     }
 
     /// Opens the node in the data directory.

@@ -97,6 +97,7 @@ enum ConflictsCommand {
         }
         let store = try invocation.openStore()
         let state = try store.resolveConflict(number, with: resolution)
+        invocation.pokeDaemon()
         invocation.console.line(
             "resolved conflict #\(number); \(state.collection.singular) \(state.id) written as \(state.versionVector)")
         return ExitCode.success

@@ -51,6 +51,7 @@ enum ImportCommand {
                 exitCode: ExitCode.failure,
                 message: "import stopped: \(error.description); rows committed so far are kept, re-run to continue")
         }
+        if report.created + report.updated > 0 { invocation.pokeDaemon() }
         if showProgress && console.errorIsTerminal { console.writeError("\n") }
         for refused in report.refused {
             console.writeError("line \(refused.line): \(refused.message)\n")

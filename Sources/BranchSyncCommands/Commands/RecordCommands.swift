@@ -84,6 +84,7 @@ enum RecordCommands {
         let store = try invocation.openStore()
         let state = try store.create(
             collection, values: values(collection, invocation), attachment: try attachment(invocation))
+        invocation.pokeDaemon()
         invocation.console.line(invocation.flag("json") ? state.canonicalJSON : state.id.description)
         return ExitCode.success
     }
@@ -98,6 +99,7 @@ enum RecordCommands {
                 "nothing to change; give at least one field option (see '\(invocation.commandLine) --help')")
         }
         let result = try store.update(existing.id, changes: changes, attachment: file)
+        if !result.changed.isEmpty { invocation.pokeDaemon() }
         if invocation.flag("json") {
             invocation.console.line(result.state.canonicalJSON)
         } else if result.changed.isEmpty {
@@ -113,6 +115,7 @@ enum RecordCommands {
         let store = try invocation.openStore()
         let existing = try loadRecord(collection, invocation, store: store)
         try store.delete(existing.id)
+        invocation.pokeDaemon()
         invocation.console.line("deleted \(collection.singular) \(existing.id)")
         return ExitCode.success
     }

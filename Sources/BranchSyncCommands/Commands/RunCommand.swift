@@ -20,6 +20,9 @@ enum RunCommand {
             OptionSpec("port-file", value: "PATH", help: "hub: write the port actually bound to this file"),
             OptionSpec(
                 "hub", value: "HOST:PORT", help: "branch: connect here instead of the address given at init/join"),
+            OptionSpec(
+                "check-interval", value: "SECONDS",
+                help: "how often to look for changes written by other processes that did not poke (default 0.5)"),
             .flag("verbose", help: "log every batch"),
         ],
         run: run)
@@ -36,10 +39,17 @@ enum RunCommand {
             return source
         }
         defer { signals.forEach { $0.cancel() } }
+        var options = SessionOptions()
+        if let text = invocation.value("check-interval") {
+            guard let seconds = Double(text), seconds > 0 else {
+                throw CLIError.usage("--check-interval must be a positive number of seconds, got '\(text)'")
+            }
+            options.localCheckInterval = seconds
+        }
         switch store.identity.role {
         case .hub:
             let server = HubServer(
-                directory: invocation.dataDirectory, logger: logger, software: BranchSyncTool.version)
+                directory: invocation.dataDirectory, options: options, logger: logger, software: BranchSyncTool.version)
             let address = invocation.value("listen") ?? "0.0.0.0:7700"
             let port: UInt16
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
@@ -48,15 +58,22 @@ enum RunCommand {
             if let path = invocation.value("port-file") {
                 _ = FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
             }
+            // CLI writes on this node poke the daemon so they go out at once (DESIGN.md §3).
+            let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { [registry = server.registry] in
+                registry.wakeAll()
+            }
             invocation.console.line("hub \(store.identity.site) listening on port \(port)")
             invocation.console.flush()
             stopped.wait()
             logger.info("shutting down")
+            pokes?.close()
             server.stop()
         case .branch:
             let client = BranchClient(
-                directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), logger: logger,
-                software: BranchSyncTool.version)
+                directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), options: options,
+                logger: logger, software: BranchSyncTool.version)
+            let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { client.notifyLocalChange() }
+            defer { pokes?.close() }
             let finished = DispatchSemaphore(value: 0)
             let failure = LockedBox<NodeError?>(nil)
             Thread.detachNewThread {

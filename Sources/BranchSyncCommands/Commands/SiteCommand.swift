@@ -81,6 +81,7 @@ enum SiteCommand {
         let clearance = try clearance(invocation)
         let store = try invocation.openStore()
         let previous = try store.setClearance(site: site, clearance: clearance)
+        invocation.pokeDaemon()
         invocation.console.line(
             "\(site): clearance \(previous.rawValue) -> \(clearance.rawValue); records are backfilled or purged at its next sync"
         )
