@@ -50,6 +50,8 @@ final class SyncSession {
     private var summary = SessionSummary()
     /// The highest acknowledged position not yet written to the store (persisted at most once a second: it only
     /// feeds `status`, the receiver's stated cursor is what resumption relies on).
+    /// How far the peer has applied this node's log (its stated cursor, then every ACK).
+    private var peerApplied: Int64
     private var unpersistedAck: Int64?
     private var lastAckPersist: UInt64 = 0
 
@@ -69,12 +71,14 @@ final class SyncSession {
         self.progress = progress
         self.onIncomingApplied = onIncomingApplied
         self.scanned = session.outboundCursor
+        self.peerApplied = session.outboundCursor
     }
 
     /// Runs until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both sides are
     /// caught up.
     func run() throws -> SessionSummary {
         defer { try? persistAck() }
+        if session.peerRole == .hub { try store.completePendingPurges(peerApplied: peerApplied) }
         outboundTotal = try store.pendingCount(for: session.peer, after: scanned, clearance: session.clearance)
         var lastPing = Clock.uptimeMilliseconds()
         var lastLocalCheck = lastPing
@@ -187,13 +191,17 @@ final class SyncSession {
                 guard session.peerRole == .hub else {
                     throw protocolViolation("a branch may not send PURGE")
                 }
-                let removed = try store.purge(purge.ids, from: session.peer)
+                let removed = try store.purge(purge.ids, from: session.peer, peerApplied: peerApplied)
                 summary.purgesReceived += removed
                 if removed > 0 { logger.info("records purged", [("count", String(removed))]) }
             case .ack(let ack):
                 let upTo = Int64(clamping: ack.upTo)
                 inflight.removeAll { $0 <= upTo }
                 unpersistedAck = max(unpersistedAck ?? 0, upTo)
+                peerApplied = max(peerApplied, upTo)
+                if session.peerRole == .hub {
+                    summary.purgesReceived += try store.completePendingPurges(peerApplied: peerApplied)
+                }
                 if let epoch = session.resendEpoch, outboundAtEnd, inflight.isEmpty {
                     try persistAck()
                     try store.recordResendComplete(session.peer, epoch: epoch)

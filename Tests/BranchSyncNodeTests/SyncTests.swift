@@ -77,6 +77,28 @@ import Testing
         #expect(try sh.auditTrail(recordID: confidential.id).first?.action == "purge")
     }
 
+    /// A branch's unsent edit to a record that leaves its scope still reaches the hub (quarantined there, since the
+    /// branch may no longer change it) before the branch drops its copy.
+    @Test func anEditToARecordLeavingTheScopeIsNotLost() throws {
+        let cluster = try Cluster()
+        let sh = try cluster.store("sh01")
+        let bj = try cluster.store("bj01")
+        let record = try sh.create(.customers, values: customer("310001"))
+        try cluster.syncOnce("sh01")
+        try cluster.syncOnce("bj01")
+        try bj.update(record.id, changes: ["notes": "分行备注"])
+        try sh.update(record.id, changes: ["class": "confidential"])
+        try cluster.syncOnce("sh01")
+        try cluster.syncOnce("bj01")
+        #expect(try bj.record(record.id) == nil)
+        let hub = try cluster.hubStore()
+        let quarantined = try hub.quarantined()
+        #expect(quarantined.count == 1)
+        #expect(quarantined.first?.reason.hasPrefix("site bj01 may not change confidential record") == true)
+        #expect(try hub.quarantinedState(quarantined[0].id)?["notes"] == "分行备注")
+        #expect(try hub.record(record.id)?.classification == .confidential)
+    }
+
     @Test func grantingBackfillsAndNarrowingPurges() throws {
         let cluster = try Cluster()
         let bj = try cluster.store("bj01")

@@ -330,3 +330,36 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try store.records(in: .customers).count == 2001)
     }
 }
+
+@Suite struct PurgeTests {
+    /// A purge never drops a local change the hub has not applied yet: the record is kept until the hub's cursor
+    /// passes the change, then removed.
+    @Test func aPurgeWaitsForTheHubToHaveTheLocalChange() throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let owner = try makeStore(directory, site: "sh01")
+        let hq = try SiteID("hq")
+        var values = customerValues
+        values["code"] = "310001"
+        let foreign = try owner.create(.customers, values: values)
+        try branch.apply([foreign], from: hq)
+        let untouched = try owner.create(.customers, values: customerValues)
+        try branch.apply([untouched], from: hq)
+        try branch.update(foreign.id, changes: ["notes": "分行备注"])
+        let editSeq = try branch.lastSeq()
+
+        #expect(try branch.purge([foreign.id, untouched.id], from: hq, peerApplied: editSeq - 1) == 1)
+        #expect(try branch.record(untouched.id) == nil)
+        #expect(try branch.record(foreign.id)?["notes"] == "分行备注")
+        #expect(try branch.completePendingPurges(peerApplied: editSeq - 1) == 0)
+        #expect(try branch.record(foreign.id) != nil)
+        #expect(try branch.completePendingPurges(peerApplied: editSeq) == 1)
+        #expect(try branch.record(foreign.id) == nil)
+        #expect(try branch.auditTrail(recordID: foreign.id).first?.action == "purge")
+        // Own records are never purged.
+        let own = try branch.create(
+            .customers, values: ["code": "110002", "name": "x", "creditCode": "91110000802100433B"])
+        #expect(try branch.purge([own.id], from: hq, peerApplied: .max) == 0)
+        #expect(try branch.record(own.id) != nil)
+    }
+}

@@ -118,21 +118,65 @@ extension NodeStore {
     }
 
     /// Removes records this node may no longer hold (the hub's `PURGE`). Records this node owns are never purged.
-    /// - Returns: how many records were removed.
+    ///
+    /// A record with a local change the peer has not applied yet (its log position is after `peerApplied`) is kept
+    /// until the peer has it, so the change still goes out and nothing is lost; ``completePendingPurges(peerApplied:)``
+    /// removes it then.
+    /// - Parameter peerApplied: how far the peer has applied this node's log.
+    /// - Returns: how many records were removed now.
     @discardableResult
-    public func purge(_ ids: [RecordID], from peer: SiteID) throws -> Int {
+    public func purge(_ ids: [RecordID], from peer: SiteID, peerApplied: Int64) throws -> Int {
         try db.write {
             var removed = 0
             for id in ids {
                 guard let state = try record(id), state.owner != identity.site else { continue }
-                try db.statement("DELETE FROM records WHERE id = ?1").run([.text(id.description)])
+                let (seq, origin) = try position(of: id)
+                if origin == identity.site.rawValue && seq > peerApplied {
+                    try db.statement(
+                        "INSERT OR IGNORE INTO pending_purges(record_id, peer, requested_at) VALUES (?1, ?2, ?3)"
+                    ).run([.text(id.description), .text(peer.rawValue), .text(Timestamp.nowISO8601())])
+                    continue
+                }
+                try remove(state, on: peer)
                 removed += 1
-                try auditEvent(
-                    action: "purge", detail: "removed on request of \(peer): out of this site's scope", recordID: id,
-                    collection: state.collection)
             }
             return removed
         }
+    }
+
+    /// Carries out purges that waited for the peer to apply this node's changes.
+    /// - Returns: how many records were removed.
+    @discardableResult
+    public func completePendingPurges(peerApplied: Int64) throws -> Int {
+        let waiting = try db.statement("SELECT record_id, peer FROM pending_purges").rows { ($0.text(0), $0.text(1)) }
+        guard !waiting.isEmpty else { return 0 }
+        return try db.write {
+            var removed = 0
+            for (text, peerText) in waiting {
+                guard let id = try? RecordID(text), let peer = try? SiteID(peerText) else { continue }
+                if let state = try record(id) {
+                    let (seq, origin) = try position(of: id)
+                    guard origin != identity.site.rawValue || seq <= peerApplied else { continue }
+                    try remove(state, on: peer)
+                    removed += 1
+                }
+                try db.statement("DELETE FROM pending_purges WHERE record_id = ?1").run([.text(text)])
+            }
+            return removed
+        }
+    }
+
+    private func position(of id: RecordID) throws -> (seq: Int64, origin: String) {
+        try db.statement("SELECT seq, origin FROM records WHERE id = ?1").firstRow([.text(id.description)]) {
+            ($0.int(0), $0.text(1))
+        } ?? (0, "")
+    }
+
+    private func remove(_ state: RecordState, on peer: SiteID) throws {
+        try db.statement("DELETE FROM records WHERE id = ?1").run([.text(state.id.description)])
+        try auditEvent(
+            action: "purge", detail: "removed on request of \(peer): out of this site's scope", recordID: state.id,
+            collection: state.collection)
     }
 
     /// Open conflicts and quarantined changes per peer, for `status`.
@@ -145,6 +189,13 @@ extension NodeStore {
             result[$0.text(0), default: (0, 0)].quarantined = Int($0.int(1))
         }
         return result
+    }
+
+    /// The state a quarantined change carried, kept for an operator.
+    public func quarantinedState(_ id: Int64) throws -> RecordState? {
+        try db.statement("SELECT state FROM quarantine WHERE id = ?1").firstRow([.integer(id)]) {
+            try Self.decodeState($0.blob(0))
+        }
     }
 
     /// Changes this node refused, newest first.

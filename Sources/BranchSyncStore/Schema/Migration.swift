@@ -100,6 +100,12 @@ extension Migration {
                     status TEXT NOT NULL DEFAULT 'open'
                 );
                 ALTER TABLE conflicts ADD COLUMN local_side TEXT NOT NULL DEFAULT 'kept';
+                -- Purges waiting until the hub has this node's unsent changes to those records (nothing is lost).
+                CREATE TABLE pending_purges (
+                    record_id TEXT PRIMARY KEY,
+                    peer TEXT NOT NULL,
+                    requested_at TEXT NOT NULL
+                ) WITHOUT ROWID;
                 """),
     ]
 }
