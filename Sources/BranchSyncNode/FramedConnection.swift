@@ -81,13 +81,19 @@ final class FramedConnection {
         }
     }
 
-    /// Reads whatever has arrived and returns the complete messages in it.
+    /// Bytes read per call at most: a peer sending faster than this node applies waits in TCP (backpressure)
+    /// instead of growing this process's memory.
+    static let maximumReadPerCall = 4 << 20
+
+    /// Reads what has arrived (up to ``maximumReadPerCall`` bytes) and returns the complete messages in it.
     /// - Throws: ``WireError`` for a malformed frame; ``NodeError`` when the peer closed the connection.
     func receiveAvailable() throws -> [Message] {
         var messages: [Message] = []
-        while true {
+        var readThisCall = 0
+        while readThisCall < Self.maximumReadPerCall {
             let count = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count > 0 {
+                readThisCall += count
                 lastReceiveUptime = Clock.uptimeMilliseconds()
                 decoder.append(readBuffer[0..<count])
                 while let frame = try decoder.next() {
@@ -103,6 +109,7 @@ final class FramedConnection {
             if errno == EINTR { continue }
             throw NodeError("connection to \(peerAddress) lost: \(Socket.errnoText())")
         }
+        return messages
     }
 
     /// Waits until the socket is readable (or writable, when output is pending), the wake signal fires, or
