@@ -27,6 +27,33 @@ import Testing
         #expect(try cluster.hubStore().lastSeq() == 6)
     }
 
+    /// Six branches push at the same time while live: every session writes the hub's database, and every record
+    /// reaches every branch.
+    @Test func manyBranchesSyncingAtOnceAllConverge() throws {
+        let sites = (1...6).map { String(format: "br%02d", $0) }
+        let cluster = try Cluster(branches: sites.map { ($0, .internal) })
+        for (index, site) in sites.enumerated() {
+            let store = try cluster.store(site)
+            try store.batch { writer in
+                for record in 0..<300 {
+                    try writer.create(.customers, values: customer(String(110_000 + index * 1000 + record)))
+                }
+            }
+        }
+        let clients = sites.map { cluster.startLive($0) }
+        #expect(clients.count == 6)
+        let stores = try sites.map { try cluster.store($0) }
+        #expect(
+            try cluster.eventually(timeout: 60) {
+                try stores.allSatisfy { try $0.records(in: .customers).count == 1800 }
+            })
+        let hub = try cluster.export("hq")
+        #expect(hub.count == 1800)
+        for site in sites { #expect(try cluster.export(site) == hub) }
+        #expect(try cluster.hubStore().quarantined().isEmpty)
+        #expect(!cluster.capture.entries.contains { $0.contains("session failed") })
+    }
+
     @Test func concurrentEditsConvergeEverywhereWithTheConflictRecorded() throws {
         let cluster = try Cluster()
         let bj = try cluster.store("bj01")
