@@ -44,7 +44,11 @@ final class SyncSession {
     private var inflight: [Int64] = []
     private var outboundAtEnd = false
     private var announcedCaughtUp = false
+    /// Whether the peer's latest `CHANGES` with `remaining = 0` came after it acknowledged our latest non-empty
+    /// batch: only then has it nothing more for us, including what merging our changes produced.
     private var peerCaughtUp = false
+    /// The position of our latest batch that carried states or purges, until the peer acknowledges it.
+    private var lastNonEmptyBatch: Int64?
     private var scanDue = true
     private var outboundTotal: Int64 = 0
     private var summary = SessionSummary()
@@ -153,6 +157,7 @@ final class SyncSession {
                 connection.send(.purge(Purge(ids: batch.purges)))
                 summary.purgesSent += batch.purges.count
             }
+            if !batch.purges.isEmpty || !batch.encodedStates.isEmpty { lastNonEmptyBatch = batch.upTo }
             summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
             connection.send(
@@ -181,6 +186,12 @@ final class SyncSession {
                 summary.conflicts += result.conflicts
                 summary.incomingRemaining = changes.remaining
                 if changes.remaining == 0 { peerCaughtUp = true }
+                if !changes.encodedStates.isEmpty {
+                    // Answer with our log's state right after this ACK (new merges, or a fresh caught-up marker),
+                    // so the peer learns that we have nothing more for it only after we applied its changes.
+                    scanDue = true
+                    announcedCaughtUp = false
+                }
                 if result.quarantined > 0 {
                     logger.warning("changes quarantined", [("count", String(result.quarantined))])
                 }
@@ -193,12 +204,18 @@ final class SyncSession {
                 }
                 let removed = try store.purge(purge.ids, from: session.peer, peerApplied: peerApplied)
                 summary.purgesReceived += removed
+                scanDue = true
+                announcedCaughtUp = false
                 if removed > 0 { logger.info("records purged", [("count", String(removed))]) }
             case .ack(let ack):
                 let upTo = Int64(clamping: ack.upTo)
                 inflight.removeAll { $0 <= upTo }
                 unpersistedAck = max(unpersistedAck ?? 0, upTo)
                 peerApplied = max(peerApplied, upTo)
+                if let last = lastNonEmptyBatch, upTo >= last {
+                    lastNonEmptyBatch = nil
+                    peerCaughtUp = false  // wait for the marker the peer sends after applying it
+                }
                 if session.peerRole == .hub {
                     summary.purgesReceived += try store.completePendingPurges(peerApplied: peerApplied)
                 }

@@ -76,6 +76,32 @@ import Testing
         #expect(merged["phone"] == conflicts[0].keptValue)
     }
 
+    /// When the hub merges a branch's change with a concurrent one, `sync --once` must not end before the merged
+    /// state is back at the branch: afterwards the branch holds exactly what the hub holds.
+    @Test func syncOnceWaitsForTheMergeOfItsOwnChanges() throws {
+        let cluster = try Cluster()
+        let bj = try cluster.store("bj01")
+        let sh = try cluster.store("sh01")
+        let created = try bj.create(.customers, values: customer("110001"))
+        try cluster.syncOnce("bj01")
+        try cluster.syncOnce("sh01")
+        for round in 0..<15 {
+            try bj.update(created.id, changes: ["contact": "经理\(round)"])
+            try cluster.syncOnce("bj01")
+            try sh.update(created.id, changes: ["notes": "备注\(round)"])
+            try cluster.syncOnce("sh01")
+            let hub = try cluster.hubStore()
+            #expect(try sh.record(created.id) == hub.record(created.id), "round \(round): sh01 differs from the hub")
+            // And the hub agrees that sh01 is caught up: nothing of its log is still waiting for sh01.
+            let shSite = try SiteID("sh01")
+            #expect(
+                try cluster.eventually(timeout: 3) {
+                    let acked = try hub.peer(shSite)?.ackedCursor ?? 0
+                    return try hub.pendingCount(for: shSite, after: acked, clearance: .internal) == 0
+                }, "round \(round): the hub still has changes for sh01 after its sync --once")
+        }
+    }
+
     @Test func confidentialRecordsReachOnlyTheSitesAllowedToHoldThem() throws {
         let cluster = try Cluster(branches: [("bj01", .internal), ("sh01", .internal), ("gz01", .confidential)])
         let bj = try cluster.store("bj01")
