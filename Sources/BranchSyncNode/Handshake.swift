@@ -83,15 +83,22 @@ enum HubHandshake {
         {
             throw refuse(.duplicateSession, "site \(hello.site) already has a session open from \(other)")
         }
-        connection.send(
-            .welcome(
-                Welcome(
-                    serverSignature: SiteCredentials.serverSignature(verifier: verifier, authMessage: message),
-                    cursor: UInt64(peer.appliedCursor))))
-        try connection.flush()
-        guard case .cursor(let cursor) = try connection.receive(timeout: options.handshakeTimeout) else {
+        // From here on the site is registered: any failure must release it, or the site could never connect again.
+        let cursor: Cursor
+        do {
+            connection.send(
+                .welcome(
+                    Welcome(
+                        serverSignature: SiteCredentials.serverSignature(verifier: verifier, authMessage: message),
+                        cursor: UInt64(peer.appliedCursor))))
+            try connection.flush()
+            guard case .cursor(let value) = try connection.receive(timeout: options.handshakeTimeout) else {
+                throw refuse(.unexpectedMessage, "expected CURSOR")
+            }
+            cursor = value
+        } catch {
             registry.unregister(hello.site, wake: wake)
-            throw refuse(.unexpectedMessage, "expected CURSOR")
+            throw error
         }
         // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
         let resendDue = peer.syncedEpoch < peer.clearanceEpoch

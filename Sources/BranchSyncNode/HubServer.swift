@@ -76,6 +76,7 @@ public final class HubServer: Sendable {
                 connection: connection, store: store, registry: registry, wake: wake, software: software,
                 options: options, logger: logger)
             established = session
+            defer { registry.unregister(session.peer, wake: wake) }
             let log = logger.with("peer", session.peer.rawValue)
             store.actor = AuditActor(user: "sync", origin: "site \(session.peer) at \(address)")
             try store.recordSessionStart(
@@ -86,7 +87,6 @@ public final class HubServer: Sendable {
             if abs(session.clockSkewMilliseconds) > options.clockSkewWarning {
                 log.warning("clock skew beyond threshold", [("skew-ms", String(session.clockSkewMilliseconds))])
             }
-            defer { registry.unregister(session.peer, wake: wake) }
             let sync = SyncSession(
                 connection: connection, store: store, session: session, options: options, logger: log, wake: wake,
                 stop: stopSignal, stopWhenCaughtUp: false, onIncomingApplied: { [registry] in registry.wakeAll() })

@@ -52,10 +52,10 @@ final class SyncSession {
     private var scanDue = true
     private var outboundTotal: Int64 = 0
     private var summary = SessionSummary()
-    /// The highest acknowledged position not yet written to the store (persisted at most once a second: it only
-    /// feeds `status`, the receiver's stated cursor is what resumption relies on).
     /// How far the peer has applied this node's log (its stated cursor, then every ACK).
     private var peerApplied: Int64
+    /// The highest acknowledged position not yet written to the store (persisted at most once a second: it only
+    /// feeds `status`, the receiver's stated cursor is what resumption relies on).
     private var unpersistedAck: Int64?
     private var lastAckPersist: UInt64 = 0
 
@@ -119,9 +119,9 @@ final class SyncSession {
                 lastLocalCheck = after
             }
             if after >= pingDue {
+                // Everything the peer has not acknowledged yet, in flight or not sent.
                 let backlog = try store.pendingCount(
-                    for: session.peer, after: inflight.first.map { min($0, scanned) } ?? scanned,
-                    clearance: session.clearance)
+                    for: session.peer, after: peerApplied, clearance: session.clearance)
                 connection.send(
                     .ping(Ping(clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog)))))
                 lastPing = after

@@ -38,6 +38,27 @@ import Testing
                 "authentication failed from 127.0.0.1:") == true)
     }
 
+    /// A branch that vanishes between WELCOME and CURSOR does not leave its site registered: it can connect again.
+    @Test func aConnectionDroppedMidHandshakeReleasesTheSite() throws {
+        let cluster = try Cluster()
+        let secret = try cluster.addBranch("gz01")
+        do {
+            let peer = try RawPeer(port: cluster.port)
+            guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32)).reply
+            else {
+                Issue.record("handshake failed")
+                return
+            }
+        }  // closed here, before CURSOR
+        #expect(cluster.eventually { cluster.hub.registry.connectedSites.isEmpty })
+        let again = try RawPeer(port: cluster.port)
+        guard case .welcome = try again.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32)).reply
+        else {
+            Issue.record("the site stayed registered after its connection dropped")
+            return
+        }
+    }
+
     @Test func schemaVersionAndRoleMismatchesAreRefusedWithAReason() throws {
         let cluster = try Cluster()
         let nonce = SecureRandom.bytes(32)
