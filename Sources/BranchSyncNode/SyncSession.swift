@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncCrypto
 import BranchSyncStore
 import BranchSyncWire
 
@@ -58,6 +59,8 @@ final class SyncSession {
     /// feeds `status`, the receiver's stated cursor is what resumption relies on).
     private var unpersistedAck: Int64?
     private var lastAckPersist: UInt64 = 0
+    /// Attachments already sent in this session (content-addressed: once is enough).
+    private var blobsSent: Set<String> = []
 
     init(
         connection: FramedConnection, store: NodeStore, session: EstablishedSession, options: SessionOptions,
@@ -158,6 +161,14 @@ final class SyncSession {
                 summary.purgesSent += batch.purges.count
             }
             if !batch.purges.isEmpty || !batch.encodedStates.isEmpty { lastNonEmptyBatch = batch.upTo }
+            // Attachments go just before the states that refer to them.
+            for sha in batch.attachments where !blobsSent.contains(sha) {
+                guard let data = try store.blob(sha256: sha), let digest = BranchClient.bytes(fromHex: sha) else {
+                    continue
+                }
+                connection.send(.blob(Blob(sha256: digest, data: data)))
+                blobsSent.insert(sha)
+            }
             summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
             connection.send(
@@ -222,6 +233,12 @@ final class SyncSession {
                 if let epoch = session.resendEpoch, outboundAtEnd, inflight.isEmpty {
                     try persistAck()
                     try store.recordResendComplete(session.peer, epoch: epoch)
+                }
+            case .blob(let blob):
+                do {
+                    try store.storeBlob(sha256: hex(blob.sha256), bytes: blob.data)
+                } catch let error as StorageError where error.code == .corrupt {
+                    throw WireError(.malformedFrame, error.message)
                 }
             case .ping(let ping):
                 try store.recordHeartbeat(session.peer, peerPending: Int64(clamping: ping.pending))

@@ -10,6 +10,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case changes = 0x10
     case purge = 0x11
     case ack = 0x12
+    case blob = 0x13
     case ping = 0x20
     case pong = 0x21
     case error = 0x30

@@ -43,6 +43,9 @@ extension Message {
             for id in m.ids { w.writeRaw(id.bytes) }
         case .ack(let m):
             w.writeVarint(m.upTo)
+        case .blob(let m):
+            w.writeRaw(m.sha256)
+            w.writeBytes(m.data)
         case .ping(let m):
             w.writeVarint(m.clockMilliseconds)
             w.writeVarint(m.pending)
@@ -123,6 +126,8 @@ extension Message {
             return .purge(Purge(ids: ids))
         case .ack:
             return .ack(Ack(upTo: try r.readVarint()))
+        case .blob:
+            return .blob(Blob(sha256: try r.readRaw(count: 32), data: try r.readBytes()))
         case .ping:
             return .ping(Ping(clockMilliseconds: try r.readVarint(), pending: try r.readVarint()))
         case .pong:

@@ -10,6 +10,7 @@ public enum Message: Sendable, Hashable {
     case changes(Changes)
     case purge(Purge)
     case ack(Ack)
+    case blob(Blob)
     case ping(Ping)
     case pong(Pong)
     case error(ErrorMessage)
@@ -26,6 +27,7 @@ public enum Message: Sendable, Hashable {
         case .changes: return .changes
         case .purge: return .purge
         case .ack: return .ack
+        case .blob: return .blob
         case .ping: return .ping
         case .pong: return .pong
         case .error: return .error
@@ -182,6 +184,18 @@ public struct Ack: Sendable, Hashable {
 
     public init(upTo: UInt64) {
         self.upTo = upTo
+    }
+}
+
+/// An attachment's bytes, sent before the `CHANGES` whose document refers to it (§6.6).
+public struct Blob: Sendable, Hashable {
+    /// The SHA-256 of `data`; the receiver checks it.
+    public var sha256: [UInt8]
+    public var data: [UInt8]
+
+    public init(sha256: [UInt8], data: [UInt8]) {
+        self.sha256 = sha256
+        self.data = data
     }
 }
 

@@ -59,6 +59,26 @@ import Testing
         }
     }
 
+    @Test func aBlobWhoseBytesDoNotMatchItsHashIsRefused() throws {
+        let cluster = try Cluster()
+        let secret = try cluster.addBranch("gz01")
+        let peer = try RawPeer(port: cluster.port)
+        guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32)).reply
+        else {
+            Issue.record("handshake failed")
+            return
+        }
+        peer.send(.cursor(Cursor(cursor: 0)))
+        peer.send(.blob(Blob(sha256: SHA256.digest([1, 2, 3]), data: [9, 9, 9])))
+        var received: [Message] = []
+        while let message = try? peer.receive() { received.append(message) }
+        #expect(
+            received.contains {
+                if case .error(let error) = $0 { return error.code == .malformedFrame } else { return false }
+            })
+        #expect(try cluster.hubStore().blob(sha256: hex(SHA256.digest([1, 2, 3]))) == nil)
+    }
+
     @Test func schemaVersionAndRoleMismatchesAreRefusedWithAReason() throws {
         let cluster = try Cluster()
         let nonce = SecureRandom.bytes(32)

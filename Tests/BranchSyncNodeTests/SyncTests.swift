@@ -152,6 +152,28 @@ import Testing
         #expect(try hub.record(record.id)?.classification == .confidential)
     }
 
+    /// Attachments travel with their documents to every site that may hold them, and only there.
+    @Test func attachmentsReachTheSitesThatHoldTheirDocuments() throws {
+        let cluster = try Cluster()
+        let bj = try cluster.store("bj01")
+        let quote = Array("报价单：框架合同 2027".utf8)
+        let secret = Array("机密附件".utf8)
+        let open = try bj.create(
+            .documents, values: ["title": "报价单", "kind": "market", "type": "quotation"],
+            attachment: Attachment(name: "quote.txt", bytes: quote))
+        let confidential = try bj.create(
+            .documents, values: ["title": "机密合同", "kind": "market", "type": "contract", "class": "confidential"],
+            attachment: Attachment(name: "contract.txt", bytes: secret))
+        try cluster.syncOnce("bj01")
+        try cluster.syncOnce("sh01")
+        let hub = try cluster.hubStore()
+        let sh = try cluster.store("sh01")
+        #expect(try hub.blob(sha256: open["attachmentSha256"]!) == quote)
+        #expect(try hub.blob(sha256: confidential["attachmentSha256"]!) == secret)
+        #expect(try sh.blob(sha256: open["attachmentSha256"]!) == quote)
+        #expect(try sh.blob(sha256: confidential["attachmentSha256"]!) == nil)
+    }
+
     @Test func grantingBackfillsAndNarrowingPurges() throws {
         let cluster = try Cluster()
         let bj = try cluster.store("bj01")

@@ -138,6 +138,21 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         }
     }
 
+    @Test func attachmentsAreLimitedTo8MiB() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let big = [UInt8](repeating: 7, count: LocalWriter.maximumAttachmentBytes + 1)
+        do {
+            try store.create(
+                .documents, values: ["title": "扫描件", "kind": "administrative", "type": "fax"],
+                attachment: Attachment(name: "scan.tif", bytes: big))
+            Issue.record("a 8 MiB + 1 attachment was accepted")
+        } catch let error as ValidationError {
+            #expect(error.message == "scan.tif is 8388609 bytes; attachments may be at most 8 MiB")
+        }
+        #expect(try store.records(in: .documents).isEmpty)
+    }
+
     @Test func countersAndClockSurviveReopen() throws {
         let directory = TemporaryDirectory()
         var store = try makeStore(directory)

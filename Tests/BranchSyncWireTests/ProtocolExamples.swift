@@ -61,6 +61,7 @@ enum ProtocolExamples {
             ("changes", .changes(Changes(upTo: 7, remaining: 0, states: [recordState]))),
             ("purge", .purge(Purge(ids: [recordState.id]))),
             ("ack", .ack(Ack(upTo: 7))),
+            ("blob", .blob(Blob(sha256: SHA256.digest(Array("报价 100 万元".utf8)), data: Array("报价 100 万元".utf8)))),
             ("ping", .ping(Ping(clockMilliseconds: 1_700_000_001_000, pending: 3))),
             ("pong", .pong(Pong(echoedClockMilliseconds: 1_700_000_001_000))),
             (

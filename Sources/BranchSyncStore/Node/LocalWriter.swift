@@ -174,7 +174,15 @@ public final class LocalWriter {
         }
     }
 
+    /// The largest attachment accepted: it must fit in one frame when it is synced (`Protocol.md` §5).
+    public static let maximumAttachmentBytes = 8 << 20
+
     private func storeAttachment(_ attachment: Attachment) throws -> [String: String] {
+        guard attachment.bytes.count <= Self.maximumAttachmentBytes else {
+            throw ValidationError(
+                field: "attachment",
+                message: "\(attachment.name) is \(attachment.bytes.count) bytes; attachments may be at most 8 MiB")
+        }
         let sha = SHA256.hexDigest(attachment.bytes)
         try db.statement("INSERT OR IGNORE INTO blobs(sha256, size, data) VALUES (?1, ?2, ?3)")
             .run([.text(sha), .integer(Int64(attachment.bytes.count)), .blob(attachment.bytes)])
@@ -192,11 +200,12 @@ public final class LocalWriter {
         let isCustomer = state.collection == .customers
         try db.statement(
             """
-            INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
+                attachment)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
             ON CONFLICT(id) DO UPDATE SET class = excluded.class, deleted = excluded.deleted, code = excluded.code,
                 phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
-                origin = excluded.origin, state = excluded.state
+                origin = excluded.origin, state = excluded.state, attachment = excluded.attachment
             """
         ).run([
             .text(state.id.description), .text(state.collection.rawValue), .text(state.owner.rawValue),
@@ -204,6 +213,7 @@ public final class LocalWriter {
             .optionalText(isCustomer ? state["code"] : nil), .optionalText(isCustomer ? state["phone"] : nil),
             .optionalText(isCustomer ? state["bankAccount"].map { $0.filter { $0 != " " } } : nil),
             .integer(lastSeq), .text(origin), .blob(encoded ?? state.encoded()),
+            .optionalText(state.collection == .documents ? state["attachmentSha256"] : nil),
         ])
         try store.injectFault(.afterRecordRow)
     }

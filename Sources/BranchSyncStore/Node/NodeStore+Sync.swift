@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncCrypto
 
 extension NodeStore {
     /// Reads the next batch of this node's log for `peer`, after `cursor`.
@@ -12,12 +13,12 @@ extension NodeStore {
     public func outboundBatch(
         for peer: SiteID, after cursor: Int64, clearance: Classification?, limit: Int, maximumBytes: Int
     ) throws -> OutboundBatch {
-        var batch = OutboundBatch(upTo: cursor, encodedStates: [], purges: [], reachedEnd: true)
+        var batch = OutboundBatch(upTo: cursor, encodedStates: [], purges: [], attachments: [], reachedEnd: true)
         var bytes = 0
         var scanned = 0
         // Scope is decided from the owner and class columns, and states go out as stored: nothing is decoded.
         try db.statement(
-            "SELECT seq, origin, owner, class, id, state FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            "SELECT seq, origin, owner, class, id, state, attachment FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
         )
         .forEachRow([.integer(cursor), .integer(Int64(limit))]) { row in
             scanned += 1
@@ -35,6 +36,7 @@ extension NodeStore {
             let state = row.blob(5)
             bytes += state.count
             batch.encodedStates.append(state)
+            if let sha = row.optionalText(6) { batch.attachments.append(sha) }
         }
         batch.reachedEnd = scanned < limit && bytes < maximumBytes
         if bytes >= maximumBytes { batch.reachedEnd = try changes(after: batch.upTo, limit: 1).isEmpty }
@@ -189,6 +191,18 @@ extension NodeStore {
             result[$0.text(0), default: (0, 0)].quarantined = Int($0.int(1))
         }
         return result
+    }
+
+    /// Stores an attachment received from a peer after checking that its bytes have the SHA-256 they claim.
+    /// - Throws: ``StorageError`` `.corrupt` when they do not.
+    public func storeBlob(sha256: String, bytes: [UInt8]) throws {
+        guard SHA256.hexDigest(bytes) == sha256 else {
+            throw StorageError(code: .corrupt, message: "an attachment's bytes do not match its SHA-256 \(sha256)")
+        }
+        try db.write {
+            try db.statement("INSERT OR IGNORE INTO blobs(sha256, size, data) VALUES (?1, ?2, ?3)")
+                .run([.text(sha256), .integer(Int64(bytes.count)), .blob(bytes)])
+        }
     }
 
     /// The state a quarantined change carried, kept for an operator.

@@ -68,6 +68,8 @@ public struct OutboundBatch: Sendable {
     public var encodedStates: [[UInt8]]
     /// Ids the receiver must purge (records it may not hold).
     public var purges: [RecordID]
+    /// SHA-256 (hex) of the attachments the states refer to that this node holds.
+    public var attachments: [String]
     /// Whether the log has nothing after `upTo`.
     public var reachedEnd: Bool
 }

@@ -100,6 +100,8 @@ extension Migration {
                     status TEXT NOT NULL DEFAULT 'open'
                 );
                 ALTER TABLE conflicts ADD COLUMN local_side TEXT NOT NULL DEFAULT 'kept';
+                -- The attachment a document refers to, so outgoing batches find blobs without decoding states.
+                ALTER TABLE records ADD COLUMN attachment TEXT;
                 -- Purges waiting until the hub has this node's unsent changes to those records (nothing is lost).
                 CREATE TABLE pending_purges (
                     record_id TEXT PRIMARY KEY,
