@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "BranchSyncWire", dependencies: ["BranchSyncCore"]),
         .target(
             name: "BranchSyncNode",
-            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncCrypto"]
+            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncCrypto", "COpenSSL"]
         ),
         .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "BranchSyncCrypto", "CSQLite"]),
         .target(

@@ -18,6 +18,8 @@ public final class BranchClient: Sendable {
 
     /// The key under which the branch keeps its enrolment secret (hex) in its metadata.
     public static let secretKey = "hub_secret"
+    /// The key under which the branch keeps the PEM certificates it trusts for the hub's TLS, if TLS is used.
+    public static let tlsTrustKey = "hub_tls_ca"
 
     public init(
         directory: String, hubAddress: String? = nil, options: SessionOptions = SessionOptions(), logger: Logger,
@@ -99,11 +101,32 @@ public final class BranchClient: Sendable {
         let fd = try Socket.connect(host: host, port: port, timeout: options.handshakeTimeout)
         let connection = FramedConnection(fd: fd, peerAddress: address)
         defer { connection.close() }
+        let trusted = try store.metadata(Self.tlsTrustKey)
+        if let trusted {
+            let tls = try TLSSession(context: try TLSContext.client(trustedPEM: trusted), fd: fd, host: host)
+            do {
+                try tls.handshake(fd: fd, server: false, timeout: options.handshakeTimeout)
+            } catch let error as NodeError {
+                throw NodeError(
+                    "\(error.message) with the hub at \(address) (does it run with --tls-cert, and is its certificate "
+                        + "signed by the CA given with --tls-ca?)", retryable: false)
+            }
+            connection.tls = tls
+        }
         let wake = WakeSignal()
         currentWake.withLock { $0 = wake }
         defer { currentWake.withLock { $0 = nil } }
-        let session = try BranchHandshake.perform(
-            connection: connection, store: store, secret: secret, software: software, options: options)
+        let session: EstablishedSession
+        do {
+            session = try BranchHandshake.perform(
+                connection: connection, store: store, secret: secret, software: software, options: options)
+        } catch let error as NodeError where trusted == nil && !error.message.hasPrefix("the hub refused") {
+            // The hub's refusals explain themselves; a dropped connection may mean the hub wants TLS.
+            throw NodeError(
+                "the hub at \(address) closed the connection during the handshake (\(error.message)); if it requires "
+                    + "TLS, give this branch its CA with 'branchsync join --hub \(address) --secret-file FILE --tls-ca FILE'"
+            )
+        }
         let log = logger.with("site", store.identity.site.rawValue).with("peer", session.peer.rawValue)
         store.actor = AuditActor(user: "sync", origin: "hub \(session.peer) at \(address)")
         try store.recordSessionStart(

@@ -29,7 +29,36 @@ final class FramedConnection {
     func close() {
         guard !closed else { return }
         closed = true
+        tls?.shutdown()
         Glibc.close(fd)
+    }
+
+    /// The TLS session when the connection is encrypted (set after the TLS handshake).
+    var tls: TLSSession?
+
+    /// Sends bytes through TLS or the plain socket.
+    private func transmit(_ buffer: UnsafeRawBufferPointer) -> TLSSession.IOResult {
+        if let tls { return tls.write(buffer) }
+        while true {
+            let count = Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
+            if count > 0 { return .transferred(count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .wouldBlock }
+            return .failed(Socket.errnoText())
+        }
+    }
+
+    /// Receives bytes through TLS or the plain socket.
+    private func receiveBytes(_ buffer: UnsafeMutableRawBufferPointer) -> TLSSession.IOResult {
+        if let tls { return tls.read(into: buffer) }
+        while true {
+            let count = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if count > 0 { return .transferred(count) }
+            if count == 0 { return .closed }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .failed(Socket.errnoText())
+        }
     }
 
     /// Bytes queued but not yet written.
@@ -58,18 +87,15 @@ final class FramedConnection {
     /// Writes as much queued output as the socket takes now.
     /// - Throws: ``NodeError`` if the peer is gone.
     func flush() throws {
-        while outputOffset < output.count {
-            let written = output.withUnsafeBytes { raw in
-                Glibc.send(fd, raw.baseAddress! + outputOffset, output.count - outputOffset, Int32(MSG_NOSIGNAL))
+        sending: while outputOffset < output.count {
+            let result = output.withUnsafeBytes { raw in
+                transmit(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
             }
-            if written > 0 {
-                outputOffset += written
-            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                break
-            } else if written < 0 && errno == EINTR {
-                continue
-            } else {
-                throw NodeError("connection to \(peerAddress) lost while sending: \(Socket.errnoText())")
+            switch result {
+            case .transferred(let count): outputOffset += count
+            case .wouldBlock: break sending
+            case .closed: throw NodeError("\(peerAddress) closed the connection while this node was sending")
+            case .failed(let reason): throw NodeError("connection to \(peerAddress) lost while sending: \(reason)")
             }
         }
         if outputOffset == output.count {
@@ -91,23 +117,22 @@ final class FramedConnection {
         var messages: [Message] = []
         var readThisCall = 0
         while readThisCall < Self.maximumReadPerCall {
-            let count = readBuffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count > 0 {
+            switch readBuffer.withUnsafeMutableBytes({ receiveBytes($0) }) {
+            case .transferred(let count):
                 readThisCall += count
                 lastReceiveUptime = Clock.uptimeMilliseconds()
                 decoder.append(readBuffer[0..<count])
                 while let frame = try decoder.next() {
                     messages.append(try Message.decode(type: frame.type, payload: frame.payload))
                 }
-                continue
-            }
-            if count == 0 {
+            case .closed:
                 if messages.isEmpty { throw NodeError("\(peerAddress) closed the connection") }
                 return messages
+            case .wouldBlock:
+                return messages
+            case .failed(let reason):
+                throw NodeError("connection to \(peerAddress) lost: \(reason)")
             }
-            if errno == EAGAIN || errno == EWOULDBLOCK { return messages }
-            if errno == EINTR { continue }
-            throw NodeError("connection to \(peerAddress) lost: \(Socket.errnoText())")
         }
         return messages
     }
@@ -115,6 +140,8 @@ final class FramedConnection {
     /// Waits until the socket is readable (or writable, when output is pending), the wake signal fires, or
     /// `timeoutMilliseconds` pass.
     func wait(timeoutMilliseconds: Int32, wake: WakeSignal?) -> (readable: Bool, woken: Bool) {
+        // Bytes OpenSSL already decrypted are invisible to poll.
+        if let tls, tls.pending > 0 { return (true, false) }
         var fds = [pollfd(fd: fd, events: Int16(POLLIN) | (pendingOutputCount > 0 ? Int16(POLLOUT) : 0), revents: 0)]
         if let wake { fds.append(pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)) }
         let rc = poll(&fds, nfds_t(fds.count), timeoutMilliseconds)

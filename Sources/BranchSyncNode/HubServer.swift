@@ -17,13 +17,19 @@ public final class HubServer: Sendable {
     private let stopSignal = StopSignal()
     private let listener = Mutex<Int32>(-1)
     private let group = DispatchGroup()
+    private let tls: TLSContext?
 
     /// - Parameters:
     ///   - directory: the hub's data directory.
+    ///   - tls: when given, every connection starts with a TLS handshake (`Protocol.md` §5).
     ///   - software: the version string sent in the handshake.
-    public init(directory: String, options: SessionOptions = SessionOptions(), logger: Logger, software: String) {
+    public init(
+        directory: String, options: SessionOptions = SessionOptions(), tls: TLSContext? = nil, logger: Logger,
+        software: String
+    ) {
         self.directory = directory
         self.options = options
+        self.tls = tls
         self.logger = logger
         self.software = software
     }
@@ -67,6 +73,17 @@ public final class HubServer: Sendable {
 
     private func serve(_ fd: Int32, address: String, logger: Logger) {
         let connection = FramedConnection(fd: fd, peerAddress: address)
+        if let tls {
+            do {
+                let session = try TLSSession(context: tls, fd: fd, host: nil)
+                try session.handshake(fd: fd, server: true, timeout: options.handshakeTimeout)
+                connection.tls = session
+            } catch {
+                logger.warning("TLS handshake refused", [("error", "\(error)")])
+                connection.close()
+                return
+            }
+        }
         let wake = WakeSignal()
         var established: EstablishedSession?
         do {

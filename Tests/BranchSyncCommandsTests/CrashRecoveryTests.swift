@@ -160,3 +160,58 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         #expect(daemons.allSatisfy { $0.process.terminationStatus == 0 })
     }
 }
+
+@Suite(.serialized) struct TLSCommandLineTests {
+    static func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tls/\(name)").path
+    }
+
+    /// `run --tls-cert/--tls-key` on the hub and `init --tls-ca` on the branch: sync --once over TLS between real
+    /// processes.
+    @Test func aBranchSyncsWithATLSHub() throws {
+        let directory = TemporaryDirectory()
+        let hubData = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: hubData)
+        _ = cli(["site", "add", "bj01", "--secret-file", directory.file("bj01.secret")], data: hubData)
+        let hub = try Daemon(
+            [
+                "run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port"), "--tls-cert",
+                Self.fixture("hub.pem"), "--tls-key", Self.fixture("hub.key"),
+            ], data: hubData, log: directory.file("hq.log"))
+        #expect(eventually { FileManager.default.fileExists(atPath: directory.file("port")) })
+        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let branchData = directory.file("bj01")
+        let initResult = cli(
+            [
+                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+                directory.file("bj01.secret"), "--tls-ca", Self.fixture("ca.pem"),
+            ], data: branchData)
+        #expect(initResult.status == 0, "\(initResult.err)")
+        _ = cli(
+            ["customer", "add", "--code", "110001", "--name", "甲", "--credit-code", "91110000802100433B"],
+            data: branchData)
+        let synced = try runBinary(["sync", "--once"], data: branchData)
+        #expect(synced.status == 0, "\(synced.err)")
+        #expect(synced.out.hasPrefix("caught up with the hub: sent 1"))
+        hub.terminate()
+        let log = try String(contentsOfFile: directory.file("hq.log"), encoding: .utf8)
+        #expect(log.contains("(TLS)"))
+    }
+
+    @Test func tlsOptionsAreChecked() {
+        let directory = TemporaryDirectory()
+        let notPEM = directory.write("ca.pem", "not a certificate\n")
+        let hub = cli(["init", "--site", "hq", "--role", "hub", "--tls-ca", notPEM], data: directory.file("hq"))
+        #expect(hub.err == "branchsync: error: --tls-ca is for branches; a hub uses run --tls-cert\n")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("hq")))
+        let branch = cli(
+            ["init", "--site", "bj01", "--role", "branch", "--tls-ca", notPEM], data: directory.file("bj01"))
+        #expect(branch.err == "branchsync: error: \(notPEM): the TLS CA file holds no PEM certificate\n")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("bj01")))
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: directory.file("hq2"))
+        let run = cli(["run", "--tls-cert", Self.fixture("hub.pem")], data: directory.file("hq2"))
+        #expect(run.err == "branchsync: error: --tls-cert and --tls-key go together\n")
+    }
+}

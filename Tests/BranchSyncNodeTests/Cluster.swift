@@ -17,7 +17,20 @@ final class Cluster {
 
     static let actor = AuditActor(user: "tester", origin: "test")
 
-    init(branches: [(String, Classification)] = [("bj01", .internal), ("sh01", .internal)]) throws {
+    /// The test certificates in Tests/Fixtures/tls (a test CA, a hub certificate for 127.0.0.1, another CA).
+    static func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/tls/\(name)").path
+    }
+
+    /// With `tls`, the hub requires TLS and branches trust `trust` (a PEM file in the fixtures).
+    let trustedPEM: String?
+
+    init(
+        branches: [(String, Classification)] = [("bj01", .internal), ("sh01", .internal)], tls: Bool = false,
+        trust: String = "ca.pem"
+    ) throws {
+        trustedPEM = tls ? try String(contentsOfFile: Self.fixture(trust), encoding: .utf8) : nil
         root = NSTemporaryDirectory() + "branchsync-cluster-" + UUID().uuidString
         var options = SessionOptions()
         options.pingInterval = 0.5
@@ -28,8 +41,12 @@ final class Cluster {
         self.options = options
         _ = try NodeStore.initialize(
             directory: root + "/hq", identity: NodeIdentity(site: try SiteID("hq"), role: .hub), actor: Self.actor)
+        let context =
+            tls
+            ? try TLSContext.server(certificateFile: Self.fixture("hub.pem"), keyFile: Self.fixture("hub.key")) : nil
         hub = HubServer(
-            directory: root + "/hq", options: options, logger: capture.logger(minimum: .info), software: "test")
+            directory: root + "/hq", options: options, tls: context, logger: capture.logger(minimum: .info),
+            software: "test")
         port = try hub.start(listeningOn: "127.0.0.1:0")
         for (site, clearance) in branches { try addBranch(site, clearance: clearance) }
     }
@@ -44,7 +61,9 @@ final class Cluster {
 
     /// Enrolls `site` at the hub and creates its node with the secret.
     @discardableResult
-    func addBranch(_ site: String, clearance: Classification = .internal, enroll: Bool = true) throws -> [UInt8] {
+    func addBranch(
+        _ site: String, clearance: Classification = .internal, enroll: Bool = true, trustTLS: Bool = true
+    ) throws -> [UInt8] {
         let secret = SiteCredentials.newSecret()
         if enroll {
             let verifier = SiteCredentials.verifier(for: secret)
@@ -57,6 +76,7 @@ final class Cluster {
             identity: NodeIdentity(site: try SiteID(site), role: .branch, hubAddress: hubAddress),
             actor: Self.actor)
         try store.setMetadata(BranchClient.secretKey, hex(secret))
+        if let trustedPEM, trustTLS { try store.setMetadata(BranchClient.tlsTrustKey, trustedPEM) }
         return secret
     }
 

@@ -13,6 +13,7 @@ enum InitCommand {
             OptionSpec("role", value: "hub|branch", help: "hub (group information center) or branch (required)"),
             OptionSpec("hub", value: "HOST:PORT", help: "for a branch: where its hub listens"),
             OptionSpec("secret-file", value: "PATH", help: "for a branch: the secret file 'site add' wrote on the hub"),
+            SiteCommand.tlsOption,
         ],
         run: run)
 
@@ -25,6 +26,10 @@ enum InitCommand {
         let hub = invocation.value("hub")
         let secret = try invocation.value("secret-file").map { try SiteCommand.readSecret($0) }
         if secret != nil && role != .branch { throw CLIError.usage("--secret-file is for branches") }
+        if invocation.value("tls-ca") != nil && role != .branch {
+            throw CLIError.usage("--tls-ca is for branches; a hub uses run --tls-cert")
+        }
+        let trust = try SiteCommand.readTLSTrust(invocation)
         if let hub {
             guard role == .branch else {
                 throw CLIError.usage("--hub is for branches; a hub listens with 'run --listen'")
@@ -35,6 +40,7 @@ enum InitCommand {
             directory: invocation.dataDirectory, identity: NodeIdentity(site: site, role: role, hubAddress: hub),
             actor: invocation.actor)
         if let secret { try store.setMetadata(BranchClient.secretKey, secret) }
+        if let trust { try store.setMetadata(BranchClient.tlsTrustKey, trust) }
         invocation.console.line(
             "initialised \(role.rawValue) \(site) in \(store.directory)" + (hub.map { " (hub \($0))" } ?? ""))
         return ExitCode.success

@@ -20,6 +20,8 @@ enum RunCommand {
             OptionSpec("port-file", value: "PATH", help: "hub: write the port actually bound to this file"),
             OptionSpec(
                 "hub", value: "HOST:PORT", help: "branch: connect here instead of the address given at init/join"),
+            OptionSpec("tls-cert", value: "PEM", help: "hub: require TLS 1.3 with this certificate chain"),
+            OptionSpec("tls-key", value: "PEM", help: "hub: the private key of --tls-cert"),
             OptionSpec(
                 "check-interval", value: "SECONDS",
                 help: "how often to look for changes written by other processes that did not poke (default 0.5)"),
@@ -48,8 +50,20 @@ enum RunCommand {
         }
         switch store.identity.role {
         case .hub:
+            var tls: TLSContext?
+            switch (invocation.value("tls-cert"), invocation.value("tls-key")) {
+            case (let certificate?, let key?):
+                do { tls = try TLSContext.server(certificateFile: certificate, keyFile: key) } catch let error
+                    as NodeError
+                {
+                    throw CLIError(exitCode: ExitCode.failure, message: error.message)
+                }
+            case (nil, nil): tls = nil
+            default: throw CLIError.usage("--tls-cert and --tls-key go together")
+            }
             let server = HubServer(
-                directory: invocation.dataDirectory, options: options, logger: logger, software: BranchSyncTool.version)
+                directory: invocation.dataDirectory, options: options, tls: tls, logger: logger,
+                software: BranchSyncTool.version)
             let address = invocation.value("listen") ?? "0.0.0.0:7700"
             let port: UInt16
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
@@ -62,7 +76,9 @@ enum RunCommand {
             let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { [registry = server.registry] in
                 registry.wakeAll()
             }
-            invocation.console.line("hub \(store.identity.site) listening on port \(port)")
+            invocation.console.line(
+                "hub \(store.identity.site) listening on port \(port)"
+                    + (tls == nil ? " (no TLS: traffic is not encrypted)" : " (TLS)"))
             invocation.console.flush()
             stopped.wait()
             logger.info("shutting down")

@@ -36,8 +36,26 @@ enum SiteCommand {
         options: [
             OptionSpec("hub", value: "HOST:PORT", help: "where the hub listens (required)"),
             OptionSpec("secret-file", value: "PATH", help: "the file 'site add' wrote on the hub (required)"),
+            tlsOption,
         ],
         run: join)
+
+    /// `--tls-ca`, for init and join.
+    static let tlsOption = OptionSpec(
+        "tls-ca", value: "PEM", help: "require TLS: trust the hub's certificate if this CA (or certificate) signed it")
+
+    /// Reads and checks the PEM given with `--tls-ca`, if any (before anything is written).
+    static func readTLSTrust(_ invocation: Invocation) throws -> String? {
+        guard let path = invocation.value("tls-ca") else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError(exitCode: ExitCode.failure, message: "cannot read the TLS CA file \(path)")
+        }
+        let pem = String(decoding: data, as: UTF8.self)
+        do { _ = try TLSContext.client(trustedPEM: pem) } catch let error as NodeError {
+            throw CLIError(exitCode: ExitCode.invalidData, message: "\(path): \(error.message)")
+        }
+        return pem
+    }
 
     static func clearance(_ invocation: Invocation) throws -> Classification {
         guard let text = invocation.value("class-access") else { return Scope.defaultClearance }
@@ -113,10 +131,12 @@ enum SiteCommand {
         let hub = try invocation.required("hub")
         try HostPort.validate(hub, option: "hub")
         let secret = try readSecret(try invocation.required("secret-file"))
+        let trust = try readTLSTrust(invocation)
         let store = try invocation.openStore()
         guard store.identity.role == .branch else { throw CLIError.usage("join is for branches; this node is the hub") }
         try store.setMetadata("hub", hub)
         try store.setMetadata(BranchClient.secretKey, secret)
+        if let trust { try store.setMetadata(BranchClient.tlsTrustKey, trust) }
         invocation.console.line("\(store.identity.site) will sync with the hub at \(hub)")
         return ExitCode.success
     }
