@@ -219,6 +219,9 @@ let tencent = "9144030071526726XG"
             json.contains(
                 #""site":"bj01","role":"branch","clearance":"internal","online":false,"state":"never connected""#))
         #expect(json.contains(#""toSite":1,"fromSite":0,"caughtUp":false"#))
+        // gz01 has nothing waiting but never synced: not caught up.
+        #expect(json.contains(#""site":"gz01","role":"branch","clearance":"confidential","online":true"#))
+        #expect(!json.contains(#""caughtUp":true"#))
         #expect(json.contains(#""clockSkewMs":9000,"clockSkewWarning":true"#))
         let text = cli(["status"], data: data).out
         #expect(text.contains("9000 ms (WARNING: beyond 5000 ms)"))
@@ -228,6 +231,16 @@ let tencent = "9144030071526726XG"
             grant.out == "bj01: clearance internal -> confidential; records are backfilled or purged at its next sync\n"
         )
         #expect(cli(["site", "grant", "zz01", "--class-access", "public"], data: data).status == 1)
+    }
+
+    @Test func aSiteThatNeverSyncedIsNotCaughtUp() {
+        let directory = TemporaryDirectory()
+        let data = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
+        _ = cli(["site", "add", "bj01"], data: data)
+        let json = cli(["status", "--json"], data: data).out
+        #expect(json.contains(#""toSite":0,"fromSite":0,"caughtUp":false"#))
+        #expect(cli(["status"], data: data).out.hasSuffix("1 site(s), 0 online, 0 caught up both ways\n"))
     }
 
     @Test func conflictResolveChecksItsArguments() {

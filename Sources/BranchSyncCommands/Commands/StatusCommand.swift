@@ -42,7 +42,8 @@ enum StatusCommand {
         var fromSite: Int64
         var conflicts: Int
         var quarantined: Int
-        var caughtUp: Bool { toSite == 0 && fromSite == 0 }
+        /// Nothing waiting either way as of the last contact; a site that never synced is not caught up.
+        var caughtUp: Bool { peer.lastSyncAt != nil && toSite == 0 && fromSite == 0 }
         var skewWarning: Bool { abs(peer.clockSkewMilliseconds ?? 0) > SessionOptions().clockSkewWarning }
     }
 
