@@ -74,6 +74,20 @@ import Testing
         #expect(clock.now(wallMilliseconds: 200) > remote)
     }
 
+    @Test func aReadingFarInTheFutureIsNotObserved() {
+        var clock = HybridLogicalClock(last: HLCTimestamp(wallMilliseconds: 1_000, logical: 0))
+        let wall: UInt64 = 1_000_000
+        let tooFar = clock.observe(HLCTimestamp(wallMilliseconds: wall + 3_600_001, logical: 0), wallMilliseconds: wall)
+        #expect(!tooFar)
+        let afterTooFar = clock.now(wallMilliseconds: wall)
+        #expect(afterTooFar == HLCTimestamp(wallMilliseconds: wall, logical: 0))
+        let withinDrift = clock.observe(
+            HLCTimestamp(wallMilliseconds: wall + 3_600_000, logical: 0), wallMilliseconds: wall)
+        #expect(withinDrift)
+        let afterWithin = clock.now(wallMilliseconds: wall)
+        #expect(afterWithin == HLCTimestamp(wallMilliseconds: wall + 3_600_000, logical: 1))
+    }
+
     @Test func isStrictlyMonotonicUnderRandomClocks() {
         let seed = UInt64.random(in: 0...UInt64.max)
         var generator = SeededGenerator(seed: seed)

@@ -246,6 +246,28 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try hub.changes(after: 0).last?.origin == "hq")
     }
 
+    /// A site whose clock is years ahead cannot drag this node's clock along: local writes keep real times.
+    @Test func aFarFutureStampDoesNotPoisonTheLocalClock() throws {
+        let directory = TemporaryDirectory()
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let skewed = try SiteID("bj01")
+        let future = Timestamp.nowMilliseconds() + 10 * 365 * 24 * 3_600_000
+        var state = RecordState(
+            id: RecordID.version7(unixMilliseconds: 1, random: Array(repeating: 3, count: 10)), collection: .customers,
+            owner: skewed)
+        state.applyLocalWrite(
+            customerValues,
+            stamp: Stamp(dot: Dot(site: skewed, counter: 1), time: HLCTimestamp(wallMilliseconds: future, logical: 0)))
+        try hub.apply([state], from: skewed)
+        var other = customerValues
+        other["code"] = "310001"
+        let local = try hub.create(.customers, values: other)
+        let written = try #require(local.fields["name"]?.stamp.time.wallMilliseconds)
+        #expect(written < Timestamp.nowMilliseconds() + 1000)
+        // The skewed site's record still replicated unchanged.
+        #expect(try hub.record(state.id) == state)
+    }
+
     @Test func aStateThatIsNotTheSameRecordIsRefusedAndNothingIsWritten() throws {
         let directory = TemporaryDirectory()
         let branch = try makeStore(directory, site: "bj01")

@@ -23,17 +23,31 @@ public struct HybridLogicalClock: Sendable, Hashable {
     }
 
     /// Takes a remote reading into account so that later local readings order after it.
+    ///
+    /// A reading more than `maximumDrift` milliseconds ahead of the wall clock is ignored, so one site with a wrong
+    /// clock cannot drag every other site's clock into the future. That is safe for BranchSync: causality between
+    /// writes is decided by version vectors, the clock only orders truly concurrent writes.
     /// - Parameters:
     ///   - remote: a reading carried by a change from another site.
     ///   - wallMilliseconds: the current wall-clock time.
-    public mutating func observe(_ remote: HLCTimestamp, wallMilliseconds: UInt64) {
+    ///   - maximumDrift: how far ahead of the wall clock a reading may be and still be observed.
+    /// - Returns: whether the reading was observed.
+    @discardableResult
+    public mutating func observe(
+        _ remote: HLCTimestamp, wallMilliseconds: UInt64, maximumDrift: UInt64 = HybridLogicalClock.maximumDrift
+    ) -> Bool {
+        guard remote.wallMilliseconds <= wallMilliseconds &+ maximumDrift else { return false }
         let newest = max(last, remote)
         if wallMilliseconds > newest.wallMilliseconds {
             last = HLCTimestamp(wallMilliseconds: wallMilliseconds, logical: 0)
         } else {
             last = newest
         }
+        return true
     }
+
+    /// One hour: remote readings further ahead than this are not observed.
+    public static let maximumDrift: UInt64 = 3_600_000
 
     private static func successor(of time: HLCTimestamp) -> HLCTimestamp {
         if time.logical == UInt32.max {

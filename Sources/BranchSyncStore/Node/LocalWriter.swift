@@ -231,7 +231,8 @@ public final class LocalWriter {
     // MARK: Remote states
 
     /// Merges a state received from `peer` (DESIGN.md §5) and stores the result, its log position and any
-    /// conflicts. The node's clock observes the remote stamps so later local writes order after them.
+    /// conflicts. The node's clock observes the remote stamps so later local writes order after them (unless a stamp
+    /// is more than an hour ahead of this node's clock: a wrong clock elsewhere must not drag this one along).
     /// - Returns: the merge outcome.
     /// - Throws: ``ValidationError`` if the state cannot be a version of the local record.
     /// - Parameter encoded: the remote state's canonical encoding, reused when the result is the remote state.
