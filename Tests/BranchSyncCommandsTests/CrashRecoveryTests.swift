@@ -161,6 +161,31 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
     }
 }
 
+@Suite(.serialized) struct DaemonLockTests {
+    @Test func aSecondDaemonOnTheSameDataDirectoryIsRefused() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
+        let first = try Daemon(
+            ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: data,
+            log: directory.file("hq.log"))
+        #expect(eventually { FileManager.default.fileExists(atPath: directory.file("port")) })
+        let second = try runBinary(["run", "--listen", "127.0.0.1:0"], data: data)
+        #expect(second.status == 1)
+        #expect(
+            second.err
+                == "branchsync: error: another 'branchsync run' is already using \(data) (process \(first.process.processIdentifier)); stop it first\n"
+        )
+        first.kill9()
+        // The kernel released the lock with the process: a new daemon starts.
+        let third = try Daemon(["run", "--listen", "127.0.0.1:0"], data: data, log: directory.file("hq.log"))
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(third.process.isRunning)
+        third.terminate()
+        #expect(third.process.terminationStatus == 0)
+    }
+}
+
 @Suite(.serialized) struct TLSCommandLineTests {
     static func fixture(_ name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

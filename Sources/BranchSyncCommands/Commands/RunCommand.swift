@@ -31,6 +31,11 @@ enum RunCommand {
 
     static func run(_ invocation: Invocation) throws -> Int32 {
         let store = try invocation.openStore()
+        let lock: DaemonLock
+        do { lock = try DaemonLock(directory: invocation.dataDirectory) } catch let error as NodeError {
+            throw CLIError(exitCode: ExitCode.failure, message: error.message)
+        }
+        defer { withExtendedLifetime(lock) {} }
         let logger = Logger.standardError(minimum: invocation.flag("verbose") ? .debug : .info)
         let stopped = DispatchSemaphore(value: 0)
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
