@@ -15,6 +15,7 @@ let tencent = "9144030071526726XG"
         let initResult = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:7700"], data: data)
         #expect(initResult.status == 0)
         #expect(initResult.out == "initialised branch bj01 in \(data) (hub 127.0.0.1:7700)\n")
+        #expect(cli(["export", "--json"], data: data).out == "[]\n")
         let add = cli(
             ["customer", "add", "--code", "440300", "--name", "华为技术有限公司", "--credit-code", huawei], data: data)
         #expect(add.status == 0, "\(add.err)")

@@ -15,7 +15,13 @@ enum ExportCommand {
     static func run(_ invocation: Invocation) throws -> Int32 {
         guard invocation.flag("json") else { throw CLIError.usage("choose an output format: export --json") }
         let store = try invocation.openStore()
-        invocation.console.write(JSONLines.array(try store.allRecords().map(\.canonicalJSON)))
+        // Streamed record by record (the console buffers 64 KiB writes); same bytes as JSONLines.array.
+        var first = true
+        try store.forEachRecord { state in
+            invocation.console.write((first ? "[\n" : ",\n") + state.canonicalJSON)
+            first = false
+        }
+        invocation.console.write(first ? "[]\n" : "\n]\n")
         return ExitCode.success
     }
 }

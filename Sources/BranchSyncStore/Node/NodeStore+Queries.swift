@@ -23,6 +23,16 @@ extension NodeStore {
         }
     }
 
+    /// Calls `body` for every record, tombstones included, in id order, from one snapshot, without holding them all
+    /// in memory (exports of large nodes).
+    public func forEachRecord(_ body: (RecordState) throws -> Void) throws {
+        try db.read {
+            try db.statement("SELECT state FROM records ORDER BY id").forEachRow {
+                try body(try Self.decodeState($0.blob(0)))
+            }
+        }
+    }
+
     /// Change-log entries after `seq`, oldest first.
     public func changes(after seq: Int64, limit: Int = 1000) throws -> [ChangeEntry] {
         try db.statement("SELECT seq, origin, state FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")
