@@ -106,6 +106,16 @@ final class Cluster {
         return client
     }
 
+    /// A customer created at bj01 and synced to the hub and sh01; returns both branches' stores and the record.
+    func customerKnownEverywhere() throws -> (bj: NodeStore, sh: NodeStore, record: RecordState) {
+        let bj = try store("bj01")
+        let sh = try store("sh01")
+        let created = try bj.create(.customers, values: customer("110001"))
+        try syncOnce("bj01")
+        try syncOnce("sh01")
+        return (bj, sh, created)
+    }
+
     /// The canonical export of a node.
     func export(_ site: String) throws -> [String] {
         try (site == "hq" ? hubStore() : store(site)).allRecords().map(\.canonicalJSON)

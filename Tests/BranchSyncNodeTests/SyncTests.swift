@@ -56,11 +56,7 @@ import Testing
 
     @Test func concurrentEditsConvergeEverywhereWithTheConflictRecorded() throws {
         let cluster = try Cluster()
-        let bj = try cluster.store("bj01")
-        let sh = try cluster.store("sh01")
-        let created = try bj.create(.customers, values: customer("110001"))
-        try cluster.syncOnce("bj01")
-        try cluster.syncOnce("sh01")
+        let (bj, sh, created) = try cluster.customerKnownEverywhere()
         try bj.update(created.id, changes: ["phone": "13811112222", "contact": "王经理"])
         try sh.update(created.id, changes: ["phone": "021-55556666"])
         try cluster.syncOnce("bj01")
@@ -80,11 +76,7 @@ import Testing
     /// state is back at the branch: afterwards the branch holds exactly what the hub holds.
     @Test func syncOnceWaitsForTheMergeOfItsOwnChanges() throws {
         let cluster = try Cluster()
-        let bj = try cluster.store("bj01")
-        let sh = try cluster.store("sh01")
-        let created = try bj.create(.customers, values: customer("110001"))
-        try cluster.syncOnce("bj01")
-        try cluster.syncOnce("sh01")
+        let (bj, sh, created) = try cluster.customerKnownEverywhere()
         for round in 0..<15 {
             try bj.update(created.id, changes: ["contact": "经理\(round)"])
             try cluster.syncOnce("bj01")
