@@ -12,8 +12,6 @@ public struct SessionSummary: Sendable, Hashable {
     public var applied = 0
     public var quarantined = 0
     public var conflicts = 0
-    /// Changes the peer still had for us at its last report (0 when caught up).
-    public var incomingRemaining: UInt64 = 0
 
     public init() {}
 }
@@ -195,7 +193,6 @@ final class SyncSession {
                 summary.applied += result.applied
                 summary.quarantined += result.quarantined
                 summary.conflicts += result.conflicts
-                summary.incomingRemaining = changes.remaining
                 if changes.remaining == 0 { peerCaughtUp = true }
                 if !changes.encodedStates.isEmpty {
                     // Answer with our log's state right after this ACK (new merges, or a fresh caught-up marker),

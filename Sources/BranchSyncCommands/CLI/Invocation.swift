@@ -67,9 +67,4 @@ public struct Invocation {
     public func openStore() throws -> NodeStore {
         try NodeStore.open(directory: dataDirectory, actor: actor)
     }
-
-    /// Parses a record id argument.
-    public func recordID(_ text: String) throws -> RecordID {
-        try RecordID(text)
-    }
 }

@@ -14,7 +14,7 @@ enum AuditCommand {
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
-        let recordID = try invocation.value("record").map { try invocation.recordID($0) }
+        let recordID = try invocation.value("record").map { try RecordID($0) }
         let limit = try invocation.integer("limit", default: 100)
         let store = try invocation.openStore()
         let entries = try store.auditTrail(recordID: recordID, limit: Int(limit))

@@ -73,7 +73,7 @@ enum RecordCommands {
     static func loadRecord(_ collection: RecordCollection, _ invocation: Invocation, store: NodeStore) throws
         -> RecordState
     {
-        let id = try invocation.recordID(invocation.arguments[0])
+        let id = try RecordID(invocation.arguments[0])
         guard let state = try store.record(id), state.collection == collection else {
             throw CLIError(exitCode: ExitCode.failure, message: "no \(collection.singular) with id \(id) on this node")
         }

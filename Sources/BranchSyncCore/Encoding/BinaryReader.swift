@@ -44,11 +44,6 @@ public struct BinaryReader {
         }
     }
 
-    public mutating func readUInt32() throws(MalformedDataError) -> UInt32 {
-        let raw = try readRaw(count: 4)
-        return UInt32(raw[0]) << 24 | UInt32(raw[1]) << 16 | UInt32(raw[2]) << 8 | UInt32(raw[3])
-    }
-
     /// A varint that must fit in `limit`.
     public mutating func readVarint(atMost limit: UInt64, _ what: String) throws(MalformedDataError) -> UInt64 {
         let value = try readVarint()

@@ -46,11 +46,6 @@ public final class LocalWriter {
         try store.record(id)
     }
 
-    /// A live customer with `code`, as this transaction sees it.
-    public func liveCustomer(code: String) throws -> RecordState? {
-        try store.liveCustomer(code: code)
-    }
-
     /// The id of a live customer with `code`, as this transaction sees it.
     public func liveCustomerID(code: String) throws -> RecordID? {
         try store.liveCustomerID(code: code)

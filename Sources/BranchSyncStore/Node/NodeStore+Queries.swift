@@ -53,13 +53,6 @@ extension NodeStore {
         ).firstRow([.text(code)]) { try? RecordID($0.text(0)) } ?? nil
     }
 
-    /// A live customer with the given code, if any.
-    public func liveCustomer(code: String) throws -> RecordState? {
-        try db.statement(
-            "SELECT state FROM records WHERE code = ?1 AND collection = 'customers' AND deleted = 0 ORDER BY id LIMIT 1"
-        ).firstRow([.text(code)]) { try Self.decodeState($0.blob(0)) }
-    }
-
     /// Recorded conflicts, newest first.
     public func conflicts(includeResolved: Bool = false) throws -> [StoredConflict] {
         let sql = Self.conflictSelect + (includeResolved ? "" : " WHERE status = 'open'") + " ORDER BY id DESC"

@@ -126,12 +126,6 @@ public final class DatabaseConnection {
         return false
     }
 
-    /// The row id of the last insert.
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
-
-    /// Rows changed by the last statement.
-    public var changes: Int { Int(sqlite3_changes(handle)) }
-
     func error(_ rc: Int32, sql: String) -> StorageError {
         StorageError(code: .sqlite(rc), message: String(cString: sqlite3_errmsg(handle)), sql: sql)
     }
