@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// SHA-256 through OpenSSL's EVP interface (`EVP_Digest` with `EVP_sha256`).
 public enum SHA256 {
@@ -33,4 +34,27 @@ public func hex(_ bytes: [UInt8]) -> String {
         out.append(digits[Int(byte & 0x0F)])
     }
     return String(decoding: out, as: UTF8.self)
+}
+
+/// The bytes written as hex in `text` (either case, surrounding whitespace ignored), or `nil` if it is not hex.
+public func bytes(fromHex text: String) -> [UInt8]? {
+    func digit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: return byte - 0x30
+        case 0x61...0x66: return byte - 0x61 + 10
+        case 0x41...0x46: return byte - 0x41 + 10
+        default: return nil
+        }
+    }
+    let utf8 = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+    guard utf8.count % 2 == 0 else { return nil }
+    var result: [UInt8] = []
+    result.reserveCapacity(utf8.count / 2)
+    var index = 0
+    while index < utf8.count {
+        guard let high = digit(utf8[index]), let low = digit(utf8[index + 1]) else { return nil }
+        result.append(high << 4 | low)
+        index += 2
+    }
+    return result
 }

@@ -92,7 +92,7 @@ public final class BranchClient: Sendable {
                 "this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'",
                 retryable: false)
         }
-        guard let secretHex = try store.metadata(Self.secretKey), let secret = Self.bytes(fromHex: secretHex) else {
+        guard let secretHex = try store.metadata(Self.secretKey), let secret = bytes(fromHex: secretHex) else {
             throw NodeError(
                 "this branch has no enrolment secret; run 'branchsync join --hub HOST:PORT --secret-file FILE'",
                 retryable: false)
@@ -143,28 +143,6 @@ public final class BranchClient: Sendable {
             try? store.recordSessionEnd(session.peer, error: "\(error)")
             connection.fail(with: error)
             throw error
-        }
-    }
-
-    /// Parses hex text (an enrolment secret).
-    public static func bytes(fromHex text: String) -> [UInt8]? {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.utf8.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        var iterator = trimmed.utf8.makeIterator()
-        while let high = iterator.next(), let low = iterator.next() {
-            guard let h = hexDigit(high), let l = hexDigit(low) else { return nil }
-            result.append(h << 4 | l)
-        }
-        return result
-    }
-
-    private static func hexDigit(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: return byte - 0x30
-        case 0x61...0x66: return byte - 0x61 + 10
-        case 0x41...0x46: return byte - 0x41 + 10
-        default: return nil
         }
     }
 }

@@ -161,7 +161,7 @@ final class SyncSession {
             if !batch.purges.isEmpty || !batch.encodedStates.isEmpty { lastNonEmptyBatch = batch.upTo }
             // Attachments go just before the states that refer to them.
             for sha in batch.attachments where !blobsSent.contains(sha) {
-                guard let data = try store.blob(sha256: sha), let digest = BranchClient.bytes(fromHex: sha) else {
+                guard let data = try store.blob(sha256: sha), let digest = bytes(fromHex: sha) else {
                     continue
                 }
                 connection.send(.blob(Blob(sha256: digest, data: data)))

@@ -147,7 +147,7 @@ enum SiteCommand {
             throw CLIError(exitCode: ExitCode.failure, message: "cannot read the secret file \(path)")
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let bytes = BranchClient.bytes(fromHex: text), bytes.count == SiteCredentials.secretLength else {
+        guard let secret = bytes(fromHex: text), secret.count == SiteCredentials.secretLength else {
             throw CLIError(
                 exitCode: ExitCode.invalidData,
                 message: "\(path) does not hold a BranchSync secret (64 hex digits, as 'site add' prints)")

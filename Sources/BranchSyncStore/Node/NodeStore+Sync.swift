@@ -39,7 +39,13 @@ extension NodeStore {
             if let sha = row.optionalText(6) { batch.attachments.append(sha) }
         }
         batch.reachedEnd = scanned < limit && bytes < maximumBytes
-        if bytes >= maximumBytes { batch.reachedEnd = try changes(after: batch.upTo, limit: 1).isEmpty }
+        if bytes >= maximumBytes {
+            batch.reachedEnd =
+                try db.statement("SELECT 1 FROM records WHERE seq > ?1 LIMIT 1").firstRow([.integer(batch.upTo)]) { _ in
+                    true
+                }
+                == nil
+        }
         return batch
     }
 
