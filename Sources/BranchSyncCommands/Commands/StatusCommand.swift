@@ -47,8 +47,12 @@ enum StatusCommand {
         var skewWarning: Bool { abs(peer.clockSkewMilliseconds ?? 0) > SessionOptions().clockSkewWarning }
     }
 
-    static func rows(_ store: NodeStore) throws -> [SiteRow] {
-        let issues = try store.openIssuesByPeer()
+    /// Open conflicts and quarantined changes in total (every one is recorded with the peer it came from).
+    static func totals(_ issues: [String: (conflicts: Int, quarantined: Int)]) -> (conflicts: Int, quarantined: Int) {
+        issues.values.reduce((0, 0)) { ($0.0 + $1.conflicts, $0.1 + $1.quarantined) }
+    }
+
+    static func rows(_ store: NodeStore, issues: [String: (conflicts: Int, quarantined: Int)]) throws -> [SiteRow] {
         return try store.peers().map { peer in
             let clearance = store.identity.role == .hub ? peer.clearance : nil
             let toSite = try store.pendingCount(for: peer.site, after: peer.ackedCursor, clearance: clearance)
@@ -79,9 +83,9 @@ enum StatusCommand {
     static func table(_ store: NodeStore) throws -> String {
         let identity = store.identity
         let counts = try store.counts()
-        let rows = try rows(store)
-        let conflicts = try store.conflicts().count
-        let quarantined = try store.quarantined().count
+        let issues = try store.openIssuesByPeer()
+        let rows = try rows(store, issues: issues)
+        let (conflicts, quarantined) = totals(issues)
         let customers = counts[.customers]?.live ?? 0
         let documents = counts[.documents]?.live ?? 0
         var out =
@@ -135,7 +139,9 @@ enum StatusCommand {
     static func json(_ store: NodeStore) throws -> String {
         let q = CanonicalJSON.quote
         let counts = try store.counts()
-        let sites = try rows(store).map { row in
+        let issues = try store.openIssuesByPeer()
+        let total = totals(issues)
+        let sites = try rows(store, issues: issues).map { row in
             CanonicalJSON.object([
                 ("site", q(row.peer.site.rawValue)), ("role", q(row.peer.role.rawValue)),
                 ("clearance", q(row.peer.clearance.rawValue)), ("online", row.peer.online ? "true" : "false"),
@@ -153,8 +159,8 @@ enum StatusCommand {
         return CanonicalJSON.object([
             ("site", q(store.identity.site.rawValue)), ("role", q(store.identity.role.rawValue)),
             ("customers", String(counts[.customers]?.live ?? 0)), ("documents", String(counts[.documents]?.live ?? 0)),
-            ("lastSeq", String(try store.lastSeq())), ("openConflicts", String(try store.conflicts().count)),
-            ("quarantined", String(try store.quarantined().count)), ("peers", CanonicalJSON.array(sites)),
+            ("lastSeq", String(try store.lastSeq())), ("openConflicts", String(total.conflicts)),
+            ("quarantined", String(total.quarantined)), ("peers", CanonicalJSON.array(sites)),
         ]) + "\n"
     }
 }
