@@ -1,25 +1,32 @@
 @testable import BranchSyncCore
 
 /// A tiny in-memory model of several sites editing shared records and exchanging states, used by the property tests.
-/// It behaves as the store does: a node-wide counter, an HLC that observes remote stamps, state-based exchange.
+/// It behaves as the store does: local writes are stamped by the production ``WriteClock`` (node-wide counter, HLC,
+/// stamps above the record), remote stamps are observed with the HLC's drift guard, exchange is state-based.
 struct SimulatedSite {
     let site: SiteID
-    var counter: UInt64 = 0
-    var clock = HybridLogicalClock()
+    var clock: WriteClock
+    /// This site's wall clock; `offset` is how wrong it is (hours, in the skewed-clock tests).
     var wall: UInt64
+    let offset: Int64
     var records: [RecordID: RecordState] = [:]
     var conflicts: [MergeConflict] = []
 
-    init(site: SiteID, wall: UInt64) {
+    init(site: SiteID, wall: UInt64, offset: Int64 = 0) {
         self.site = site
-        self.wall = wall
+        self.clock = WriteClock(site: site, counter: 0, clock: HybridLogicalClock())
+        self.offset = offset
+        self.wall = UInt64(max(1, Int64(wall) + offset))
     }
 
-    mutating func nextStamp(_ generator: inout SeededGenerator) -> Stamp {
-        // Wall clocks drift and sometimes step backwards.
+    /// Advances this site's wall clock: clocks drift and sometimes step backwards.
+    mutating func tick(_ generator: inout SeededGenerator) {
         wall = UInt64(max(1, Int64(wall) + Int64.random(in: -20...30, using: &generator)))
-        counter += 1
-        return Stamp(dot: Dot(site: site, counter: counter), time: clock.now(wallMilliseconds: wall))
+    }
+
+    mutating func nextStamp(for record: RecordState?, _ generator: inout SeededGenerator) throws -> Stamp {
+        tick(&generator)
+        return try clock.stamp(for: record, wallMilliseconds: wall)
     }
 
     mutating func receive(_ state: RecordState) throws {
@@ -45,10 +52,19 @@ struct Simulation {
     var writes: [SimulatedWrite] = []
     let recordIDs: [RecordID]
     static let fieldNames = ["name", "phone", "notes"]
+    static let hour: Int64 = 3_600_000
 
-    /// Runs `steps` random local edits and pairwise exchanges among `siteCount` sites.
-    init(siteCount: Int, recordCount: Int, steps: Int, deletes: Bool, generator: inout SeededGenerator) throws {
-        sites = (0..<siteCount).map { SimulatedSite(site: try! SiteID("s\($0)"), wall: 1_000_000) }
+    /// Runs `steps` random local edits and pairwise exchanges among `siteCount` sites. With `skewedClocks`, each
+    /// site's clock is off by up to three hours either way.
+    init(
+        siteCount: Int, recordCount: Int, steps: Int, deletes: Bool, skewedClocks: Bool = false,
+        generator: inout SeededGenerator
+    ) throws {
+        sites = []
+        for index in 0..<siteCount {
+            let offset = skewedClocks ? Int64.random(in: -3 * Self.hour...3 * Self.hour, using: &generator) : 0
+            sites.append(SimulatedSite(site: try SiteID("s\(index)"), wall: 20_000_000, offset: offset))
+        }
         recordIDs = (0..<recordCount).map { index in
             RecordID.version7(
                 unixMilliseconds: 1_000 + UInt64(index), random: Array(repeating: UInt8(index), count: 10))
@@ -56,7 +72,7 @@ struct Simulation {
         for id in recordIDs {
             let creator = Int.random(in: 0..<siteCount, using: &generator)
             var state = RecordState(id: id, collection: .customers, owner: sites[creator].site)
-            let stamp = sites[creator].nextStamp(&generator)
+            let stamp = try sites[creator].nextStamp(for: nil, &generator)
             state.applyLocalWrite(["name": "initial"], stamp: stamp)
             record(state: state, at: creator, changes: ["name": "initial"], stamp: stamp, before: VersionVector())
         }
@@ -77,7 +93,7 @@ struct Simulation {
                 continue
             }
             let before = state.versionVector
-            let stamp = sites[index].nextStamp(&generator)
+            let stamp = try sites[index].nextStamp(for: state, &generator)
             if deletes && Int.random(in: 0..<8, using: &generator) == 0 {
                 state.applyLocalDelete(stamp: stamp)
                 sites[index].records[id] = state

@@ -36,7 +36,8 @@ public struct HybridLogicalClock: Sendable, Hashable {
     public mutating func observe(
         _ remote: HLCTimestamp, wallMilliseconds: UInt64, maximumDrift: UInt64 = HybridLogicalClock.maximumDrift
     ) -> Bool {
-        guard remote.wallMilliseconds <= wallMilliseconds &+ maximumDrift else { return false }
+        let (limit, overflow) = wallMilliseconds.addingReportingOverflow(maximumDrift)
+        guard overflow || remote.wallMilliseconds <= limit else { return false }
         let newest = max(last, remote)
         if wallMilliseconds > newest.wallMilliseconds {
             last = HLCTimestamp(wallMilliseconds: wallMilliseconds, logical: 0)
@@ -49,10 +50,13 @@ public struct HybridLogicalClock: Sendable, Hashable {
     /// One hour: remote readings further ahead than this are not observed.
     public static let maximumDrift: UInt64 = 3_600_000
 
-    private static func successor(of time: HLCTimestamp) -> HLCTimestamp {
-        if time.logical == UInt32.max {
-            return HLCTimestamp(wallMilliseconds: time.wallMilliseconds + 1, logical: 0)
+    /// The next reading after `time`. Saturates at the largest representable reading instead of overflowing: such
+    /// a reading only comes from a corrupt or forged state, and a stuck clock is better than a crash.
+    public static func successor(of time: HLCTimestamp) -> HLCTimestamp {
+        if time.logical < UInt32.max {
+            return HLCTimestamp(wallMilliseconds: time.wallMilliseconds, logical: time.logical + 1)
         }
-        return HLCTimestamp(wallMilliseconds: time.wallMilliseconds, logical: time.logical + 1)
+        guard time.wallMilliseconds < UInt64.max else { return time }
+        return HLCTimestamp(wallMilliseconds: time.wallMilliseconds + 1, logical: 0)
     }
 }

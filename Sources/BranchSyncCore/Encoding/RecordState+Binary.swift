@@ -25,10 +25,9 @@ extension RecordState {
         } else {
             writer.writeByte(0)
         }
-        let names = fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        writer.writeVarint(UInt64(names.count))
-        for name in names {
-            let field = fields[name]!
+        let sorted = fields.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        writer.writeVarint(UInt64(sorted.count))
+        for (name, field) in sorted {
             writer.writeString(name)
             writer.writeString(field.value)
             field.stamp.encode(into: &writer)
@@ -75,6 +74,11 @@ extension RecordState {
                 throw MalformedDataError("field names not in strictly ascending order at '\(name)'")
             }
             previous = name
+            // Swift compares dictionary keys by canonical equivalence: `e` + U+0301 after `é` (ascending as bytes)
+            // would silently collapse into one key and the state would no longer re-encode to the bytes received.
+            guard fields[name] == nil else {
+                throw MalformedDataError("field name '\(name)' is canonically equivalent to an earlier field name")
+            }
             let value = try reader.readString()
             fields[name] = FieldValue(value: value, stamp: try Stamp.decode(from: &reader))
         }

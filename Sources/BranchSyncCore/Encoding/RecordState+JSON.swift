@@ -3,9 +3,8 @@
 extension RecordState {
     /// One JSON object, on one line.
     public var canonicalJSON: String {
-        let fieldMembers = fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { name in
-            let field = fields[name]!
-            return (
+        let fieldMembers = fields.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map { name, field in
+            (
                 name,
                 CanonicalJSON.object([
                     ("value", CanonicalJSON.quote(field.value)), ("stamp", field.stamp.canonicalJSON),

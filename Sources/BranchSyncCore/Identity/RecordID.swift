@@ -54,6 +54,12 @@ public struct RecordID: Sendable, Hashable, Comparable, CustomStringConvertible 
         return RecordID(uncheckedBytes: bytes)
     }
 
+    /// Whether this is an RFC 9562 version 7 UUID (version nibble 7, variant bits `10`), as every record id a
+    /// BranchSync node creates is.
+    public var isVersion7: Bool {
+        bytes.count == 16 && bytes[6] >> 4 == 7 && bytes[8] >> 6 == 0b10
+    }
+
     init(uncheckedBytes: [UInt8]) {
         self.bytes = uncheckedBytes
     }

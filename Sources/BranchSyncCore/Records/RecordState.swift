@@ -56,6 +56,11 @@ public struct RecordState: Sendable, Hashable {
         return newest
     }
 
+    /// The newest HLC time among the field stamps (the tombstone's stamp is for display and orders nothing).
+    public var newestFieldTime: HLCTimestamp? {
+        fields.values.map(\.stamp.time).max()
+    }
+
     /// Field values only, without stamps, leaving out cleared fields.
     public var plainValues: [String: String] {
         var result: [String: String] = [:]
@@ -65,29 +70,43 @@ public struct RecordState: Sendable, Hashable {
         return result
     }
 
-    /// Applies a local write: every field in `changes` whose value differs gets the new `stamp`,
+    /// Applies a local write: every field in `changes` whose value differs (as bytes) gets the new `stamp`,
     /// and the version vector includes the write's dot. A write to a deleted record brings it back.
+    ///
+    /// The vector entry of the writing site only grows: a stamp from ``WriteClock`` is always above it, and a
+    /// lower one (a caller's bug) must not make the record forget writes it holds.
     /// - Returns: the names of the fields whose value changed.
     @discardableResult
     public mutating func applyLocalWrite(_ changes: [String: String], stamp: Stamp) -> [String] {
         let wasDeleted = isDeleted
         var changed: [String] = []
-        for (name, value) in changes.sorted(by: { $0.key < $1.key }) where fields[name]?.value != value {
+        for (name, value) in changes.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
+        where !FieldValue.sameBytes(fields[name]?.value ?? "", value) || fields[name] == nil {
             fields[name] = FieldValue(value: value, stamp: stamp)
             changed.append(name)
         }
-        if wasDeleted && changed.isEmpty, let first = fields.keys.sorted().first, let current = fields[first] {
+        if wasDeleted && changed.isEmpty,
+            let first = fields.keys.min(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }),
+            let current = fields[first]
+        {
             // Undelete with no value change still needs one write the tombstone does not cover.
             fields[first] = FieldValue(value: current.value, stamp: stamp)
         }
-        versionVector[stamp.dot.site] = stamp.dot.counter
+        includeInHistory(stamp.dot)
         return changed
     }
 
-    /// Applies a local delete: the tombstone now covers every write this record has seen.
+    /// Applies a local delete: the tombstone covers every write this record holds, so the record is deleted
+    /// afterwards whatever the state looked like (even a field stamp its version vector failed to include).
     public mutating func applyLocalDelete(stamp: Stamp) {
-        versionVector[stamp.dot.site] = stamp.dot.counter
+        for field in fields.values { includeInHistory(field.stamp.dot) }
+        includeInHistory(stamp.dot)
         let tombstone = Deletion(context: versionVector, stamp: stamp)
         deletion = deletion.map { $0.merged(with: tombstone) } ?? tombstone
+    }
+
+    /// Makes the version vector include `dot`, never lowering an entry.
+    private mutating func includeInHistory(_ dot: Dot) {
+        if versionVector[dot.site] < dot.counter { versionVector[dot.site] = dot.counter }
     }
 }

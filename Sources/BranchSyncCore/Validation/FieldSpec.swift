@@ -54,13 +54,36 @@ public struct FieldSpec: Sendable {
         self.summary = summary
     }
 
+    /// The most UTF-8 bytes a value of this field may have, whatever it holds. Checked before anything else, so a
+    /// hostile value (megabytes, or one character followed by millions of combining marks) is refused in time
+    /// proportional to the limit, not to the value.
+    public var maximumBytes: Int {
+        switch format {
+        case .text(let maxLength): return maxLength * 4
+        case .oneOf(let allowed): return allowed.map(\.utf8.count).max() ?? 0
+        case .customerCode: return 6
+        case .creditCode: return 18
+        case .phone: return 24
+        case .email: return 254
+        case .bankAccount: return 60
+        case .recordID: return 36
+        case .date: return 10
+        case .sha256: return 64
+        case .count: return 20
+        }
+    }
+
     /// Checks one non-empty value.
     /// - Throws: ``ValidationError`` naming the field and what is wrong.
     public func validate(_ value: String) throws(ValidationError) {
+        let bytes = value.utf8.count
+        guard bytes <= maximumBytes else {
+            throw ValidationError(field: name, message: "\(flag) is \(bytes) bytes; at most \(maximumBytes)")
+        }
         switch format {
         case .text(let maxLength):
-            // UTF-8 length bounds the character count, so most values skip counting graphemes.
-            guard value.utf8.count <= maxLength || value.count <= maxLength else {
+            // At most 4 UTF-8 bytes per character: short values skip counting graphemes.
+            guard bytes <= maxLength || value.count <= maxLength else {
                 throw ValidationError(
                     field: name, message: "\(flag) is \(value.count) characters; at most \(maxLength)")
             }

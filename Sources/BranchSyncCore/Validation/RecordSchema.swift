@@ -31,6 +31,12 @@ public struct RecordSchema: Sendable {
         index[name]
     }
 
+    /// The field whose record name is exactly these UTF-8 bytes. Names from peers are matched this way: `String ==`
+    /// is canonical equivalence, under which, for one, U+212A KELVIN SIGN equals `K`.
+    public func field(exactly name: String) -> FieldSpec? {
+        fields.first { $0.name.utf8.elementsEqual(name.utf8) }
+    }
+
     /// Checks the values of a new record and fills in defaults.
     /// - Returns: the values to store, defaults included.
     /// - Throws: the first ``ValidationError`` found, in field order.

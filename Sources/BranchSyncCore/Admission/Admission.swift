@@ -1,0 +1,266 @@
+/// The rules a received record state must pass before it may change a replica (DESIGN.md §10, Protocol.md §9.2).
+///
+/// Every node checks that a state is **consistent** (it is what its bytes say, and its history covers its own
+/// writes). The hub also checks that a branch's state is **honest** (the branch claims only those writes of other
+/// sites that the hub already holds, since it learns them only through the hub) and **authorised** (validation,
+/// scope, ownership). Pure: the caller supplies the hub's record, its clock and a lookup for references.
+public enum Admission {
+    /// How far ahead of the hub's clock a branch's new writes may be stamped (60 s) before the hub re-stamps them.
+    public static let futureStampTolerance: UInt64 = 60_000
+    /// The largest encoded record state accepted (1 MiB); a document body of 100,000 characters fits.
+    public static let maximumStateBytes = 1 << 20
+
+    // MARK: Consistency (every receiver)
+
+    /// Checks that `state`, decoded from `bytes`, is consistent: it re-encodes to exactly those bytes, holds only the
+    /// collection's fields (names compared as bytes) within their byte limits, every stamp is covered by its version
+    /// vector and no counter is zero or beyond ``WriteClock/maximumCounter``, its owner wrote it first, and its id
+    /// is a version 7 UUID.
+    /// - Returns: `nil`, or why the state is inconsistent.
+    public static func inconsistency(of state: RecordState, encoded bytes: [UInt8]) -> String? {
+        let record = "\(state.collection.singular) \(state.id)"
+        guard bytes.count <= maximumStateBytes else {
+            return "\(record) is \(bytes.count) bytes encoded; at most \(maximumStateBytes)"
+        }
+        guard state.id.isVersion7 else { return "record id \(state.id) is not a version 7 UUID" }
+        let vector = state.versionVector
+        if let entry = vector.counters.first(where: { $0.value > WriteClock.maximumCounter }) {
+            return "\(record) has counter \(entry.value) for \(entry.key), beyond \(WriteClock.maximumCounter)"
+        }
+        guard vector[state.owner] > 0 else {
+            return "\(record) has no write of its owner \(state.owner) in its version vector \(vector)"
+        }
+        let schema = RecordSchema.of(state.collection)
+        for (name, field) in state.fields {
+            guard let spec = schema.field(exactly: name) else {
+                return "\(record) has a field '\(name.escapedForDisplay(limit: 40))' that \(state.collection.rawValue) "
+                    + "do not have"
+            }
+            let size = field.value.utf8.count
+            guard size <= spec.maximumBytes else {
+                return "\(record): \(spec.name) is \(size) bytes; at most \(spec.maximumBytes)"
+            }
+            if let problem = uncovered(field.stamp, by: vector, what: "\(spec.name)'s stamp") {
+                return "\(record): \(problem)"
+            }
+        }
+        if let deletion = state.deletion {
+            if let problem = uncovered(deletion.stamp, by: vector, what: "the tombstone's stamp") {
+                return "\(record): \(problem)"
+            }
+            guard vector.dominatesOrEquals(deletion.context) else {
+                return "\(record): the tombstone's context \(deletion.context) is not within its version vector "
+                    + "\(vector)"
+            }
+        }
+        guard state.encoded() == bytes else {
+            return "\(record) does not re-encode to the bytes received (Protocol.md §3)"
+        }
+        return nil
+    }
+
+    private static func uncovered(_ stamp: Stamp, by vector: VersionVector, what: String) -> String? {
+        guard stamp.dot.counter > 0 else { return "\(what) has counter 0" }
+        guard vector.covers(stamp.dot) else {
+            return "\(what) \(stamp.dot) is not covered by the version vector \(vector)"
+        }
+        return nil
+    }
+
+    // MARK: The hub's rules for a branch's state
+
+    /// Judges a state a branch sent to the hub.
+    /// - Parameters:
+    ///   - remote: the state, decoded from `encoded`.
+    ///   - local: the hub's record with the same id, if any.
+    ///   - lookup: the collection of a record the hub holds (for `customerId` references), `nil` if unknown.
+    public static func admit(
+        _ remote: RecordState, encoded: [UInt8], local: RecordState?, context: AdmissionContext,
+        lookup: (RecordID) throws -> RecordCollection?
+    ) rethrows -> AdmissionVerdict {
+        if let problem = inconsistency(of: remote, encoded: encoded) { return .invalid(problem) }
+        let sender = context.sender
+        let known = local?.versionVector ?? VersionVector()
+
+        // Honest: the sender learns other sites' writes only through the hub.
+        for (site, counter) in remote.versionVector.sortedEntries where site != sender && counter > known[site] {
+            if let verdict = unheldWrite(Dot(site: site, counter: counter), of: remote, known: known, context) {
+                return verdict
+            }
+        }
+        let outcome: MergeOutcome
+        do { outcome = try RecordMerge.merge(local: local, remote: remote) } catch {
+            return .invalid(error.message)
+        }
+        let merged = outcome.state
+        if let local, merged == local {
+            return .unchanged(outOfScope: !Scope.mayHold(local, site: sender, clearance: context.clearance))
+        }
+
+        // What the state changes must be the sender's own new writes.
+        let ownKnown = known[sender]
+        var changed: [String] = []
+        var reused: [String] = []
+        for (name, field) in merged.fields.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
+        where local?.fields[name] != field {
+            let dot = field.stamp.dot
+            if dot.site != sender {
+                if let verdict = unheldWrite(dot, of: remote, known: known, context, field: name) { return verdict }
+            } else if dot.counter <= ownKnown {
+                reused.append(name)
+            }
+            changed.append(name)
+        }
+        let deletionChanged = merged.deletion != local?.deletion
+        var newDeletionStamp: Stamp?
+        if deletionChanged, let deletion = merged.deletion, deletion.stamp != local?.deletion?.stamp {
+            let dot = deletion.stamp.dot
+            if dot.site != sender {
+                if let verdict = unheldWrite(dot, of: remote, known: known, context, field: "tombstone") {
+                    return verdict
+                }
+            } else if dot.counter <= ownKnown {
+                reused.append("tombstone")
+            } else {
+                newDeletionStamp = deletion.stamp
+            }
+        }
+        if !reused.isEmpty {
+            return .refuse(
+                "\(sender) sent \(reused.joined(separator: ", ")) of \(remote.collection.singular) \(remote.id) "
+                    + "under write counters the hub already holds with other content (was \(sender) restored from "
+                    + "an older copy?)")
+        }
+
+        // Authorised.
+        if let refusal = try authorityRefusal(
+            remote: remote, local: local, merged: merged, changed: changed, deletionChanged: deletionChanged,
+            context: context, lookup: lookup)
+        {
+            return refusal
+        }
+
+        // References that cannot be judged yet wait for the record they name.
+        if merged.collection == .documents, changed.contains("customerId"), let text = merged["customerId"],
+            let target = try? RecordID(text), try lookup(target) == nil
+        {
+            return .hold(
+                "document \(remote.id) refers to customer \(target), which the hub does not hold yet",
+                awaiting: target)
+        }
+
+        // Stamps of the sender's new writes too far ahead of the hub's clock are re-stamped by the hub.
+        let (limit, overflow) = context.wallMilliseconds.addingReportingOverflow(context.futureTolerance)
+        func tooFarAhead(_ stamp: Stamp) -> Bool {
+            !overflow && stamp.dot.site == sender && stamp.dot.counter > ownKnown && stamp.time.wallMilliseconds > limit
+        }
+        let restamp = Set(changed.filter { merged.fields[$0].map { tooFarAhead($0.stamp) } ?? false })
+        let restampDeletion = newDeletionStamp.map(tooFarAhead) ?? false
+        guard !restamp.isEmpty || restampDeletion else {
+            return .admit(Admitted(outcome: outcome, restamp: [], restampDeletion: false))
+        }
+        // Merge again as if those writes had been made now at the hub, so the wrong clock does not even win the
+        // conflicts decided at this merge.
+        let clamped = remote.clampingStamps(of: sender, above: ownKnown, laterThan: limit, to: context.wallMilliseconds)
+        guard let fair = try? RecordMerge.merge(local: local, remote: clamped) else {
+            return .invalid("\(remote.collection.singular) \(remote.id) cannot be merged")
+        }
+        return .admit(Admitted(outcome: fair, restamp: restamp, restampDeletion: restampDeletion))
+    }
+
+    /// A write of another site (or the hub) that the state claims and the hub does not hold.
+    private static func unheldWrite(
+        _ dot: Dot, of remote: RecordState, known: VersionVector, _ context: AdmissionContext, field: String? = nil
+    ) -> AdmissionVerdict? {
+        let what = field.map { "its \($0) as written by \(dot)" } ?? "writes of \(dot.site) up to \(dot.counter)"
+        let record = "\(remote.collection.singular) \(remote.id)"
+        if known.covers(dot) {
+            return .invalid(
+                "\(context.sender) sent \(record) with \(what), a write the hub holds with other content")
+        }
+        guard context.recovering else {
+            return .invalid(
+                "\(context.sender) sent \(record) claiming \(what), but the hub holds \(known[dot.site]) of "
+                    + "\(dot.site) for it; a branch learns other sites' writes only through the hub")
+        }
+        if dot.site == context.hub && dot.counter <= context.hubCounter { return nil }
+        return .hold(
+            "\(record) claims \(what); the restored hub holds \(known[dot.site]) and waits for \(dot.site) to resend",
+            awaiting: remote.id)
+    }
+
+    private static func authorityRefusal(
+        remote: RecordState, local: RecordState?, merged: RecordState, changed: [String], deletionChanged: Bool,
+        context: AdmissionContext, lookup: (RecordID) throws -> RecordCollection?
+    ) rethrows -> AdmissionVerdict? {
+        let sender = context.sender
+        let record = "\(remote.collection.singular) \(remote.id)"
+        let schema = RecordSchema.of(merged.collection)
+        // Valid: the values the state changes pass the checks a local write gets.
+        do throws(ValidationError) {
+            if local == nil {
+                _ = try schema.validateNew(merged.plainValues)
+            } else {
+                for name in changed {
+                    guard let spec = schema.field(exactly: name), let value = merged.fields[name]?.value else {
+                        continue
+                    }
+                    if value.isEmpty {
+                        if spec.isRequired {
+                            throw ValidationError(
+                                field: name, message: "\(spec.flag) is required and cannot be cleared")
+                        }
+                    } else {
+                        try spec.validate(value)
+                    }
+                }
+            }
+        } catch {
+            return .refuse("\(record) from \(sender) is invalid: \(error.message)")
+        }
+        if merged.collection == .documents, changed.contains("customerId"), let text = merged["customerId"],
+            let target = try? RecordID(text), let collection = try lookup(target), collection != .customers
+        {
+            return .refuse("\(record) from \(sender) refers to \(target) as its customer, but that is a document")
+        }
+        // A new record owned by another site already failed honesty: it carries its owner's first write.
+        guard let local else { return nil }
+        guard Scope.mayHold(local, site: sender, clearance: context.clearance) else {
+            return .refuse(
+                "site \(sender) may not change \(local.classification.rawValue) record \(local.id) owned by "
+                    + "\(local.owner)")
+        }
+        if sender != local.owner {
+            if merged.classification != local.classification {
+                return .refuse(
+                    "only the owner \(local.owner) or the hub changes the class of \(record); \(sender) set "
+                        + "\(local.classification.rawValue) -> \(merged.classification.rawValue)")
+            }
+            if deletionChanged {
+                return .refuse("only the owner \(local.owner) or the hub deletes \(record); \(sender) deleted it")
+            }
+        }
+        guard Scope.mayHold(merged, site: sender, clearance: context.clearance) else {
+            return .refuse(
+                "site \(sender) may not hold \(merged.classification.rawValue) records of \(merged.owner)")
+        }
+        return nil
+    }
+}
+
+extension RecordState {
+    /// This state with the times of `site`'s writes above counter `after` and later than `limit` set to `now`
+    /// (the dots stay). Used only to decide a merge as the hub would have if the write had been stamped by its clock.
+    func clampingStamps(of site: SiteID, above after: UInt64, laterThan limit: UInt64, to now: UInt64) -> RecordState {
+        func clamp(_ stamp: Stamp) -> Stamp {
+            guard stamp.dot.site == site, stamp.dot.counter > after, stamp.time.wallMilliseconds > limit else {
+                return stamp
+            }
+            return Stamp(dot: stamp.dot, time: HLCTimestamp(wallMilliseconds: now, logical: 0))
+        }
+        var copy = self
+        copy.fields = fields.mapValues { FieldValue(value: $0.value, stamp: clamp($0.stamp)) }
+        copy.deletion = deletion.map { Deletion(context: $0.context, stamp: clamp($0.stamp)) }
+        return copy
+    }
+}

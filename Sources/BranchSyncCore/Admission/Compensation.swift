@@ -1,0 +1,69 @@
+/// Writes the hub makes in answer to a branch's state (DESIGN.md §11): a compensating write after a policy refusal,
+/// and a re-stamping write when the branch's clock ran ahead. Both dominate the branch's state, so the branch (and
+/// anyone the state reached) converges to the hub's record through the ordinary merge.
+public enum Compensation {
+    /// A hub write that keeps `content`'s values, includes the history `dominating` (the branch's state) plus its
+    /// own dot, and re-stamps `restamp` (and the tombstone's display stamp with `restampDeletion`) with `stamp`.
+    ///
+    /// A re-stamped field carries a dot the branch has not seen while the write's history covers the branch's dot,
+    /// so the branch takes it even after further local edits; a field the branch set that `content` lacks is written
+    /// as cleared. Whether the result is deleted is exactly whether `content` is.
+    /// - Parameter stamp: a new stamp of the hub (``WriteClock``), above every stamp in `content`.
+    public static func write(
+        content: RecordState, dominating history: VersionVector, restamp: Set<String>, restampDeletion: Bool,
+        stamp: Stamp
+    ) -> RecordState {
+        var result = content
+        let wasDeleted = content.isDeleted
+        result.versionVector.merge(history)
+        result.versionVector.merge(VersionVector([stamp.dot.site: stamp.dot.counter]))
+        for name in restamp {
+            result.fields[name] = FieldValue(value: content.fields[name]?.value ?? "", stamp: stamp)
+        }
+        if let deletion = result.deletion {
+            var context = deletion.context
+            if wasDeleted { context.merge(VersionVector([stamp.dot.site: stamp.dot.counter])) }
+            result.deletion = Deletion(context: context, stamp: restampDeletion ? stamp : deletion.stamp)
+        }
+        return result
+    }
+
+    /// The hub's answer to a refused state `remote`: its record `local` kept as it is (a tombstone when the record is
+    /// new), with every field `remote` wrote re-stamped, and every field when `remote` deleted the record, so none
+    /// is hidden by the refused tombstone.
+    /// - Parameters:
+    ///   - sender: the branch whose state was refused.
+    ///   - stamp: a new stamp of the hub, above every stamp in `local`.
+    public static func refusal(of remote: RecordState, local: RecordState?, sender: SiteID, stamp: Stamp)
+        -> RecordState
+    {
+        let known = local?.versionVector ?? VersionVector()
+        let written = remote.fields.filter {
+            $0.value.stamp.dot.site == sender && $0.value.stamp.dot.counter > known[sender]
+        }
+        var restamp = Set(written.keys)
+        guard let local else {
+            // Nothing to keep: a tombstone with the refused record's class (so it reaches only where it may) and
+            // every field the state set cleared.
+            var tombstone = RecordState(
+                id: remote.id, collection: remote.collection, owner: remote.owner, versionVector: remote.versionVector)
+            if let classValue = remote.fields[RecordState.classField]?.value,
+                Classification(rawValue: classValue) != nil
+            {
+                tombstone.fields[RecordState.classField] = FieldValue(value: classValue, stamp: stamp)
+                restamp.remove(RecordState.classField)
+            }
+            tombstone.versionVector.merge(VersionVector([stamp.dot.site: stamp.dot.counter]))
+            tombstone.deletion = Deletion(context: tombstone.versionVector, stamp: stamp)
+            for name in restamp { tombstone.fields[name] = FieldValue(value: "", stamp: stamp) }
+            return tombstone
+        }
+        let newDeletion =
+            remote.deletion.map { deletion in
+                !(local.deletion?.context.dominatesOrEquals(deletion.context) ?? false)
+            } ?? false
+        if newDeletion { restamp.formUnion(local.fields.keys) }
+        return write(
+            content: local, dominating: remote.versionVector, restamp: restamp, restampDeletion: false, stamp: stamp)
+    }
+}

@@ -1,0 +1,288 @@
+import BranchSyncTestSupport
+import Testing
+
+@testable import BranchSyncCore
+
+/// The hub's admission rules (DESIGN.md §10, Protocol.md §9.2), one test per way a state was shown to slip through.
+@Suite struct AdmissionTests {
+    let hq = try! SiteID("hq")
+    let bj = try! SiteID("bj01")
+    let sh = try! SiteID("sh01")
+    static let now: UInt64 = 1_764_000_000_000
+    let id = RecordID.version7(unixMilliseconds: 1_764_000_000_000, random: Array(repeating: 5, count: 10))
+
+    func stamp(_ site: SiteID, _ counter: UInt64, at wall: UInt64 = AdmissionTests.now - 10_000) -> Stamp {
+        Stamp(dot: Dot(site: site, counter: counter), time: HLCTimestamp(wallMilliseconds: wall, logical: 0))
+    }
+
+    /// bj01's customer as the hub and sh01 hold it.
+    func held(class recordClass: Classification = .internal) -> RecordState {
+        var state = RecordState(id: id, collection: .customers, owner: bj)
+        state.applyLocalWrite(
+            ["code": "110001", "name": "华信", "creditCode": "914403001922038216", "class": recordClass.rawValue],
+            stamp: stamp(bj, 100))
+        return state
+    }
+
+    func context(_ sender: SiteID, clearance: Classification = .internal, recovering: Bool = false) -> AdmissionContext
+    {
+        AdmissionContext(
+            sender: sender, hub: hq, clearance: clearance, wallMilliseconds: Self.now, recovering: recovering,
+            hubCounter: 500)
+    }
+
+    func verdict(
+        _ remote: RecordState, local: RecordState?, from sender: SiteID, clearance: Classification = .internal,
+        recovering: Bool = false, lookup: [RecordID: RecordCollection] = [:]
+    ) -> AdmissionVerdict {
+        Admission.admit(
+            remote, encoded: remote.encoded(), local: local,
+            context: context(sender, clearance: clearance, recovering: recovering), lookup: { lookup[$0] })
+    }
+
+    func isInvalid(_ verdict: AdmissionVerdict, containing text: String) -> Bool {
+        if case .invalid(let reason) = verdict { return reason.contains(text) }
+        return false
+    }
+
+    func isRefused(_ verdict: AdmissionVerdict, containing text: String) -> Bool {
+        if case .refuse(let reason) = verdict { return reason.contains(text) }
+        return false
+    }
+
+    // MARK: Case 1: forged causal history
+
+    @Test func aBranchCannotClaimWritesOfOtherSitesTheHubDoesNotHold() {
+        var forged = held()
+        forged.versionVector = VersionVector([bj: 1_000_000_000_000, hq: 1_000_000_000_000])
+        forged.fields["name"] = FieldValue(value: "伪造", stamp: stamp(hq, 1_000_000_000_000))
+        let result = verdict(forged, local: held(), from: sh)
+        #expect(isInvalid(result, containing: "claiming writes of bj01 up to 1000000000000, but the hub holds 100"))
+    }
+
+    @Test func aFieldAttributedToAnotherSitesKnownWriteWithOtherContentIsInvalid() {
+        var forged = held()
+        forged.fields["name"] = FieldValue(value: "伪造", stamp: stamp(bj, 100, at: AdmissionTests.now - 5_000))
+        #expect(
+            isInvalid(verdict(forged, local: held(), from: sh), containing: "a write the hub holds with other content"))
+    }
+
+    @Test func inconsistentStatesAreInvalid() {
+        // A field stamp the state's own vector does not cover.
+        var uncovered = held()
+        uncovered.fields["phone"] = FieldValue(value: "13800000000", stamp: stamp(sh, 900))
+        #expect(
+            isInvalid(verdict(uncovered, local: held(), from: sh), containing: "is not covered by the version vector"))
+        // A stamp with counter 0.
+        var zero = held()
+        zero.fields["phone"] = FieldValue(value: "13800000000", stamp: stamp(sh, 0))
+        #expect(isInvalid(verdict(zero, local: held(), from: sh), containing: "counter 0"))
+        // A vector without the writer's entry: the delete that follows must still delete (LocalWriteRulesTests), and
+        // the hub never takes the state in.
+        var writerless = held()
+        writerless.applyLocalWrite(["phone": "13800000000"], stamp: stamp(sh, 7))
+        writerless.versionVector = VersionVector([bj: 100])
+        #expect(isInvalid(verdict(writerless, local: held(), from: sh), containing: "not covered"))
+        // No write of the owner at all.
+        var ownerless = RecordState(id: id, collection: .customers, owner: bj)
+        ownerless.applyLocalWrite(["name": "x"], stamp: stamp(sh, 3))
+        #expect(isInvalid(verdict(ownerless, local: nil, from: sh), containing: "no write of its owner"))
+        // Not a version 7 id (the nil UUID).
+        var nilID = held()
+        nilID.id = try! RecordID(bytes: Array(repeating: 0, count: 16))
+        #expect(isInvalid(verdict(nilID, local: nil, from: bj), containing: "not a version 7 UUID"))
+        // Bytes that are not the state's canonical encoding.
+        let state = held()
+        var bytes = state.encoded()
+        bytes.append(0)
+        #expect(
+            isInvalid(
+                Admission.admit(state, encoded: bytes, local: nil, context: context(bj), lookup: { _ in nil }),
+                containing: "does not re-encode"))
+    }
+
+    // MARK: Case 8: remote states get the checks local writes get
+
+    @Test func remoteStatesGetTheSameChecksAsLocalWrites() {
+        var unknownEmpty = held()
+        unknownEmpty.applyLocalWrite(["favouriteColour": ""], stamp: stamp(bj, 101))
+        #expect(isInvalid(verdict(unknownEmpty, local: held(), from: bj), containing: "field 'favouriteColour'"))
+
+        // A 10 MB field name, or "A" and 5 million combining marks (one character): refused by size, and the reason
+        // does not copy them.
+        var hugeName = held()
+        hugeName.applyLocalWrite([String(repeating: "n", count: 10_000_000): "x"], stamp: stamp(bj, 101))
+        let hugeVerdict = verdict(hugeName, local: held(), from: bj)
+        #expect(isInvalid(hugeVerdict, containing: "bytes encoded; at most 1048576"))
+        if case .invalid(let reason) = hugeVerdict { #expect(reason.utf8.count < 300) }
+        var longName = held()
+        longName.applyLocalWrite([String(repeating: "n", count: 100_000): "x"], stamp: stamp(bj, 101))
+        let longVerdict = verdict(longName, local: held(), from: bj)
+        #expect(isInvalid(longVerdict, containing: "that customers do not have"))
+        if case .invalid(let reason) = longVerdict { #expect(reason.utf8.count < 300) }
+
+        var combining = held()
+        combining.applyLocalWrite(
+            ["notes": "A" + String(repeating: "\u{301}", count: 5_000_000)], stamp: stamp(bj, 101))
+        #expect(isInvalid(verdict(combining, local: held(), from: bj), containing: "bytes encoded"))
+        var marks = held()
+        marks.applyLocalWrite(["notes": "A" + String(repeating: "\u{301}", count: 5_000)], stamp: stamp(bj, 101))
+        #expect(isInvalid(verdict(marks, local: held(), from: bj), containing: "notes is 10001 bytes; at most 8000"))
+
+        for (count, reason) in [(100_000, "bytes encoded"), (1_000, "that customers do not have")] {
+            var manyFields = held()
+            var changes: [String: String] = [:]
+            for index in 0..<count { changes["f\(index)"] = "" }
+            manyFields.applyLocalWrite(changes, stamp: stamp(bj, 101))
+            #expect(isInvalid(verdict(manyFields, local: held(), from: bj), containing: reason))
+        }
+
+        var badPhone = held()
+        badPhone.applyLocalWrite(["phone": "12345"], stamp: stamp(bj, 101))
+        #expect(isRefused(verdict(badPhone, local: held(), from: bj), containing: "is neither a mobile number"))
+    }
+
+    @Test func documentReferencesMustNameACustomer() {
+        let other = RecordID.version7(unixMilliseconds: 7, random: Array(repeating: 3, count: 10))
+        var document = RecordState(
+            id: RecordID.version7(unixMilliseconds: 9, random: Array(repeating: 4, count: 10)), collection: .documents,
+            owner: bj)
+        document.applyLocalWrite(
+            ["title": "合同", "kind": "market", "type": "contract", "customerId": other.description],
+            stamp: stamp(bj, 7))
+        #expect(
+            isRefused(
+                verdict(document, local: nil, from: bj, lookup: [other: .documents]), containing: "that is a document"))
+        if case .hold(_, let awaiting) = verdict(document, local: nil, from: bj) {
+            #expect(awaiting == other)
+        } else {
+            Issue.record("a reference to an unknown record must wait for it")
+        }
+        if case .admit = verdict(document, local: nil, from: bj, lookup: [other: .customers]) {
+        } else {
+            Issue.record("a reference to a customer must be admitted")
+        }
+    }
+
+    // MARK: Future stamps
+
+    @Test func ownWritesStampedFarAheadAreAdmittedButReStampedByTheHub() throws {
+        for ahead in [2 * 3_600_000, 30 * 365 * 86_400_000] as [UInt64] {
+            var edited = held()
+            edited.applyLocalWrite(["phone": "13800000000"], stamp: stamp(sh, 200, at: Self.now + ahead))
+            guard case .admit(let admitted) = verdict(edited, local: held(), from: sh) else {
+                Issue.record("an honest edit with a fast clock must be admitted")
+                continue
+            }
+            #expect(admitted.restamp == ["phone"])
+            var hubClock = WriteClock(site: hq, counter: 40, clock: HybridLogicalClock())
+            let hubStamp = try hubClock.stamp(for: admitted.state, wallMilliseconds: Self.now)
+            let written = Compensation.write(
+                content: admitted.state, dominating: edited.versionVector, restamp: admitted.restamp,
+                restampDeletion: false, stamp: hubStamp)
+            #expect(written["phone"] == "13800000000")
+            #expect(written.fields["phone"]?.stamp == hubStamp)
+            #expect(written.versionVector.compare(to: edited.versionVector) == .after)
+            #expect(Admission.inconsistency(of: written, encoded: written.encoded()) == nil)
+            // The branch converges to it, and the far-future stamp is gone for good.
+            #expect(try RecordMerge.merge(local: edited, remote: written).state == written)
+        }
+        // Within the tolerance the state is taken as it is.
+        var slightlyAhead = held()
+        slightlyAhead.applyLocalWrite(["phone": "13800000000"], stamp: stamp(sh, 200, at: Self.now + 30_000))
+        if case .admit(let admitted) = verdict(slightlyAhead, local: held(), from: sh) {
+            #expect(!admitted.needsRestamp && admitted.state == slightlyAhead)
+        } else {
+            Issue.record("a write 30 s ahead is within the tolerance")
+        }
+    }
+
+    // MARK: Case 4 and 6: authority
+
+    @Test func onlyTheOwnerChangesTheClassOrDeletes() {
+        var reclassified = held(class: .confidential)
+        reclassified.applyLocalWrite(["class": "public"], stamp: stamp(sh, 200))
+        #expect(
+            isRefused(
+                verdict(reclassified, local: held(class: .confidential), from: sh, clearance: .confidential),
+                containing: "only the owner bj01 or the hub changes the class"))
+        var deleted = held()
+        deleted.applyLocalDelete(stamp: stamp(sh, 200))
+        #expect(
+            isRefused(verdict(deleted, local: held(), from: sh), containing: "only the owner bj01 or the hub deletes"))
+        var ownerDeleted = held()
+        ownerDeleted.applyLocalDelete(stamp: stamp(bj, 200))
+        if case .admit = verdict(ownerDeleted, local: held(), from: bj) {} else { Issue.record("the owner deletes") }
+        var secretAttempt = held()
+        secretAttempt.applyLocalWrite(["class": "secret"], stamp: stamp(sh, 200))
+        #expect(isRefused(verdict(secretAttempt, local: held(), from: sh), containing: "changes the class"))
+        // A new record in someone else's name claims its owner's first write, which the hub does not hold: forged.
+        #expect(isInvalid(verdict(held(), local: nil, from: sh), containing: "claiming writes of bj01 up to 100"))
+        // Outside the sender's clearance.
+        var peek = held(class: .confidential)
+        peek.applyLocalWrite(["notes": "看看"], stamp: stamp(sh, 200))
+        #expect(isRefused(verdict(peek, local: held(class: .confidential), from: sh), containing: "may not change"))
+    }
+
+    @Test func aRefusalIsAnsweredWithAWriteTheSenderConvergesTo() throws {
+        let local = held()
+        var refused = local
+        refused.applyLocalWrite(["class": "secret", "notes": "改"], stamp: stamp(sh, 200))
+        var hubClock = WriteClock(site: hq, counter: 40, clock: HybridLogicalClock())
+        let hubStamp = try hubClock.stamp(for: local, wallMilliseconds: Self.now)
+        let compensation = Compensation.refusal(of: refused, local: local, sender: sh, stamp: hubStamp)
+        #expect(compensation.classification == .internal)
+        #expect(compensation["notes"] == nil)
+        #expect(compensation.versionVector.compare(to: refused.versionVector) == .after)
+        // The sender converges even after editing the record again before the compensation arrives.
+        var further = refused
+        further.applyLocalWrite(["contact": "王"], stamp: stamp(sh, 201))
+        let merged = try RecordMerge.merge(local: further, remote: compensation).state
+        #expect(merged.classification == .internal && merged["notes"] == nil && merged["contact"] == "王")
+        // A refused delete leaves the record alive wherever it meets the compensation.
+        var deleted = local
+        deleted.applyLocalDelete(stamp: stamp(sh, 300))
+        let undelete = Compensation.refusal(of: deleted, local: local, sender: sh, stamp: hubStamp)
+        #expect(!undelete.isDeleted)
+        #expect(try !RecordMerge.merge(local: deleted, remote: undelete).state.isDeleted)
+        // A refused new record becomes a tombstone there.
+        let tombstone = Compensation.refusal(of: local, local: nil, sender: sh, stamp: hubStamp)
+        #expect(tombstone.isDeleted && tombstone["name"] == nil && tombstone.classification == .internal)
+        #expect(try RecordMerge.merge(local: local, remote: tombstone).state.isDeleted)
+    }
+
+    @Test func reusingADotTheHubHoldsIsRefused() {
+        var hubHas = held()
+        hubHas.applyLocalWrite(["phone": "13800000000"], stamp: stamp(sh, 200))
+        var reused = held()
+        reused.applyLocalWrite(["notes": "恢复后写的"], stamp: stamp(sh, 200))
+        #expect(isRefused(verdict(reused, local: hubHas, from: sh), containing: "restored from an older copy"))
+    }
+
+    // MARK: A restored hub
+
+    @Test func aRecoveringHubHoldsClaimsItCannotCheckYetAndTakesBackItsOwnWrites() {
+        var relayed = held()
+        relayed.applyLocalWrite(["notes": "bj01 later"], stamp: stamp(bj, 150))
+        relayed.applyLocalWrite(["contact": "hq wrote"], stamp: stamp(hq, 400))
+        relayed.applyLocalWrite(["phone": "13800000000"], stamp: stamp(sh, 10))
+        if case .hold(_, let awaiting) = verdict(relayed, local: held(), from: sh, recovering: true) {
+            #expect(awaiting == id)
+        } else {
+            Issue.record("a recovering hub waits for bj01's resend")
+        }
+        var hubOnly = held()
+        hubOnly.applyLocalWrite(["contact": "hq wrote"], stamp: stamp(hq, 400))
+        if case .admit = verdict(hubOnly, local: held(), from: sh, recovering: true) {
+        } else {
+            Issue.record("a recovering hub takes back its own lost writes")
+        }
+        var beyond = held()
+        beyond.applyLocalWrite(["contact": "hq wrote"], stamp: stamp(hq, 900))
+        if case .hold = verdict(beyond, local: held(), from: sh, recovering: true) {
+        } else {
+            Issue.record("a hub write beyond the hub's counter waits too")
+        }
+        #expect(isInvalid(verdict(hubOnly, local: held(), from: sh, recovering: false), containing: "claiming"))
+    }
+}
