@@ -5,7 +5,8 @@
 ///   `ServerKey`, so a copy of the hub's database does not let anyone pose as a branch.
 /// - The branch proves it knows `ClientKey` with `ClientKey XOR HMAC(StoredKey, AuthMessage)`; the hub proves it
 ///   knows the verifier with `HMAC(ServerKey, AuthMessage)`. Neither the secret nor a key crosses the wire.
-/// - `AuthMessage` binds both sites and both sessions' nonces, so a recorded proof is useless in another session.
+/// - `AuthMessage` binds both handshake messages, with both sites and both sessions' nonces, so a recorded proof is
+///   useless in another session.
 public enum SiteCredentials {
     /// The secret's length in bytes.
     public static let secretLength = 32
@@ -37,14 +38,11 @@ public enum SiteCredentials {
             serverKey: HMACSHA256.mac(key: secret, message: Array("BranchSync server key".utf8)))
     }
 
-    /// The bytes both proofs sign (`Protocol.md` §6.3).
-    public static func authMessage(branch: String, hub: String, branchNonce: [UInt8], hubNonce: [UInt8]) -> [UInt8] {
-        var message = Array("branchsync-v1".utf8)
-        for part in [Array(branch.utf8), Array(hub.utf8), branchNonce, hubNonce] {
-            message.append(UInt8(truncatingIfNeeded: part.count))
-            message += part
-        }
-        return message
+    /// The bytes both proofs sign (`Protocol.md` §8): a label and the SHA-256 of the whole `HELLO` and `CHALLENGE`
+    /// payloads. Every field of both (sites, nonces, versions, software, clocks) is covered, so a relay that
+    /// alters any of them makes the proofs fail instead of slipping a forged value into the session.
+    public static func authMessage(helloPayload: [UInt8], challengePayload: [UInt8]) -> [UInt8] {
+        Array("branchsync-v2".utf8) + SHA256.digest(helloPayload) + SHA256.digest(challengePayload)
     }
 
     /// The branch's proof for `authMessage`.

@@ -85,17 +85,18 @@ public final class BranchClient: Sendable {
     private func connectAndRun(stopWhenCaughtUp: Bool, progress: ((SyncProgress) -> Void)?) throws -> SessionSummary {
         let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "daemon"))
         guard store.identity.role == .branch else {
-            throw NodeError("this node is the hub; run it with 'branchsync run --listen HOST:PORT'", retryable: false)
+            throw NodeError(
+                "this node is the hub; run it with 'branchsync run --listen HOST:PORT'", code: .configuration)
         }
         guard let address = hubAddressOverride ?? store.identity.hubAddress else {
             throw NodeError(
                 "this branch has no hub address; run 'branchsync join --hub HOST:PORT --secret-file FILE'",
-                retryable: false)
+                code: .configuration)
         }
         guard let secretHex = try store.metadata(Self.secretKey), let secret = bytes(fromHex: secretHex) else {
             throw NodeError(
                 "this branch has no enrolment secret; run 'branchsync join --hub HOST:PORT --secret-file FILE'",
-                retryable: false)
+                code: .configuration)
         }
         let (host, port) = try Socket.parseAddress(address)
         let fd = try Socket.connect(host: host, port: port, timeout: options.handshakeTimeout)
@@ -109,7 +110,7 @@ public final class BranchClient: Sendable {
             } catch let error as NodeError {
                 throw NodeError(
                     "\(error.message) with the hub at \(address) (does it run with --tls-cert, and is its certificate "
-                        + "signed by the CA given with --tls-ca?)", retryable: false)
+                        + "signed by the CA given with --tls-ca?)", code: .configuration)
             }
             connection.tls = tls
         }
@@ -120,12 +121,23 @@ public final class BranchClient: Sendable {
         do {
             session = try BranchHandshake.perform(
                 connection: connection, store: store, secret: secret, software: software, options: options)
-        } catch let error as NodeError where trusted == nil && !error.message.hasPrefix("the hub refused") {
+        } catch let error as WireError {
+            connection.fail(with: error)
+            throw NodeError("the hub at \(address) failed the handshake: \(error)", code: .connection)
+        } catch let error as NodeError where trusted == nil && error.code == .connection {
             // The hub's refusals explain themselves; a dropped connection may mean the hub wants TLS.
             throw NodeError(
                 "the hub at \(address) closed the connection during the handshake (\(error.message)); if it requires "
-                    + "TLS, give this branch its CA with 'branchsync join --hub \(address) --secret-file FILE --tls-ca FILE'"
-            )
+                    + "TLS, give this branch its CA with 'branchsync join --hub \(address) --secret-file FILE --tls-ca FILE'",
+                code: .connection)
+        }
+        if let plan = session.plan, !plan.reasons.isEmpty {
+            logger.warning(
+                "restore detected at the handshake; streams restart from the beginning",
+                [
+                    ("hub-restored", String(plan.hubRegressed)), ("branch-restored", String(plan.branchRegressed)),
+                    ("reasons", plan.reasons.joined(separator: "; ")),
+                ])
         }
         let log = logger.with("site", store.identity.site.rawValue).with("peer", session.peer.rawValue)
         store.actor = AuditActor(user: "sync", origin: "hub \(session.peer) at \(address)")

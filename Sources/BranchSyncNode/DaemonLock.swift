@@ -11,7 +11,7 @@ public final class DaemonLock: Sendable {
     public init(directory: String) throws {
         let path = (directory as NSString).appendingPathComponent("run.lock")
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw NodeError("cannot open \(path): \(Socket.errnoText())", retryable: false) }
+        guard fd >= 0 else { throw NodeError("cannot open \(path): \(Socket.errnoText())", code: .configuration) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(fd, &buffer, buffer.count, 0)
@@ -20,7 +20,7 @@ public final class DaemonLock: Sendable {
             Glibc.close(fd)
             throw NodeError(
                 "another 'branchsync run' is already using \(directory)"
-                    + (holder.isEmpty ? "" : " (process \(holder))") + "; stop it first", retryable: false)
+                    + (holder.isEmpty ? "" : " (process \(holder))") + "; stop it first", code: .configuration)
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
@@ -28,4 +28,17 @@ public final class DaemonLock: Sendable {
     }
 
     deinit { Glibc.close(fd) }
+}
+
+extension DaemonLock {
+    /// Whether a `branchsync run` holds the lock of `directory` now (then its sessions do the syncing).
+    public static func isHeld(directory: String) -> Bool {
+        let path = (directory as NSString).appendingPathComponent("run.lock")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return true }
+        flock(fd, LOCK_UN)
+        return false
+    }
 }

@@ -94,8 +94,10 @@ final class FramedConnection {
             switch result {
             case .transferred(let count): outputOffset += count
             case .wouldBlock: break sending
-            case .closed: throw NodeError("\(peerAddress) closed the connection while this node was sending")
-            case .failed(let reason): throw NodeError("connection to \(peerAddress) lost while sending: \(reason)")
+            case .closed:
+                throw NodeError("\(peerAddress) closed the connection while this node was sending", code: .connection)
+            case .failed(let reason):
+                throw NodeError("connection to \(peerAddress) lost while sending: \(reason)", code: .connection)
             }
         }
         if outputOffset == output.count {
@@ -126,12 +128,12 @@ final class FramedConnection {
                     messages.append(try Message.decode(type: frame.type, payload: frame.payload))
                 }
             case .closed:
-                if messages.isEmpty { throw NodeError("\(peerAddress) closed the connection") }
+                if messages.isEmpty { throw NodeError("\(peerAddress) closed the connection", code: .connection) }
                 return messages
             case .wouldBlock:
                 return messages
             case .failed(let reason):
-                throw NodeError("connection to \(peerAddress) lost: \(reason)")
+                throw NodeError("connection to \(peerAddress) lost: \(reason)", code: .connection)
             }
         }
         return messages
@@ -153,7 +155,8 @@ final class FramedConnection {
     }
 
     /// Waits for the next message (handshake steps), at most `timeout` seconds.
-    /// - Throws: ``NodeError`` on timeout or a closed connection; ``WireError`` for malformed frames.
+    /// - Throws: ``WireError`` `TIMEOUT` when nothing came in time, or for malformed frames; ``NodeError`` for a
+    ///   closed connection.
     func receive(timeout: Double) throws -> Message {
         let deadline = Clock.uptimeMilliseconds() + UInt64(timeout * 1000)
         while true {
@@ -162,7 +165,9 @@ final class FramedConnection {
             pendingHandshakeMessages = try receiveAvailable()
             if !pendingHandshakeMessages.isEmpty { continue }
             let now = Clock.uptimeMilliseconds()
-            guard now < deadline else { throw NodeError("\(peerAddress) sent nothing for \(Int(timeout)) s") }
+            guard now < deadline else {
+                throw WireError(.timeout, "nothing received for \(Int(timeout)) s during the handshake")
+            }
             _ = wait(timeoutMilliseconds: Int32(min(deadline - now, 1000)), wake: nil)
         }
     }

@@ -10,12 +10,32 @@ struct EstablishedSession {
     var peerSoftware: String
     /// Where to start sending this node's log to the peer.
     var outboundCursor: Int64
-    /// Peer clock minus local clock at the handshake.
+    /// Peer clock minus local clock at the handshake (saturating).
     var clockSkewMilliseconds: Int64
     /// The peer's clearance (hub side), used to filter what it is sent and what it may write.
     var clearance: Classification?
     /// Hub side: the clearance epoch whose full resend this session performs, if one is due.
     var resendEpoch: Int64? = nil
+    /// Hub side: this session is the full resync the peer owes a restored hub (DESIGN.md §12).
+    var fullResync = false
+    /// What the handshake decided about restores, for the log.
+    var plan: ResumePlan? = nil
+}
+
+/// Peer clock minus local clock, saturated to the `Int64` range: a peer's clock of 2^63 is a wrong clock to report,
+/// not an arithmetic trap.
+func clockSkew(peer: UInt64, local: UInt64) -> Int64 {
+    if peer >= local { return Int64(clamping: peer - local) }
+    return -Int64(clamping: local - peer)
+}
+
+extension ResumeState {
+    init(_ positions: ResumePositions) {
+        self.init(
+            cursor: UInt64(clamping: positions.cursor), acked: UInt64(clamping: positions.acked),
+            logHead: UInt64(clamping: positions.logHead), yourCounter: UInt64(clamping: positions.peerCounter),
+            incarnation: positions.incarnation, yourIncarnation: positions.peerIncarnation)
+    }
 }
 
 /// The hub's side of the handshake (`Protocol.md` §8).
@@ -33,80 +53,90 @@ enum HubHandshake {
             throw refuse(.unexpectedMessage, "expected HELLO")
         }
         let receivedAt = Timestamp.nowMilliseconds()
+        let site = hello.site
         guard
             hello.minimumVersion <= SessionOptions.protocolVersion
                 && SessionOptions.protocolVersion <= hello.maximumVersion
         else {
             throw refuse(
                 .unsupportedVersion,
-                "this hub speaks protocol \(SessionOptions.protocolVersion); site \(hello.site) speaks \(hello.minimumVersion)–\(hello.maximumVersion)"
+                "this hub speaks protocol \(SessionOptions.protocolVersion); site \(site) speaks \(hello.minimumVersion)–\(hello.maximumVersion)"
             )
         }
         guard hello.role == .branch else {
-            throw refuse(.roleMismatch, "\(hello.site) connected as a hub; only branches connect to a hub")
+            throw refuse(.roleMismatch, "\(site) connected as a hub; only branches connect to a hub")
         }
         guard hello.schemaVersion == SessionOptions.schemaVersion else {
             throw refuse(
                 .schemaMismatch,
-                "record schema \(hello.schemaVersion) at \(hello.site) differs from \(SessionOptions.schemaVersion) at the hub; upgrade the older side"
+                "record schema \(hello.schemaVersion) at \(site) differs from \(SessionOptions.schemaVersion) at the hub; upgrade the older side"
             )
         }
-        guard let peer = try store.peer(hello.site), peer.role == .branch, let storedKey = peer.storedKey,
+        guard let peer = try store.peer(site), peer.role == .branch, let storedKey = peer.storedKey,
             let serverKey = peer.serverKey
         else {
             throw refuse(
                 .unknownSite,
-                "site \(hello.site) is not enrolled at hub \(store.identity.site); run 'branchsync site add \(hello.site)' on the hub"
+                "site \(site) is not enrolled at hub \(store.identity.site); run 'branchsync site add \(site)' on the hub"
             )
         }
-        let hubNonce = SecureRandom.bytes(nonceLength)
-        connection.send(
-            .challenge(
-                Challenge(
-                    version: SessionOptions.protocolVersion, site: store.identity.site, software: software,
-                    schemaVersion: SessionOptions.schemaVersion, clockMilliseconds: Timestamp.nowMilliseconds(),
-                    nonce: hubNonce)))
+        let challenge = Challenge(
+            version: SessionOptions.protocolVersion, site: store.identity.site, software: software,
+            schemaVersion: SessionOptions.schemaVersion, clockMilliseconds: Timestamp.nowMilliseconds(),
+            nonce: SecureRandom.bytes(nonceLength))
+        connection.send(.challenge(challenge))
         try connection.flush()
         guard case .auth(let auth) = try connection.receive(timeout: options.handshakeTimeout) else {
             throw refuse(.unexpectedMessage, "expected AUTH")
         }
         let message = SiteCredentials.authMessage(
-            branch: hello.site.rawValue, hub: store.identity.site.rawValue, branchNonce: hello.nonce, hubNonce: hubNonce
-        )
+            helloPayload: Message.hello(hello).encodedPayload(),
+            challengePayload: Message.challenge(challenge).encodedPayload())
         let verifier = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
         guard SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: message) else {
-            try? store.recordPeerError(hello.site, error: "authentication failed from \(connection.peerAddress)")
-            throw refuse(.authenticationFailed, "authentication failed for site \(hello.site): wrong secret")
+            try? store.recordPeerError(site, error: "authentication failed from \(connection.peerAddress)")
+            throw refuse(.authenticationFailed, "authentication failed for site \(site): wrong secret")
         }
         if let other = registry.register(
-            hello.site, wake: wake, address: connection.peerAddress, grace: options.duplicateSessionGrace)
+            site, wake: wake, address: connection.peerAddress, grace: options.duplicateSessionGrace)
         {
-            throw refuse(.duplicateSession, "site \(hello.site) already has a session open from \(other)")
+            throw refuse(.duplicateSession, "site \(site) already has a session open from \(other)")
         }
         // From here on the site is registered: any failure must release it, or the site could never connect again.
-        let cursor: Cursor
         do {
+            let positions = try store.resumePositions(for: site)
+            let hubState = ResumeState(positions)
+            let flags = positions.resyncPending ? Welcome.fullResync : 0
             connection.send(
                 .welcome(
                     Welcome(
                         serverSignature: SiteCredentials.serverSignature(verifier: verifier, authMessage: message),
-                        cursor: UInt64(peer.appliedCursor))))
+                        resume: hubState, flags: flags)))
             try connection.flush()
-            guard case .cursor(let value) = try connection.receive(timeout: options.handshakeTimeout) else {
+            guard case .cursor(let cursor) = try connection.receive(timeout: options.handshakeTimeout) else {
                 throw refuse(.unexpectedMessage, "expected CURSOR")
             }
-            cursor = value
+            let plan = ResumePlan(hub: hubState, branch: cursor.resume, flags: flags)
+            try store.recordResume(
+                ResumeOutcome(
+                    peerIncarnation: cursor.resume.incarnation, appliedCursor: Int64(clamping: plan.branchStreamStart),
+                    ackedCursor: Int64(clamping: plan.hubStreamStart), echoPeerChanges: plan.hubEchoesBranchChanges,
+                    counterFloor: cursor.resume.yourCounter, peerRegressed: plan.branchRegressed,
+                    selfRegressed: plan.hubRegressed, reasons: plan.reasons),
+                peer: site)
+            // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
+            let current = try store.peer(site) ?? peer
+            let resendDue = current.syncedEpoch < current.clearanceEpoch
+            return EstablishedSession(
+                peer: site, peerRole: .branch, peerSoftware: hello.software,
+                outboundCursor: resendDue ? 0 : Int64(clamping: plan.hubStreamStart),
+                clockSkewMilliseconds: clockSkew(peer: hello.clockMilliseconds, local: receivedAt),
+                clearance: current.clearance, resendEpoch: resendDue ? current.clearanceEpoch : nil,
+                fullResync: plan.hubRegressed, plan: plan)
         } catch {
-            registry.unregister(hello.site, wake: wake)
+            registry.unregister(site, wake: wake)
             throw error
         }
-        // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
-        let resendDue = peer.syncedEpoch < peer.clearanceEpoch
-        return EstablishedSession(
-            peer: hello.site, peerRole: .branch, peerSoftware: hello.software,
-            outboundCursor: resendDue ? 0 : Int64(clamping: cursor.cursor),
-            clockSkewMilliseconds: Int64(bitPattern: hello.clockMilliseconds) - Int64(bitPattern: receivedAt),
-            clearance: peer.clearance, resendEpoch: resendDue ? peer.clearanceEpoch : nil)
     }
 }
 
@@ -115,24 +145,20 @@ enum BranchHandshake {
     static func perform(
         connection: FramedConnection, store: NodeStore, secret: [UInt8], software: String, options: SessionOptions
     ) throws -> EstablishedSession {
-        let branchNonce = SecureRandom.bytes(nonceLength)
-        connection.send(
-            .hello(
-                Hello(
-                    minimumVersion: SessionOptions.protocolVersion, maximumVersion: SessionOptions.protocolVersion,
-                    site: store.identity.site, role: .branch, software: software,
-                    schemaVersion: SessionOptions.schemaVersion, clockMilliseconds: Timestamp.nowMilliseconds(),
-                    nonce: branchNonce)))
+        let hello = Hello(
+            minimumVersion: SessionOptions.protocolVersion, maximumVersion: SessionOptions.protocolVersion,
+            site: store.identity.site, role: .branch, software: software, schemaVersion: SessionOptions.schemaVersion,
+            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: SecureRandom.bytes(nonceLength))
+        connection.send(.hello(hello))
         try connection.flush()
         let challenge = try reply(connection, options, "CHALLENGE") { message -> Challenge? in
             if case .challenge(let value) = message { return value }
             return nil
         }
         let receivedAt = Timestamp.nowMilliseconds()
-        try store.rememberHub(challenge.site)
         let message = SiteCredentials.authMessage(
-            branch: store.identity.site.rawValue, hub: challenge.site.rawValue, branchNonce: branchNonce,
-            hubNonce: challenge.nonce)
+            helloPayload: Message.hello(hello).encodedPayload(),
+            challengePayload: Message.challenge(challenge).encodedPayload())
         connection.send(.auth(Auth(proof: SiteCredentials.clientProof(secret: secret, authMessage: message))))
         try connection.flush()
         let welcome = try reply(connection, options, "WELCOME") { message -> Welcome? in
@@ -145,16 +171,25 @@ enum BranchHandshake {
             try? connection.flush()
             throw NodeError(
                 "the hub at \(connection.peerAddress) could not prove it knows this branch's secret; check --hub",
-                retryable: false)
+                code: .authentication)
         }
-        let hubPeer = try store.peer(challenge.site)
-        connection.send(.cursor(Cursor(cursor: UInt64(hubPeer?.appliedCursor ?? 0))))
+        try store.rememberHub(challenge.site)
+        let branchState = ResumeState(try store.resumePositions(for: challenge.site))
+        connection.send(.cursor(Cursor(resume: branchState)))
         try connection.flush()
+        let plan = ResumePlan(hub: welcome.resume, branch: branchState, flags: welcome.flags)
+        try store.recordResume(
+            ResumeOutcome(
+                peerIncarnation: welcome.resume.incarnation, appliedCursor: Int64(clamping: plan.hubStreamStart),
+                ackedCursor: Int64(clamping: plan.branchStreamStart), echoPeerChanges: plan.branchEchoesHubChanges,
+                counterFloor: welcome.resume.yourCounter, peerRegressed: plan.hubRegressed,
+                selfRegressed: plan.branchRegressed, reasons: plan.reasons),
+            peer: challenge.site)
         return EstablishedSession(
             peer: challenge.site, peerRole: .hub, peerSoftware: challenge.software,
-            outboundCursor: Int64(clamping: welcome.cursor),
-            clockSkewMilliseconds: Int64(bitPattern: challenge.clockMilliseconds) - Int64(bitPattern: receivedAt),
-            clearance: nil)
+            outboundCursor: Int64(clamping: plan.branchStreamStart),
+            clockSkewMilliseconds: clockSkew(peer: challenge.clockMilliseconds, local: receivedAt), clearance: nil,
+            plan: plan)
     }
 
     /// The hub's next handshake message, or the hub's refusal as a ``NodeError``.
@@ -164,7 +199,9 @@ enum BranchHandshake {
         let message = try connection.receive(timeout: options.handshakeTimeout)
         if let value = extract(message) { return value }
         if case .error(let error) = message {
-            throw NodeError("the hub refused: \(error.message) (\(error.code))", retryable: isRetryable(error.code))
+            throw NodeError(
+                "the hub refused: \(error.message.escapedForDisplay(limit: 300)) (\(error.code))",
+                code: isRetryable(error.code) ? .transient : .refusedForGood)
         }
         throw NodeError("the hub sent \(message.type) instead of \(name)")
     }

@@ -41,7 +41,7 @@ public final class HubServer: Sendable {
         let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "hub", origin: "daemon"))
         guard store.identity.role == .hub else {
             throw NodeError(
-                "this node is a branch; a branch syncs with 'branchsync run' without --listen", retryable: false)
+                "this node is a branch; a branch syncs with 'branchsync run' without --listen", code: .configuration)
         }
         try store.markAllPeersOffline()
         let (host, port) = try Socket.parseAddress(address)
@@ -101,8 +101,16 @@ public final class HubServer: Sendable {
             log.info(
                 "session started",
                 [("cursor", String(session.outboundCursor)), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
-            if abs(session.clockSkewMilliseconds) > options.clockSkewWarning {
+            if session.clockSkewMilliseconds.magnitude > options.clockSkewWarning.magnitude {
                 log.warning("clock skew beyond threshold", [("skew-ms", String(session.clockSkewMilliseconds))])
+            }
+            if let plan = session.plan, !plan.reasons.isEmpty {
+                log.warning(
+                    "restore detected at the handshake; streams restart from the beginning",
+                    [
+                        ("hub-restored", String(plan.hubRegressed)), ("branch-restored", String(plan.branchRegressed)),
+                        ("reasons", plan.reasons.joined(separator: "; ")),
+                    ])
             }
             let sync = SyncSession(
                 connection: connection, store: store, session: session, options: options, logger: log, wake: wake,

@@ -21,7 +21,7 @@ public final class LocalChangeSignal: Sendable {
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0, var address = Self.address(path) else {
             if fd >= 0 { Glibc.close(fd) }
-            throw NodeError("cannot create the local change socket at \(path)", retryable: false)
+            throw NodeError("cannot create the local change socket at \(path)", code: .configuration)
         }
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -31,7 +31,7 @@ public final class LocalChangeSignal: Sendable {
         guard rc == 0 else {
             let reason = Socket.errnoText()
             Glibc.close(fd)
-            throw NodeError("cannot bind the local change socket at \(path): \(reason)", retryable: false)
+            throw NodeError("cannot bind the local change socket at \(path): \(reason)", code: .configuration)
         }
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

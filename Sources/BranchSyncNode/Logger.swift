@@ -60,9 +60,12 @@ public final class LogCapture: Sendable {
 
     public init() {}
 
-    /// A logger writing here.
-    public func logger(minimum: Logger.Level = .debug) -> Logger {
-        Logger(minimum: minimum) { line in self.lines.withLock { $0.append(line) } }
+    /// A logger writing here, and with `echo` to standard error too (for debugging a test).
+    public func logger(minimum: Logger.Level = .debug, echo: Bool = false) -> Logger {
+        Logger(minimum: minimum) { line in
+            self.lines.withLock { $0.append(line) }
+            if echo { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
     }
 
     /// The lines so far.

@@ -18,8 +18,12 @@ public struct SessionOptions: Sendable {
     public var duplicateSessionGrace: Double = 3
     /// Clock skew (milliseconds) reported as a warning in `status`.
     public var clockSkewWarning: Int64 = 5_000
+    /// Seconds both sides must have been caught up, after a change, before a verify runs (DESIGN.md §13).
+    public var verifyDelay: Double = 2
+    /// Seconds between verifies when nothing changed (finds silent damage: a restored or edited database).
+    public var verifyInterval: Double = 600
     /// The protocol versions this build speaks.
-    public static let protocolVersion: UInt64 = 1
+    public static let protocolVersion: UInt64 = 2
     /// The record schema version carried in the handshake; nodes with different versions refuse to sync.
     public static let schemaVersion: UInt64 = 1
 

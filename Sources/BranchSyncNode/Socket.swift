@@ -5,7 +5,7 @@ enum Socket {
     /// Splits `HOST:PORT` (IPv6 as `[::1]:PORT`).
     static func parseAddress(_ text: String) throws -> (host: String, port: UInt16) {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            throw NodeError("'\(text)' is not HOST:PORT", retryable: false)
+            throw NodeError("'\(text)' is not HOST:PORT", code: .configuration)
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -38,12 +38,12 @@ enum Socket {
         guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
             let text = errnoText()
             close(fd)
-            throw NodeError("cannot listen on \(host):\(port): \(text)", retryable: false)
+            throw NodeError("cannot listen on \(host):\(port): \(text)", code: .configuration)
         }
         guard Glibc.listen(fd, 512) == 0 else {
             let text = errnoText()
             close(fd)
-            throw NodeError("listen() failed: \(text)", retryable: false)
+            throw NodeError("listen() failed: \(text)", code: .configuration)
         }
         setNonBlocking(fd)
         var storage = sockaddr_storage()
@@ -101,7 +101,7 @@ enum Socket {
             }
             close(fd)
         }
-        throw NodeError("cannot connect to \(host):\(port): \(lastError)")
+        throw NodeError("cannot connect to \(host):\(port): \(lastError)", code: .connection)
     }
 
     static func setNonBlocking(_ fd: Int32) {

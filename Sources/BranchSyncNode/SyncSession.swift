@@ -12,6 +12,12 @@ public struct SessionSummary: Sendable, Hashable {
     public var applied = 0
     public var quarantined = 0
     public var conflicts = 0
+    /// Changes of this branch the hub refused (`REFUSED` notices received).
+    public var refusedByHub = 0
+    /// The last verify this session ran, if any.
+    public var verify: VerifyOutcome?
+    /// Records the verify found different and repaired.
+    public var repaired = 0
 
     public init() {}
 }
@@ -23,14 +29,15 @@ public struct SyncProgress: Sendable {
 }
 
 /// An authenticated session streaming both ways (`Protocol.md` §9): this node's log out in batches with a window
-/// of unacknowledged batches, the peer's batches in, each applied with its cursor in one transaction and
-/// acknowledged. Caught up, it stays open and pushes new changes when woken.
+/// of unacknowledged batches, the peer's batches in, each judged, applied with its cursor in one transaction and
+/// acknowledged. Caught up, it stays open, pushes new changes when woken, and verifies that both replicas hold the
+/// same records.
 ///
 /// Not `Sendable`: runs on the thread that owns the connection and the store.
 final class SyncSession {
     private let connection: FramedConnection
     private let store: NodeStore
-    private let session: EstablishedSession
+    private var session: EstablishedSession
     private let options: SessionOptions
     private let logger: Logger
     private let wake: WakeSignal
@@ -38,19 +45,21 @@ final class SyncSession {
     private let onIncomingApplied: @Sendable () -> Void
     private let stopWhenCaughtUp: Bool
     private let progress: ((SyncProgress) -> Void)?
+    private var isHub: Bool { session.peerRole == .branch }
 
+    // Outbound stream.
     private var scanned: Int64
-    private var inflight: [Int64] = []
+    /// Batches sent and not yet acknowledged, oldest first: every `CHANGES` gets exactly one `ACK`, in order.
+    private var inflight: [(upTo: Int64, carried: Bool, generation: Int)] = []
+    /// Bumped when the stream restarts from the beginning (a clearance change), so acknowledgements of batches from
+    /// before the restart are told apart.
+    private var generation = 0
     private var outboundAtEnd = false
     private var announcedCaughtUp = false
-    /// Whether the peer's latest `CHANGES` with `remaining = 0` came after it acknowledged our latest non-empty
-    /// batch: only then has it nothing more for us, including what merging our changes produced.
-    private var peerCaughtUp = false
-    /// The position of our latest batch that carried states or purges, until the peer acknowledges it.
-    private var lastNonEmptyBatch: Int64?
     private var scanDue = true
     private var outboundTotal: Int64 = 0
-    private var summary = SessionSummary()
+    private var echoFloor: Int64 = 0
+    private var clearanceEpoch: Int64 = 0
     /// How far the peer has applied this node's log (its stated cursor, then every ACK).
     private var peerApplied: Int64
     /// The highest acknowledged position not yet written to the store (persisted at most once a second: it only
@@ -59,6 +68,24 @@ final class SyncSession {
     private var lastAckPersist: UInt64 = 0
     /// Attachments already sent in this session (content-addressed: once is enough).
     private var blobsSent: Set<String> = []
+
+    // Inbound stream.
+    /// Whether the peer's latest `CHANGES` with `remaining = 0` came after it acknowledged every batch of ours that
+    /// carried states or purges: only then has it nothing more for us, including what merging our changes produced.
+    private var peerCaughtUp = false
+    /// Refusal notices sent in this session and not yet shown delivered (hub).
+    private var noticesSent: Set<Int64> = []
+    /// Whether states of this peer may be held waiting for a reference (hub).
+    private var mayHoldReferences = true
+
+    // Verify.
+    private var verifyRun: VerifyRun?
+    private var verifySchedule: VerifySchedule
+    private var nextRound: UInt64 = 1
+    private var verifiedOnce = false
+    private let digests: ReplicaDigests
+
+    private var summary = SessionSummary()
 
     init(
         connection: FramedConnection, store: NodeStore, session: EstablishedSession, options: SessionOptions,
@@ -77,14 +104,23 @@ final class SyncSession {
         self.onIncomingApplied = onIncomingApplied
         self.scanned = session.outboundCursor
         self.peerApplied = session.outboundCursor
+        verifySchedule = VerifySchedule(delay: options.verifyDelay, interval: options.verifyInterval)
+        digests = ReplicaDigests(
+            store: store,
+            scope: session.clearance.map { .site(session.peer, clearance: $0) } ?? .all)
     }
 
     /// Runs until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both sides are
-    /// caught up.
+    /// caught up and verified.
     func run() throws -> SessionSummary {
         defer { try? persistAck() }
-        if session.peerRole == .hub { try store.completePendingPurges(peerApplied: peerApplied) }
-        outboundTotal = try store.pendingCount(for: session.peer, after: scanned, clearance: session.clearance)
+        if let peer = try store.peer(session.peer) {
+            echoFloor = peer.echoFloor
+            clearanceEpoch = peer.clearanceEpoch
+        }
+        if !isHub { try store.completePendingPurges(peerApplied: peerApplied) }
+        outboundTotal = try pendingCount(after: scanned)
+        try sendUndeliveredNotices()
         var lastPing = Clock.uptimeMilliseconds()
         var lastLocalCheck = lastPing
         var pending = connection.pendingHandshakeMessages
@@ -100,57 +136,120 @@ final class SyncSession {
             if unpersistedAck != nil && Clock.uptimeMilliseconds() >= lastAckPersist + 1000 { try persistAck() }
             try fillWindow()
             try connection.flush()
-            if stopWhenCaughtUp && outboundAtEnd && inflight.isEmpty && peerCaughtUp
-                && connection.pendingOutputCount == 0
-            {
+            let now = Clock.uptimeMilliseconds()
+            let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0
+            verifySchedule.noteCaughtUp(caughtUp, at: now)
+            if caughtUp { try caughtUpBothWays(now: now) }
+            if stopWhenCaughtUp && caughtUp && verifiedOnce && verifyRun == nil {
                 connection.send(.bye(Bye(reason: "caught up")))
                 try? connection.flush()
                 return summary
             }
-            let now = Clock.uptimeMilliseconds()
             let pingDue = lastPing + UInt64(options.pingInterval * 1000)
             let checkDue = lastLocalCheck + UInt64(options.localCheckInterval * 1000)
             let timeout = Int32(clamping: max(1, Int64(min(pingDue, checkDue)) - Int64(now)))
             let (readable, woken) = connection.wait(timeoutMilliseconds: timeout, wake: wake)
-            if woken { scanDue = true }
+            if woken { try wokenUp() }
             if readable { pending = try connection.receiveAvailable() }
             let after = Clock.uptimeMilliseconds()
             if after >= checkDue {
-                scanDue = true
+                try wokenUp()
                 lastLocalCheck = after
             }
             if after >= pingDue {
                 // Everything the peer has not acknowledged yet, in flight or not sent.
-                let backlog = try store.pendingCount(
-                    for: session.peer, after: peerApplied, clearance: session.clearance)
+                let backlog = try store.pending(
+                    for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
+                let age = backlog.oldestMilliseconds.map { Int64(clamping: store.wallClock()) - $0 } ?? 0
                 connection.send(
-                    .ping(Ping(clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog)))))
+                    .ping(
+                        Ping(
+                            clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog.count)),
+                            pendingAge: UInt64(max(0, age)))))
                 lastPing = after
             }
             if pending.isEmpty && after - connection.lastReceiveUptime > UInt64(options.peerTimeout * 1000) {
                 connection.send(
                     .error(ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
                 try? connection.flush()
-                throw NodeError("\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session")
+                throw NodeError(
+                    "\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session",
+                    code: .connection)
             }
         }
     }
+
+    private func pendingCount(after cursor: Int64) throws -> Int64 {
+        try store.pendingCount(for: session.peer, after: cursor, clearance: session.clearance, echoFloor: echoFloor)
+    }
+
+    /// New local changes, a clearance change, or a verify request may be waiting.
+    private func wokenUp() throws {
+        scanDue = true
+        if isHub, let peer = try store.peer(session.peer), peer.clearanceEpoch != clearanceEpoch {
+            // A clearance change reaches a connected branch at once: resend everything (backfill and purge).
+            logger.info(
+                "clearance changed; resending the log",
+                [("from", session.clearance?.rawValue ?? "-"), ("to", peer.clearance.rawValue)])
+            session.clearance = peer.clearance
+            session.resendEpoch = peer.clearanceEpoch
+            clearanceEpoch = peer.clearanceEpoch
+            echoFloor = peer.echoFloor
+            restartOutbound()
+        }
+        if verifyRun == nil, try store.verifyRequested(for: session.peer) {
+            startVerify(requested: true)
+        }
+    }
+
+    private func restartOutbound() {
+        scanned = 0
+        generation += 1
+        outboundAtEnd = false
+        announcedCaughtUp = false
+        scanDue = true
+        verifySchedule.noteChange()
+    }
+
+    // MARK: Caught up
+
+    private func caughtUpBothWays(now: UInt64) throws {
+        if isHub && session.fullResync {
+            session.fullResync = false
+            if try store.completeResync(with: session.peer) {
+                logger.info("every branch has resynced: the hub's recovery from its restore is complete")
+            } else {
+                logger.info("full resync with the site complete")
+            }
+        }
+        if var run = verifyRun, !run.started {
+            run.started = true
+            let first = run.round.start()
+            verifyRun = run
+            try sendVerifyStep(first)
+            return
+        }
+        if verifyRun == nil && (verifySchedule.isDue(at: now) || (stopWhenCaughtUp && !verifiedOnce)) {
+            startVerify(requested: false)
+        }
+    }
+
+    // MARK: Outbound
 
     /// Sends batches while the window has room and the log has more.
     private func fillWindow() throws {
         while inflight.count < options.window && connection.pendingOutputCount < 8 << 20 && (scanDue || !outboundAtEnd)
         {
             let batch = try store.outboundBatch(
-                for: session.peer, after: scanned, clearance: session.clearance, limit: options.batchLimit,
-                maximumBytes: options.batchBytes)
+                for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,
+                limit: options.batchLimit, maximumBytes: options.batchBytes)
             scanDue = false
-            let advanced = batch.upTo != scanned
-            if !advanced {
+            guard batch.upTo != scanned else {
                 outboundAtEnd = true
                 if !announcedCaughtUp {
-                    connection.send(.changes(Changes(upTo: UInt64(scanned), remaining: 0, states: [])))
-                    inflight.append(scanned)
+                    send(Changes(upTo: UInt64(scanned), remaining: 0, encodedStates: []), carried: false)
                     announcedCaughtUp = true
+                    try completeResendIfDone()
                 }
                 return
             }
@@ -158,20 +257,19 @@ final class SyncSession {
                 connection.send(.purge(Purge(ids: batch.purges)))
                 summary.purgesSent += batch.purges.count
             }
-            if !batch.purges.isEmpty || !batch.encodedStates.isEmpty { lastNonEmptyBatch = batch.upTo }
             // Attachments go just before the states that refer to them.
             for sha in batch.attachments where !blobsSent.contains(sha) {
-                guard let data = try store.blob(sha256: sha), let digest = bytes(fromHex: sha) else {
-                    continue
-                }
+                guard let data = try store.blob(sha256: sha), let digest = bytes(fromHex: sha) else { continue }
                 connection.send(.blob(Blob(sha256: digest, data: data)))
                 blobsSent.insert(sha)
             }
             summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
-            connection.send(
-                .changes(Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates)))
-            inflight.append(batch.upTo)
+            let carried = !batch.purges.isEmpty || !batch.encodedStates.isEmpty
+            send(
+                Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates),
+                carried: carried)
+            if carried { verifySchedule.noteChange() }
             scanned = batch.upTo
             outboundAtEnd = batch.reachedEnd
             announcedCaughtUp = batch.reachedEnd
@@ -179,80 +277,331 @@ final class SyncSession {
         }
     }
 
+    private func send(_ changes: Changes, carried: Bool) {
+        logger.debug(
+            "sending changes",
+            [
+                ("up-to", String(changes.upTo)), ("states", String(changes.encodedStates.count)),
+                ("remaining", String(changes.remaining)),
+            ])
+        connection.send(.changes(changes))
+        inflight.append((Int64(clamping: changes.upTo), carried, generation))
+    }
+
+    /// After a clearance change, records that the peer has the whole resend once every batch of it is acknowledged.
+    private func completeResendIfDone() throws {
+        guard let epoch = session.resendEpoch, outboundAtEnd, !inflight.contains(where: { $0.generation == generation })
+        else { return }
+        try persistAck()
+        try store.recordResendComplete(session.peer, epoch: epoch)
+        session.resendEpoch = nil
+    }
+
+    // MARK: Inbound
+
     /// Handles received messages; returns true when the peer ended the session.
     private func handle(_ messages: [Message]) throws -> Bool {
         for message in messages {
+            logger.debug("received", [("type", "\(message.type)")])
             switch message {
             case .changes(let changes):
-                let result = try store.applyIncoming(
-                    changes.states, encoded: changes.encodedStates, from: session.peer,
-                    upTo: Int64(clamping: changes.upTo),
-                    remaining: Int64(clamping: changes.remaining), admit: admit)
-                connection.send(.ack(Ack(upTo: changes.upTo)))
-                summary.received += changes.states.count
-                summary.applied += result.applied
-                summary.quarantined += result.quarantined
-                summary.conflicts += result.conflicts
-                if changes.remaining == 0 { peerCaughtUp = true }
-                if !changes.encodedStates.isEmpty {
-                    // Answer with our log's state right after this ACK (new merges, or a fresh caught-up marker),
-                    // so the peer learns that we have nothing more for it only after we applied its changes.
-                    scanDue = true
-                    announcedCaughtUp = false
-                }
-                if result.quarantined > 0 {
-                    logger.warning("changes quarantined", [("count", String(result.quarantined))])
-                }
-                if result.conflicts > 0 { logger.info("conflicts recorded", [("count", String(result.conflicts))]) }
-                if result.applied > 0 { onIncomingApplied() }
-                progress?(SyncProgress(received: summary.received, remaining: changes.remaining))
+                try receive(changes)
             case .purge(let purge):
-                guard session.peerRole == .hub else {
-                    throw protocolViolation("a branch may not send PURGE")
-                }
+                guard !isHub else { throw protocolViolation("a branch may not send PURGE") }
                 let removed = try store.purge(purge.ids, from: session.peer, peerApplied: peerApplied)
                 summary.purgesReceived += removed
                 scanDue = true
                 announcedCaughtUp = false
+                verifySchedule.noteChange()
                 if removed > 0 { logger.info("records purged", [("count", String(removed))]) }
             case .ack(let ack):
-                let upTo = Int64(clamping: ack.upTo)
-                inflight.removeAll { $0 <= upTo }
-                unpersistedAck = max(unpersistedAck ?? 0, upTo)
-                peerApplied = max(peerApplied, upTo)
-                if let last = lastNonEmptyBatch, upTo >= last {
-                    lastNonEmptyBatch = nil
-                    peerCaughtUp = false  // wait for the marker the peer sends after applying it
-                }
-                if session.peerRole == .hub {
-                    summary.purgesReceived += try store.completePendingPurges(peerApplied: peerApplied)
-                }
-                if let epoch = session.resendEpoch, outboundAtEnd, inflight.isEmpty {
-                    try persistAck()
-                    try store.recordResendComplete(session.peer, epoch: epoch)
-                }
+                try acknowledge(ack)
             case .blob(let blob):
                 do {
                     try store.storeBlob(sha256: hex(blob.sha256), bytes: blob.data)
                 } catch let error as StorageError where error.code == .corrupt {
                     throw WireError(.malformedFrame, error.message)
                 }
+            case .refused(let refused):
+                guard !isHub else { throw protocolViolation("a branch may not send REFUSED") }
+                if try store.recordRefusal(
+                    recordID: refused.recordID, dot: refused.dot, reason: refused.reason, by: session.peer)
+                {
+                    summary.refusedByHub += 1
+                    logger.warning(
+                        "the hub refused a change of this branch; see 'branchsync quarantine list'",
+                        [("record", refused.recordID.description), ("reason", refused.reason.escapedForDisplay())])
+                }
             case .ping(let ping):
-                try store.recordHeartbeat(session.peer, peerPending: Int64(clamping: ping.pending))
+                try store.recordHeartbeat(
+                    session.peer, peerPending: Int64(clamping: ping.pending),
+                    pendingAgeMilliseconds: Int64(clamping: ping.pendingAge))
                 connection.send(.pong(Pong(echoedClockMilliseconds: ping.clockMilliseconds)))
             case .pong:
                 break
             case .error(let error):
-                throw NodeError("\(session.peer) reported \(error.code): \(error.message)", retryable: true)
+                throw NodeError(
+                    "\(session.peer) reported \(error.code): \(error.message.escapedForDisplay(limit: 300))",
+                    code: error.code == .invalidChange ? .transient : .connection)
             case .bye(let bye):
-                logger.info("peer closed the session", [("reason", bye.reason)])
+                logger.info("peer closed the session", [("reason", bye.reason.escapedForDisplay())])
                 return true
+            case .verify(let request):
+                connection.send(
+                    .verifySummary(
+                        VerifySummary(
+                            round: request.round,
+                            nodes: try StoreVerifySource(digests: digests).summaries(request.paths))))
+            case .verifyList(let request):
+                connection.send(
+                    .verifyEntries(
+                        VerifyEntries(
+                            round: request.round,
+                            entries: try StoreVerifySource(digests: digests).entries(request.paths))))
+            case .fetch(let request):
+                try answer(request)
+            case .repair(let repair):
+                try receive(repair)
+            case .verifySummary, .verifyEntries:
+                try feedVerify(message)
             case .hello, .challenge, .auth, .welcome, .cursor:
                 throw protocolViolation("\(message.type) after the handshake")
             }
         }
         return false
     }
+
+    private var policy: AdmissionPolicy {
+        session.clearance.map { .hub(clearance: $0) } ?? .branch
+    }
+
+    private func receive(_ changes: Changes) throws {
+        let result = try store.applyIncoming(
+            changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
+            remaining: Int64(clamping: changes.remaining), policy: policy)
+        try answer(result)
+        connection.send(.ack(Ack(upTo: changes.upTo)))
+        summary.received += changes.encodedStates.count
+        if changes.remaining == 0 && !inflight.contains(where: \.carried) { peerCaughtUp = true }
+        if !changes.encodedStates.isEmpty {
+            // Answer with our log's state right after this ACK (new merges, or a fresh caught-up marker), so the peer
+            // learns that we have nothing more for it only after we applied its changes.
+            scanDue = true
+            announcedCaughtUp = false
+            verifySchedule.noteChange()
+        }
+        if isHub && changes.remaining == 0 && mayHoldReferences, let clearance = session.clearance {
+            try store.refuseUnresolvedReferences(from: session.peer, clearance: clearance)
+            mayHoldReferences = false
+            try sendUndeliveredNotices()
+        }
+        progress?(SyncProgress(received: summary.received, remaining: changes.remaining))
+        try endIfInvalid(result)
+    }
+
+    /// Applies a verify repair: the same judgement as `CHANGES`, no cursor moves.
+    private func receive(_ repair: Repair) throws {
+        let result = try store.applyIncoming(
+            repair.encodedStates, from: session.peer, upTo: nil, remaining: 0, policy: policy)
+        try answer(result)
+        summary.received += repair.encodedStates.count
+        if result.applied > 0 {
+            scanDue = true
+            announcedCaughtUp = false
+        }
+        if repair.kind == .finalReply { try feedVerify(.repair(repair)) }
+        try endIfInvalid(result)
+    }
+
+    /// What a batch's judgement asks of this session: refusal notices, purges of records the peer may not hold.
+    private func answer(_ result: BatchResult) throws {
+        summary.applied += result.applied
+        summary.quarantined += result.quarantined
+        summary.conflicts += result.conflicts
+        if result.held > 0 { mayHoldReferences = true }
+        if result.refused > 0 { try sendUndeliveredNotices() }
+        if !result.purges.isEmpty {
+            connection.send(.purge(Purge(ids: result.purges)))
+            summary.purgesSent += result.purges.count
+        }
+        if result.quarantined > 0 {
+            logger.warning(
+                "changes quarantined",
+                [("count", String(result.quarantined)), ("refused", String(result.refused))])
+        }
+        if result.restamped > 0 {
+            logger.warning(
+                "changes re-stamped: the site's clock is ahead of the hub's", [("count", String(result.restamped))])
+        }
+        if result.conflicts > 0 { logger.info("conflicts recorded", [("count", String(result.conflicts))]) }
+        if result.applied > 0 { onIncomingApplied() }
+    }
+
+    /// A causally invalid state ends the session, after its batch was acknowledged (the good states in it are kept).
+    private func endIfInvalid(_ result: BatchResult) throws {
+        guard let reason = result.invalid.first else { return }
+        let text =
+            "a change was causally invalid and is quarantined at the hub; the site stays flagged until an operator "
+            + "drops it: \(reason)"
+        connection.send(.error(ErrorMessage(code: .invalidChange, message: text.escapedForDisplay(limit: 500))))
+        try? connection.flush()
+        throw NodeError("\(session.peer) sent a causally invalid change: \(reason)", code: .protocolViolation)
+    }
+
+    private func acknowledge(_ ack: Ack) throws {
+        guard let first = inflight.first else { throw protocolViolation("ACK \(ack.upTo) with no batch in flight") }
+        guard ack.upTo == UInt64(clamping: first.upTo) else {
+            throw protocolViolation(
+                "ACK \(ack.upTo) does not acknowledge the oldest batch in flight (upTo \(first.upTo))")
+        }
+        inflight.removeFirst()
+        let upTo = first.upTo
+        if first.generation == generation {
+            unpersistedAck = max(unpersistedAck ?? 0, upTo)
+            peerApplied = max(peerApplied, upTo)
+        }
+        if first.carried { peerCaughtUp = false }  // wait for the marker the peer sends after applying it
+        if !isHub { summary.purgesReceived += try store.completePendingPurges(peerApplied: peerApplied) }
+        if !noticesSent.isEmpty {
+            try store.markRefusalsDelivered(to: session.peer, upTo: upTo)
+            noticesSent = noticesSent.intersection(try store.undeliveredRefusals(to: session.peer).map(\.id))
+        }
+        try completeResendIfDone()
+    }
+
+    /// Hub: tells the peer about refusals it has not received yet.
+    private func sendUndeliveredNotices() throws {
+        guard isHub else { return }
+        for notice in try store.undeliveredRefusals(to: session.peer) where !noticesSent.contains(notice.id) {
+            connection.send(.refused(Refused(recordID: notice.recordID, dot: notice.dot, reason: notice.reason)))
+            noticesSent.insert(notice.id)
+        }
+    }
+
+    // MARK: Verify
+
+    private func startVerify(requested: Bool) {
+        guard verifyRun == nil else { return }
+        let round = nextRound
+        nextRound += 1
+        verifyRun = VerifyRun(
+            round: VerifyRound(round: round), attempt: 1, startSeq: (try? store.lastSeq()) ?? 0,
+            startPeerSeq: (try? store.peer(session.peer)?.appliedCursor) ?? 0, repaired: 0, started: false,
+            requested: requested)
+    }
+
+    private func feedVerify(_ message: Message) throws {
+        guard var run = verifyRun, run.started else { return }
+        let step = try run.round.receive(message, source: StoreVerifySource(digests: digests))
+        verifyRun = run
+        try sendVerifyStep(step)
+    }
+
+    private func sendVerifyStep(_ step: VerifyRound.Step) throws {
+        switch step {
+        case .send(let messages):
+            for message in messages { connection.send(message) }
+        case .wait:
+            break
+        case .repair(let push, let fetch):
+            for chunk in try repairChunks(of: push) {
+                connection.send(.repair(Repair(round: verifyRun?.round.round ?? 0, kind: .push, encodedStates: chunk)))
+            }
+            var fetches = 0
+            var offset = 0
+            while offset < fetch.count {
+                let ids = Array(fetch[offset..<min(offset + 2_000, fetch.count)])
+                connection.send(.fetch(Fetch(round: verifyRun?.round.round ?? 0, ids: ids)))
+                fetches += 1
+                offset += ids.count
+            }
+            guard var run = verifyRun else { return }
+            let next = run.round.fetchSent(fetches)
+            verifyRun = run
+            try sendVerifyStep(next)
+        case .finished(let outcome):
+            try finishVerify(outcome)
+        }
+    }
+
+    private func finishVerify(_ outcome: VerifyOutcome) throws {
+        guard let run = verifyRun else { return }
+        verifyRun = nil
+        if !outcome.identical && run.attempt == 1 {
+            // Repaired; check again once both sides are caught up (records in flight are expected to differ).
+            let round = nextRound
+            nextRound += 1
+            verifyRun = VerifyRun(
+                round: VerifyRound(round: round), attempt: 2, startSeq: try store.lastSeq(),
+                startPeerSeq: try store.peer(session.peer)?.appliedCursor ?? 0, repaired: outcome.differing.count,
+                started: false, requested: run.requested)
+            logger.info("verify repaired records; checking again", [("records", String(outcome.differing.count))])
+            summary.repaired = outcome.differing.count
+            scanDue = true
+            return
+        }
+        verifySchedule.noteVerified(at: Clock.uptimeMilliseconds())
+        verifiedOnce = true
+        summary.verify = outcome
+        let result: String
+        if outcome.identical {
+            result =
+                "identical: \(outcome.records) records"
+                + (run.repaired > 0 ? " (after repairing \(run.repaired))" : "")
+            if run.requested || run.repaired > 0 { logger.info("verify", [("result", result)]) }
+        } else {
+            let shown = outcome.differing.prefix(20).map(\.description).joined(separator: ", ")
+            result =
+                "differ: \(outcome.differing.count) record(s) still differ after a repair: \(shown)"
+                + (outcome.differing.count > 20 ? ", …" : "")
+            logger.warning("verify found replicas that still differ", [("result", result)])
+        }
+        try store.recordVerify(
+            with: session.peer, identical: outcome.identical, records: Int64(clamping: outcome.records),
+            result: result, seq: run.startSeq, peerSeq: run.startPeerSeq)
+    }
+
+    /// Answers a `FETCH`: the states asked for that the peer may hold, in `REPAIR` parts of about a batch's size; the
+    /// hub tells the peer to purge those it holds but may not.
+    private func answer(_ fetch: Fetch) throws {
+        let states = try digests.states(fetch.ids)
+        if isHub {
+            let sent = Set(try states.map { try RecordState(decoding: $0).id })
+            let stale = try fetch.ids.filter { id in try !sent.contains(id) && store.record(id) != nil }
+            if !stale.isEmpty {
+                connection.send(.purge(Purge(ids: stale)))
+                summary.purgesSent += stale.count
+            }
+        }
+        let chunks = try repairChunks(states: states)
+        for (index, chunk) in chunks.enumerated() {
+            connection.send(
+                .repair(
+                    Repair(
+                        round: fetch.round, kind: index == chunks.count - 1 ? .finalReply : .reply,
+                        encodedStates: chunk)))
+        }
+    }
+
+    private func repairChunks(of ids: [RecordID]) throws -> [[[UInt8]]] {
+        try repairChunks(states: digests.states(ids))
+    }
+
+    private func repairChunks(states: [[UInt8]]) throws -> [[[UInt8]]] {
+        var chunks: [[[UInt8]]] = [[]]
+        var size = 0
+        for state in states {
+            if size + state.count > options.batchBytes, !(chunks.last?.isEmpty ?? true) {
+                chunks.append([])
+                size = 0
+            }
+            chunks[chunks.count - 1].append(state)
+            size += state.count
+        }
+        return chunks
+    }
+
+    // MARK: Helpers
 
     private func persistAck() throws {
         guard let upTo = unpersistedAck else { return }
@@ -264,24 +613,6 @@ final class SyncSession {
     private func protocolViolation(_ text: String) -> NodeError {
         connection.send(.error(ErrorMessage(code: .unexpectedMessage, message: text)))
         try? connection.flush()
-        return NodeError("protocol violation by \(session.peer): \(text)", retryable: false)
-    }
-
-    /// The hub's scope rules for what a branch may write (DESIGN.md §6); a branch admits what its hub sends.
-    private func admit(_ remote: RecordState, _ local: RecordState?) -> String? {
-        guard let clearance = session.clearance else { return nil }
-        let peer = session.peer
-        if let local {
-            guard Scope.mayHold(local, site: peer, clearance: clearance) else {
-                return
-                    "site \(peer) may not change \(local.classification.rawValue) record \(local.id) owned by \(local.owner)"
-            }
-        } else if remote.owner != peer {
-            return "site \(peer) sent a new record owned by \(remote.owner); a site creates only its own records"
-        }
-        guard Scope.mayHold(remote, site: peer, clearance: clearance) else {
-            return "site \(peer) may not hold \(remote.classification.rawValue) records of \(remote.owner)"
-        }
-        return nil
+        return NodeError("protocol violation by \(session.peer): \(text)", code: .protocolViolation)
     }
 }

@@ -16,7 +16,7 @@ public final class TLSContext: @unchecked Sendable {
     private init(server: Bool) throws {
         signal(SIGPIPE, SIG_IGN)
         guard let ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()) else {
-            throw NodeError("cannot create a TLS context: \(TLSContext.lastError())", retryable: false)
+            throw NodeError("cannot create a TLS context: \(TLSContext.lastError())", code: .configuration)
         }
         context = ctx
         isServer = server
@@ -32,13 +32,14 @@ public final class TLSContext: @unchecked Sendable {
     public static func server(certificateFile: String, keyFile: String) throws -> TLSContext {
         let tls = try TLSContext(server: true)
         guard SSL_CTX_use_certificate_chain_file(tls.context, certificateFile) == 1 else {
-            throw NodeError("cannot use TLS certificate \(certificateFile): \(lastError())", retryable: false)
+            throw NodeError("cannot use TLS certificate \(certificateFile): \(lastError())", code: .configuration)
         }
         guard SSL_CTX_use_PrivateKey_file(tls.context, keyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw NodeError("cannot use TLS key \(keyFile): \(lastError())", retryable: false)
+            throw NodeError("cannot use TLS key \(keyFile): \(lastError())", code: .configuration)
         }
         guard SSL_CTX_check_private_key(tls.context) == 1 else {
-            throw NodeError("TLS key \(keyFile) does not belong to certificate \(certificateFile)", retryable: false)
+            throw NodeError(
+                "TLS key \(keyFile) does not belong to certificate \(certificateFile)", code: .configuration)
         }
         return tls
     }
@@ -59,7 +60,7 @@ public final class TLSContext: @unchecked Sendable {
             added += 1
         }
         ERR_clear_error()
-        guard added > 0 else { throw NodeError("the TLS CA file holds no PEM certificate", retryable: false) }
+        guard added > 0 else { throw NodeError("the TLS CA file holds no PEM certificate", code: .configuration) }
         return tls
     }
 
@@ -128,9 +129,9 @@ final class TLSSession {
                 if verify != X509_V_OK {
                     throw NodeError(
                         "TLS handshake failed: \(String(cString: X509_verify_cert_error_string(Int(verify))))",
-                        retryable: false)
+                        code: .configuration)
                 }
-                throw NodeError("TLS handshake failed: \(TLSContext.lastError())", retryable: false)
+                throw NodeError("TLS handshake failed: \(TLSContext.lastError())", code: .configuration)
             }
             let now = Clock.uptimeMilliseconds()
             guard now < deadline else { throw NodeError("TLS handshake timed out after \(Int(timeout)) s") }

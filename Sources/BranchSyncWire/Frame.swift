@@ -11,10 +11,17 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case purge = 0x11
     case ack = 0x12
     case blob = 0x13
+    case refused = 0x14
     case ping = 0x20
     case pong = 0x21
     case error = 0x30
     case bye = 0x31
+    case verify = 0x40
+    case verifySummary = 0x41
+    case verifyList = 0x42
+    case verifyEntries = 0x43
+    case repair = 0x44
+    case fetch = 0x45
 }
 
 /// Frame layout (`Protocol.md` §5): `u32` length of what follows (type + payload), `u8` type, payload.

@@ -11,10 +11,17 @@ public enum Message: Sendable, Hashable {
     case purge(Purge)
     case ack(Ack)
     case blob(Blob)
+    case refused(Refused)
     case ping(Ping)
     case pong(Pong)
     case error(ErrorMessage)
     case bye(Bye)
+    case verify(Verify)
+    case verifySummary(VerifySummary)
+    case verifyList(VerifyList)
+    case verifyEntries(VerifyEntries)
+    case repair(Repair)
+    case fetch(Fetch)
 
     /// The message's type byte.
     public var type: MessageType {
@@ -28,10 +35,17 @@ public enum Message: Sendable, Hashable {
         case .purge: return .purge
         case .ack: return .ack
         case .blob: return .blob
+        case .refused: return .refused
         case .ping: return .ping
         case .pong: return .pong
         case .error: return .error
         case .bye: return .bye
+        case .verify: return .verify
+        case .verifySummary: return .verifySummary
+        case .verifyList: return .verifyList
+        case .verifyEntries: return .verifyEntries
+        case .repair: return .repair
+        case .fetch: return .fetch
         }
     }
 }
@@ -98,32 +112,70 @@ public struct Auth: Sendable, Hashable {
     }
 }
 
-/// Hub → branch: the server signature and where to resume the branch's log (§6.4).
-public struct Welcome: Sendable, Hashable {
-    public var serverSignature: [UInt8]
-    /// The hub has applied the branch's log up to this seq.
-    public var cursor: UInt64
+/// The length of a node's incarnation id in bytes (Protocol.md §8.2).
+public let incarnationLength = 16
 
-    public init(serverSignature: [UInt8], cursor: UInt64) {
-        self.serverSignature = serverSignature
+/// What one side of a session knows about the other's log and its own, stated after authentication so that each
+/// side can tell whether the other (or itself) was restored from an older copy (Protocol.md §8.2).
+public struct ResumeState: Sendable, Hashable {
+    /// This side has applied the peer's log up to this seq.
+    public var cursor: UInt64
+    /// This side's record of how far the peer has applied this side's log (its latest acknowledgement).
+    public var acked: UInt64
+    /// This side's log head: the highest seq it has used.
+    public var logHead: UInt64
+    /// The highest counter of the peer's own writes that this side holds.
+    public var yourCounter: UInt64
+    /// This side's incarnation: random, new at `init` and at `restore`.
+    public var incarnation: [UInt8]
+    /// The peer's incarnation as this side last saw it (zeros if never).
+    public var yourIncarnation: [UInt8]
+
+    public init(
+        cursor: UInt64, acked: UInt64, logHead: UInt64, yourCounter: UInt64, incarnation: [UInt8],
+        yourIncarnation: [UInt8]
+    ) {
         self.cursor = cursor
+        self.acked = acked
+        self.logHead = logHead
+        self.yourCounter = yourCounter
+        self.incarnation = incarnation
+        self.yourIncarnation = yourIncarnation
     }
 }
 
-/// Branch → hub: where to resume the hub's log (§6.5).
-public struct Cursor: Sendable, Hashable {
-    /// The branch has applied the hub's log up to this seq.
-    public var cursor: UInt64
+/// Hub → branch: the server signature and the hub's resume state (§6.4).
+public struct Welcome: Sendable, Hashable {
+    public var serverSignature: [UInt8]
+    /// The hub's side: `cursor` is how far the hub applied the branch's log.
+    public var resume: ResumeState
+    /// Bit 0: the hub was restored and asks for a full resync in both directions.
+    public var flags: UInt8
 
-    public init(cursor: UInt64) {
-        self.cursor = cursor
+    /// The flag asking for a full resync.
+    public static let fullResync: UInt8 = 1
+
+    public init(serverSignature: [UInt8], resume: ResumeState, flags: UInt8 = 0) {
+        self.serverSignature = serverSignature
+        self.resume = resume
+        self.flags = flags
+    }
+}
+
+/// Branch → hub: the branch's resume state (§6.5).
+public struct Cursor: Sendable, Hashable {
+    /// The branch's side: `cursor` is how far the branch applied the hub's log.
+    public var resume: ResumeState
+
+    public init(resume: ResumeState) {
+        self.resume = resume
     }
 }
 
 /// A batch of record states from the sender's log (§6.6).
 ///
-/// States travel in their canonical encoding (`Protocol.md` §4). A sender may pass the bytes it stored without
-/// decoding them; a decoded message carries both the bytes and the states.
+/// States travel in their canonical encoding (`Protocol.md` §4) and are decoded by the receiver one by one, so one
+/// state that does not decode is quarantined on its own instead of failing the whole frame.
 public struct Changes: Sendable, Hashable {
     /// After applying, the receiver has applied the sender's log up to this seq.
     public var upTo: UInt64
@@ -131,41 +183,17 @@ public struct Changes: Sendable, Hashable {
     public var remaining: UInt64
     /// The canonical encodings of the states, in order.
     public var encodedStates: [[UInt8]]
-    /// The decoded states; empty when the message was built from ``encodedStates`` for sending.
-    public var states: [RecordState]
 
-    /// A batch from states (encodes them).
-    public init(upTo: UInt64, remaining: UInt64, states: [RecordState]) {
-        self.upTo = upTo
-        self.remaining = remaining
-        self.states = states
-        self.encodedStates = states.map { $0.encoded() }
-    }
-
-    /// A batch from canonical encodings, as stored (for sending).
+    /// A batch from canonical encodings, as stored.
     public init(upTo: UInt64, remaining: UInt64, encodedStates: [[UInt8]]) {
         self.upTo = upTo
         self.remaining = remaining
         self.encodedStates = encodedStates
-        self.states = []
     }
 
-    init(upTo: UInt64, remaining: UInt64, states: [RecordState], encodedStates: [[UInt8]]) {
-        self.upTo = upTo
-        self.remaining = remaining
-        self.states = states
-        self.encodedStates = encodedStates
-    }
-
-    /// Equal when they carry the same bytes.
-    public static func == (lhs: Changes, rhs: Changes) -> Bool {
-        lhs.upTo == rhs.upTo && lhs.remaining == rhs.remaining && lhs.encodedStates == rhs.encodedStates
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(upTo)
-        hasher.combine(remaining)
-        hasher.combine(encodedStates)
+    /// A batch from states (encodes them).
+    public init(upTo: UInt64, remaining: UInt64, states: [RecordState]) {
+        self.init(upTo: upTo, remaining: remaining, encodedStates: states.map { $0.encoded() })
     }
 }
 
@@ -199,15 +227,34 @@ public struct Blob: Sendable, Hashable {
     }
 }
 
+/// Hub → branch: the hub refused the branch's change to a record (§6.6a). The hub's compensating write follows in
+/// the log; the branch lists the refusal in its quarantine with the values it holds.
+public struct Refused: Sendable, Hashable {
+    public var recordID: RecordID
+    /// The branch's newest write in the refused state.
+    public var dot: Dot
+    /// Why, in one line.
+    public var reason: String
+
+    public init(recordID: RecordID, dot: Dot, reason: String) {
+        self.recordID = recordID
+        self.dot = dot
+        self.reason = reason
+    }
+}
+
 /// Heartbeat with the sender's clock and backlog (§6.9).
 public struct Ping: Sendable, Hashable {
     public var clockMilliseconds: UInt64
     /// Log entries the sender holds that the receiver has not acknowledged yet.
     public var pending: UInt64
+    /// How long (milliseconds) the oldest of them has waited; 0 when none.
+    public var pendingAge: UInt64
 
-    public init(clockMilliseconds: UInt64, pending: UInt64) {
+    public init(clockMilliseconds: UInt64, pending: UInt64, pendingAge: UInt64 = 0) {
         self.clockMilliseconds = clockMilliseconds
         self.pending = pending
+        self.pendingAge = pendingAge
     }
 }
 
@@ -237,5 +284,112 @@ public struct Bye: Sendable, Hashable {
 
     public init(reason: String) {
         self.reason = reason
+    }
+}
+
+/// A node of the verify tree (§9.5): the root (empty), a bucket (one byte: the last byte of record ids), or a
+/// sub-bucket (two bytes: the last byte, then the one before it).
+public typealias VerifyPath = [UInt8]
+
+/// One node's summary: how many records it holds and the XOR of their digests.
+public struct VerifyNodeSummary: Sendable, Hashable {
+    public var path: VerifyPath
+    public var records: UInt64
+    /// XOR of the first 8 bytes of the SHA-256 of each record's canonical state.
+    public var digest: UInt64
+
+    public init(path: VerifyPath, records: UInt64, digest: UInt64) {
+        self.path = path
+        self.records = records
+        self.digest = digest
+    }
+}
+
+/// One record in a verify listing: its id and digest.
+public struct VerifyEntry: Sendable, Hashable {
+    public var id: RecordID
+    public var digest: UInt64
+
+    public init(id: RecordID, digest: UInt64) {
+        self.id = id
+        self.digest = digest
+    }
+}
+
+/// Verify initiator → responder: "your summaries of these nodes" (§9.5).
+public struct Verify: Sendable, Hashable {
+    public var round: UInt64
+    public var paths: [VerifyPath]
+
+    public init(round: UInt64, paths: [VerifyPath]) {
+        self.round = round
+        self.paths = paths
+    }
+}
+
+/// Responder → initiator: the summaries asked for, in the order asked.
+public struct VerifySummary: Sendable, Hashable {
+    public var round: UInt64
+    public var nodes: [VerifyNodeSummary]
+
+    public init(round: UInt64, nodes: [VerifyNodeSummary]) {
+        self.round = round
+        self.nodes = nodes
+    }
+}
+
+/// Initiator → responder: "list the records in these nodes".
+public struct VerifyList: Sendable, Hashable {
+    public var round: UInt64
+    public var paths: [VerifyPath]
+
+    public init(round: UInt64, paths: [VerifyPath]) {
+        self.round = round
+        self.paths = paths
+    }
+}
+
+/// Responder → initiator: every record in the nodes asked for.
+public struct VerifyEntries: Sendable, Hashable {
+    public var round: UInt64
+    public var entries: [VerifyEntry]
+
+    public init(round: UInt64, entries: [VerifyEntry]) {
+        self.round = round
+        self.entries = entries
+    }
+}
+
+/// Either way: record states that differ, applied like the states of `CHANGES` without moving a cursor.
+public struct Repair: Sendable, Hashable {
+    /// Why the states are sent.
+    public enum Kind: UInt8, Sendable, Hashable {
+        /// The verify initiator pushes states the responder lacks or holds differently.
+        case push = 0
+        /// Part of the answer to a `FETCH`; more parts follow.
+        case reply = 1
+        /// The last part of the answer to a `FETCH`.
+        case finalReply = 2
+    }
+
+    public var round: UInt64
+    public var kind: Kind
+    public var encodedStates: [[UInt8]]
+
+    public init(round: UInt64, kind: Kind, encodedStates: [[UInt8]]) {
+        self.round = round
+        self.kind = kind
+        self.encodedStates = encodedStates
+    }
+}
+
+/// Initiator → responder: "send me your states of these records", answered by `REPAIR` parts, the last one final.
+public struct Fetch: Sendable, Hashable {
+    public var round: UInt64
+    public var ids: [RecordID]
+
+    public init(round: UInt64, ids: [RecordID]) {
+        self.round = round
+        self.ids = ids
     }
 }

@@ -36,6 +36,7 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let internalError = ErrorCode(rawValue: 10)
     public static let shuttingDown = ErrorCode(rawValue: 11)
     public static let timeout = ErrorCode(rawValue: 12)
+    public static let invalidChange = ErrorCode(rawValue: 13)
 
     /// The code's name as `Protocol.md` spells it.
     public var name: String {
@@ -52,6 +53,7 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         case 10: return "INTERNAL_ERROR"
         case 11: return "SHUTTING_DOWN"
         case 12: return "TIMEOUT"
+        case 13: return "INVALID_CHANGE"
         default: return "ERROR_\(rawValue)"
         }
     }

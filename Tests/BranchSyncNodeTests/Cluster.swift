@@ -45,7 +45,7 @@ final class Cluster {
             tls
             ? try TLSContext.server(certificateFile: Self.fixture("hub.pem"), keyFile: Self.fixture("hub.key")) : nil
         hub = HubServer(
-            directory: root + "/hq", options: options, tls: context, logger: capture.logger(minimum: .info),
+            directory: root + "/hq", options: options, tls: context, logger: Self.logger(capture, "hq"),
             software: "test")
         port = try hub.start(listeningOn: "127.0.0.1:0")
         for (site, clearance) in branches { try addBranch(site, clearance: clearance) }
@@ -58,6 +58,12 @@ final class Cluster {
     }
 
     var hubAddress: String { "127.0.0.1:\(port)" }
+
+    /// Log lines go to the capture; with `BRANCHSYNC_TEST_LOG=1` also to standard error (debugging a test).
+    static func logger(_ capture: LogCapture, _ name: String) -> Logger {
+        let echo = ProcessInfo.processInfo.environment["BRANCHSYNC_TEST_LOG"] == "1"
+        return capture.logger(minimum: echo ? .debug : .info, echo: echo).with("node", name)
+    }
 
     /// Enrolls `site` at the hub and creates its node with the secret.
     @discardableResult
@@ -90,7 +96,7 @@ final class Cluster {
 
     func client(_ site: String) -> BranchClient {
         BranchClient(
-            directory: root + "/" + site, options: options, logger: capture.logger(minimum: .info), software: "test")
+            directory: root + "/" + site, options: options, logger: Self.logger(capture, site), software: "test")
     }
 
     @discardableResult

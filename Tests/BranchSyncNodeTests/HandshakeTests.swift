@@ -26,7 +26,7 @@ import Testing
             Issue.record("the genuine handshake failed: \(reply)")
             return
         }
-        first.send(.cursor(Cursor(cursor: 0)))
+        first.send(RawPeer.cursor(0))
         first.send(.bye(Bye(reason: "done")))
         Thread.sleep(forTimeInterval: 0.3)
         // Same branch nonce, same proof: the hub's fresh nonce makes the recorded proof worthless.
@@ -68,7 +68,7 @@ import Testing
             Issue.record("handshake failed")
             return
         }
-        peer.send(.cursor(Cursor(cursor: 0)))
+        peer.send(RawPeer.cursor(0))
         peer.send(.blob(Blob(sha256: SHA256.digest([1, 2, 3]), data: [9, 9, 9])))
         var received: [Message] = []
         while let message = try? peer.receive() { received.append(message) }
@@ -83,18 +83,18 @@ import Testing
         let cluster = try Cluster()
         let nonce = SecureRandom.bytes(32)
         var peer = try RawPeer(port: cluster.port)
-        peer.send(RawPeer.hello(site: "bj01", nonce: nonce, schema: 2))
+        peer.send(.hello(RawPeer.hello(site: "bj01", nonce: nonce, schema: 2)))
         expectError(
             try peer.receive(), .schemaMismatch,
             "record schema 2 at bj01 differs from 1 at the hub; upgrade the older side")
         peer = try RawPeer(port: cluster.port)
-        peer.send(RawPeer.hello(site: "bj01", nonce: nonce, versions: 2...3))
-        expectError(try peer.receive(), .unsupportedVersion, "this hub speaks protocol 1; site bj01 speaks 2–3")
+        peer.send(.hello(RawPeer.hello(site: "bj01", nonce: nonce, versions: 3...4)))
+        expectError(try peer.receive(), .unsupportedVersion, "this hub speaks protocol 2; site bj01 speaks 3–4")
         peer = try RawPeer(port: cluster.port)
-        peer.send(RawPeer.hello(site: "bj01", nonce: nonce, role: .hub))
+        peer.send(.hello(RawPeer.hello(site: "bj01", nonce: nonce, role: .hub)))
         expectError(try peer.receive(), .roleMismatch)
         peer = try RawPeer(port: cluster.port)
-        peer.send(.cursor(Cursor(cursor: 1)))
+        peer.send(RawPeer.cursor(1))
         expectError(try peer.receive(), .unexpectedMessage, "expected HELLO")
     }
 
@@ -108,7 +108,7 @@ import Testing
             Issue.record("handshake failed: \(reply)")
             return
         }
-        peer.send(.cursor(Cursor(cursor: 0)))
+        peer.send(RawPeer.cursor(0))
         #expect(
             try cluster.eventually {
                 guard let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds else {

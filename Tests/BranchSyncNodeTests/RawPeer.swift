@@ -49,23 +49,34 @@ final class RawPeer {
 
     static func hello(
         site: String, nonce: [UInt8], schema: UInt64 = SessionOptions.schemaVersion,
-        versions: ClosedRange<UInt64> = 1...1,
+        versions: ClosedRange<UInt64> = SessionOptions.protocolVersion...SessionOptions.protocolVersion,
         role: NodeRole = .branch, clock: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000)
-    ) -> Message {
-        .hello(
-            Hello(
-                minimumVersion: versions.lowerBound, maximumVersion: versions.upperBound, site: try! SiteID(site),
-                role: role, software: "raw-peer", schemaVersion: schema, clockMilliseconds: clock, nonce: nonce))
+    ) -> Hello {
+        Hello(
+            minimumVersion: versions.lowerBound, maximumVersion: versions.upperBound, site: try! SiteID(site),
+            role: role, software: "raw-peer", schemaVersion: schema, clockMilliseconds: clock, nonce: nonce)
+    }
+
+    /// A CURSOR for a fresh branch that has applied the hub's log up to `cursor`.
+    static func cursor(_ cursor: UInt64 = 0) -> Message {
+        .cursor(
+            Cursor(
+                resume: ResumeState(
+                    cursor: cursor, acked: 0, logHead: 0, yourCounter: 0, incarnation: SecureRandom.bytes(16),
+                    yourIncarnation: Array(repeating: 0, count: 16))))
     }
 
     /// Runs a whole branch handshake; returns the proof it sent and what the hub answered to AUTH.
     func handshake(site: String, secret: [UInt8], nonce: [UInt8], clock: UInt64? = nil, proof override: [UInt8]? = nil)
         throws -> (proof: [UInt8], reply: Message)
     {
-        send(clock.map { Self.hello(site: site, nonce: nonce, clock: $0) } ?? Self.hello(site: site, nonce: nonce))
+        let hello =
+            clock.map { Self.hello(site: site, nonce: nonce, clock: $0) } ?? Self.hello(site: site, nonce: nonce)
+        send(.hello(hello))
         guard case .challenge(let challenge) = try receive() else { throw NodeError("no CHALLENGE") }
         let message = SiteCredentials.authMessage(
-            branch: site, hub: challenge.site.rawValue, branchNonce: nonce, hubNonce: challenge.nonce)
+            helloPayload: Message.hello(hello).encodedPayload(),
+            challengePayload: Message.challenge(challenge).encodedPayload())
         let proof = override ?? SiteCredentials.clientProof(secret: secret, authMessage: message)
         send(.auth(Auth(proof: proof)))
         return (proof, try receive())

@@ -10,8 +10,20 @@ enum ProtocolExamples {
     static let bj01 = try! SiteID("bj01")
     static let hq = try! SiteID("hq")
 
+    static let hubIncarnation: [UInt8] = Array(0x90..<0xA0)
+    static let branchIncarnation: [UInt8] = Array(0xA0..<0xB0)
+
+    static let hello = Hello(
+        minimumVersion: 2, maximumVersion: 2, site: bj01, role: .branch, software: "0.2.0", schemaVersion: 1,
+        clockMilliseconds: 1_700_000_000_000, nonce: branchNonce)
+    static let challenge = Challenge(
+        version: 2, site: hq, software: "0.2.0", schemaVersion: 1, clockMilliseconds: 1_700_000_000_050,
+        nonce: hubNonce)
+
     static var authMessage: [UInt8] {
-        SiteCredentials.authMessage(branch: "bj01", hub: "hq", branchNonce: branchNonce, hubNonce: hubNonce)
+        SiteCredentials.authMessage(
+            helloPayload: Message.hello(hello).encodedPayload(),
+            challengePayload: Message.challenge(challenge).encodedPayload())
     }
 
     static var recordState: RecordState {
@@ -35,34 +47,39 @@ enum ProtocolExamples {
     static var messages: [(String, Message)] {
         let verifier = SiteCredentials.verifier(for: secret)
         return [
-            (
-                "hello",
-                .hello(
-                    Hello(
-                        minimumVersion: 1, maximumVersion: 1, site: bj01, role: .branch, software: "0.1.0",
-                        schemaVersion: 1, clockMilliseconds: 1_700_000_000_000, nonce: branchNonce))
-            ),
-            (
-                "challenge",
-                .challenge(
-                    Challenge(
-                        version: 1, site: hq, software: "0.1.0", schemaVersion: 1, clockMilliseconds: 1_700_000_000_050,
-                        nonce: hubNonce))
-            ),
+            ("hello", .hello(hello)),
+            ("challenge", .challenge(challenge)),
             ("auth", .auth(Auth(proof: SiteCredentials.clientProof(secret: secret, authMessage: authMessage)))),
             (
                 "welcome",
                 .welcome(
                     Welcome(
                         serverSignature: SiteCredentials.serverSignature(verifier: verifier, authMessage: authMessage),
-                        cursor: 0))
+                        resume: ResumeState(
+                            cursor: 0, acked: 0, logHead: 1_700_000_000_007, yourCounter: 0,
+                            incarnation: hubIncarnation,
+                            yourIncarnation: Array(repeating: 0, count: 16))))
             ),
-            ("cursor", .cursor(Cursor(cursor: 42))),
+            (
+                "cursor",
+                .cursor(
+                    Cursor(
+                        resume: ResumeState(
+                            cursor: 42, acked: 0, logHead: 1_700_000_000_012, yourCounter: 5,
+                            incarnation: branchIncarnation, yourIncarnation: hubIncarnation)))
+            ),
             ("changes", .changes(Changes(upTo: 7, remaining: 0, states: [recordState]))),
             ("purge", .purge(Purge(ids: [recordState.id]))),
             ("ack", .ack(Ack(upTo: 7))),
             ("blob", .blob(Blob(sha256: SHA256.digest(Array("报价 100 万元".utf8)), data: Array("报价 100 万元".utf8)))),
-            ("ping", .ping(Ping(clockMilliseconds: 1_700_000_001_000, pending: 3))),
+            (
+                "refused",
+                .refused(
+                    Refused(
+                        recordID: recordState.id, dot: Dot(site: bj01, counter: 3),
+                        reason: "only the owner hq changes the class"))
+            ),
+            ("ping", .ping(Ping(clockMilliseconds: 1_700_000_001_000, pending: 3, pendingAge: 1_500))),
             ("pong", .pong(Pong(echoedClockMilliseconds: 1_700_000_001_000))),
             (
                 "error",
@@ -71,6 +88,21 @@ enum ProtocolExamples {
                         code: .authenticationFailed, message: "authentication failed for site bj01: wrong secret"))
             ),
             ("bye", .bye(Bye(reason: "caught up"))),
+            ("verify", .verify(Verify(round: 1, paths: [[]]))),
+            (
+                "verifySummary",
+                .verifySummary(
+                    VerifySummary(
+                        round: 1, nodes: [VerifyNodeSummary(path: [], records: 2, digest: 0x0123_4567_89AB_CDEF)]))
+            ),
+            ("verifyList", .verifyList(VerifyList(round: 1, paths: [[0x57]]))),
+            (
+                "verifyEntries",
+                .verifyEntries(
+                    VerifyEntries(round: 1, entries: [VerifyEntry(id: recordState.id, digest: 0xFEDC_BA98_7654_3210)]))
+            ),
+            ("repair", .repair(Repair(round: 1, kind: .finalReply, encodedStates: [recordState.encoded()]))),
+            ("fetch", .fetch(Fetch(round: 1, ids: [recordState.id]))),
         ]
     }
 }

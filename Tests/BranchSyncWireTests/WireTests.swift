@@ -57,10 +57,19 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
             !SiteCredentials.verifyClientProof(
                 auth.proof, verifier: otherVerifier, authMessage: ProtocolExamples.authMessage))
         // A recorded proof replayed in a session with another hub nonce fails.
+        var otherChallenge = ProtocolExamples.challenge
+        otherChallenge.nonce = Array(repeating: 1, count: 32)
         let replayed = SiteCredentials.authMessage(
-            branch: "bj01", hub: "hq", branchNonce: ProtocolExamples.branchNonce,
-            hubNonce: Array(repeating: 1, count: 32))
+            helloPayload: Message.hello(ProtocolExamples.hello).encodedPayload(),
+            challengePayload: Message.challenge(otherChallenge).encodedPayload())
         #expect(!SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: replayed))
+        // So does one whose HELLO a relay altered (here its clock): every field of HELLO and CHALLENGE is signed.
+        var altered = ProtocolExamples.hello
+        altered.clockMilliseconds = 1 << 63
+        let relayed = SiteCredentials.authMessage(
+            helloPayload: Message.hello(altered).encodedPayload(),
+            challengePayload: Message.challenge(ProtocolExamples.challenge).encodedPayload())
+        #expect(!SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: relayed))
     }
 }
 

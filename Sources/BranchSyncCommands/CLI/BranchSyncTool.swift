@@ -25,6 +25,7 @@ public enum BranchSyncTool {
             RunCommand.spec,
             SyncCommand.spec,
             StatusCommand.spec,
+            VerifyCommand.spec,
             RecordCommands.spec(for: .customers),
             RecordCommands.spec(for: .documents),
             ImportCommand.spec,

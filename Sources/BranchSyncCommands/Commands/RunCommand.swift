@@ -31,6 +31,7 @@ enum RunCommand {
 
     static func run(_ invocation: Invocation) throws -> Int32 {
         let store = try invocation.openStore()
+        try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let lock: DaemonLock
         do { lock = try DaemonLock(directory: invocation.dataDirectory) } catch let error as NodeError {
             throw CLIError(exitCode: ExitCode.failure, message: error.message)
@@ -99,7 +100,7 @@ enum RunCommand {
             let failure = LockedBox<NodeError?>(nil)
             Thread.detachNewThread {
                 do { try client.runForever() } catch let error as NodeError { failure.set(error) } catch {
-                    failure.set(NodeError("\(error)", retryable: false))
+                    failure.set(NodeError("\(error)", code: .configuration))
                 }
                 finished.signal()
                 stopped.signal()
@@ -134,8 +135,12 @@ final class LockedBox<Value: Sendable>: @unchecked Sendable {
 enum SyncCommand {
     static let spec = CommandSpec(
         name: "sync",
-        abstract: "branch: sync with the hub until caught up both ways, then exit",
-        discussion: "Exit status 0 when caught up; 1 with the reason when the hub is unreachable or refuses.",
+        abstract: "branch: sync with the hub until caught up both ways and verified, then exit",
+        discussion: """
+            Pushes this branch's changes, pulls the hub's, then verifies that both hold identical records (repairing \
+            any difference). Exit status 0 when caught up and verified identical; 1 with the reason when the hub is \
+            unreachable or refuses, or the replicas still differ.
+            """,
         options: [
             .flag("once", help: "sync once and exit (required; 'branchsync run' stays connected)"),
             OptionSpec("hub", value: "HOST:PORT", help: "connect here instead of the address given at init/join"),
@@ -151,6 +156,7 @@ enum SyncCommand {
         guard store.identity.role == .branch else {
             throw CLIError.usage("sync --once is for branches; the hub runs with 'branchsync run'")
         }
+        try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let console = invocation.console
         let client = BranchClient(
             directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), logger: .silent,
@@ -166,19 +172,33 @@ enum SyncCommand {
             throw CLIError(exitCode: ExitCode.failure, message: "sync failed: \(error.message)")
         }
         if console.errorIsTerminal && summary.received > 0 { console.writeError("\n") }
+        let identical = summary.verify?.identical ?? false
         if invocation.flag("json") {
             console.line(
                 CanonicalJSON.object([
                     ("sent", String(summary.sent)), ("received", String(summary.received)),
                     ("applied", String(summary.applied)),
                     ("conflicts", String(summary.conflicts)), ("quarantined", String(summary.quarantined)),
-                    ("purged", String(summary.purgesReceived)),
+                    ("refusedByHub", String(summary.refusedByHub)), ("purged", String(summary.purgesReceived)),
+                    ("verifiedIdentical", identical ? "true" : "false"),
+                    ("verifiedRecords", String(summary.verify?.records ?? 0)), ("repaired", String(summary.repaired)),
                 ]))
         } else {
             console.line(
                 "caught up with the hub: sent \(summary.sent), received \(summary.received) (applied \(summary.applied)), "
-                    + "\(summary.conflicts) conflict(s), \(summary.quarantined) quarantined")
+                    + "\(summary.conflicts) conflict(s), \(summary.quarantined) quarantined"
+                    + (summary.refusedByHub > 0
+                        ? ", \(summary.refusedByHub) change(s) refused by the hub (see 'branchsync quarantine list')"
+                        : ""))
+            if let outcome = summary.verify {
+                console.line(
+                    outcome.identical
+                        ? "verified identical: \(outcome.records) records"
+                            + (summary.repaired > 0 ? " (after repairing \(summary.repaired))" : "")
+                        : "verify: \(outcome.differing.count) record(s) still differ: "
+                            + outcome.differing.prefix(10).map(\.description).joined(separator: ", "))
+            }
         }
-        return ExitCode.success
+        return identical ? ExitCode.success : ExitCode.failure
     }
 }

@@ -24,7 +24,8 @@ enum SiteCommand {
                 ],
                 arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: add),
             CommandSpec(
-                name: "grant", abstract: "change a branch's clearance; the hub backfills or purges at its next sync",
+                name: "grant",
+                abstract: "change a branch's clearance; the hub backfills or purges at once (or at its next sync)",
                 options: [clearanceOption], arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: grant),
             CommandSpec(
                 name: "list", abstract: "list enrolled branches and their clearance", options: [.json], run: list),
@@ -101,7 +102,8 @@ enum SiteCommand {
         let previous = try store.setClearance(site: site, clearance: clearance)
         invocation.pokeDaemon()
         invocation.console.line(
-            "\(site): clearance \(previous.rawValue) -> \(clearance.rawValue); records are backfilled or purged at its next sync"
+            "\(site): clearance \(previous.rawValue) -> \(clearance.rawValue); records are backfilled or purged at "
+                + "once if it is connected, otherwise at its next sync"
         )
         return ExitCode.success
     }

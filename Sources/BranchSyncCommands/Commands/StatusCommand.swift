@@ -9,18 +9,17 @@ enum StatusCommand {
         name: "status",
         abstract: "show sync health: on the hub one row per site, on a branch its own view",
         discussion: """
-            On the hub, 'to site' counts changes the site has not received yet and 'from site' what the site last said \
-            it has for the hub; 'caught up' is yes only when both are 0 (as of the last contact). Reads the node's \
-            database, so it works while 'branchsync run' is running.
+            'caught up' is yes only when the site is connected and was heard from in the last \
+            \(SiteHealth.staleAfterSeconds) s, nothing is waiting either way, and a verify found both replicas \
+            identical after the last change on either side; otherwise it says why not. 'to site' counts changes the \
+            site has not acknowledged and how long the oldest has waited; 'from site' what the site last said it has \
+            for this node. Reads the node's database, so it works while 'branchsync run' is running.
             """,
         options: [
             .json, .flag("watch", help: "refresh until interrupted"),
             OptionSpec("interval", value: "SECONDS", help: "refresh interval for --watch (default 2)"),
         ],
         run: run)
-
-    /// A session whose last heartbeat is older than this is shown as stale.
-    static let staleAfterSeconds: Double = 30
 
     static func run(_ invocation: Invocation) throws -> Int32 {
         let interval = Double(try invocation.integer("interval", default: 2))
@@ -35,87 +34,54 @@ enum StatusCommand {
         return ExitCode.success
     }
 
-    struct SiteRow {
-        var peer: PeerRecord
-        var state: String
-        var toSite: Int64
-        var fromSite: Int64
-        var conflicts: Int
-        var quarantined: Int
-        /// Nothing waiting either way as of the last contact; a site that never synced is not caught up.
-        var caughtUp: Bool { peer.lastSyncAt != nil && toSite == 0 && fromSite == 0 }
-        var skewWarning: Bool { abs(peer.clockSkewMilliseconds ?? 0) > SessionOptions().clockSkewWarning }
-    }
-
-    /// Open conflicts and quarantined changes in total (every one is recorded with the peer it came from).
-    static func totals(_ issues: [String: (conflicts: Int, quarantined: Int)]) -> (conflicts: Int, quarantined: Int) {
-        issues.values.reduce((0, 0)) { ($0.0 + $1.conflicts, $0.1 + $1.quarantined) }
-    }
-
-    static func rows(_ store: NodeStore, issues: [String: (conflicts: Int, quarantined: Int)]) throws -> [SiteRow] {
-        return try store.peers().map { peer in
-            let clearance = store.identity.role == .hub ? peer.clearance : nil
-            let toSite = try store.pendingCount(for: peer.site, after: peer.ackedCursor, clearance: clearance)
-            return SiteRow(
-                peer: peer, state: connectionState(peer), toSite: toSite, fromSite: peer.peerPending,
-                conflicts: issues[peer.site.rawValue]?.conflicts ?? 0,
-                quarantined: issues[peer.site.rawValue]?.quarantined ?? 0)
+    static func sites(_ store: NodeStore) throws -> [SiteHealth] {
+        let issues = try store.openIssuesByPeer()
+        return try store.peers().map {
+            try SiteHealth(peer: $0, store: store, issues: issues[$0.site.rawValue] ?? PeerIssues())
         }
-    }
-
-    static func connectionState(_ peer: PeerRecord) -> String {
-        guard let since = peer.stateSince else { return "never connected" }
-        if peer.online {
-            if let seen = peer.lastSeenAt, let date = parse(seen), Date().timeIntervalSince(date) > staleAfterSeconds {
-                return "stale (no heartbeat since \(seen))"
-            }
-            return "online since \(since)"
-        }
-        return "offline since \(since)"
-    }
-
-    static func parse(_ iso: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: iso)
     }
 
     static func table(_ store: NodeStore) throws -> String {
         let identity = store.identity
         let counts = try store.counts()
-        let issues = try store.openIssuesByPeer()
-        let rows = try rows(store, issues: issues)
-        let (conflicts, quarantined) = totals(issues)
+        let sites = try sites(store)
+        let conflicts = sites.reduce(0) { $0 + $1.issues.conflicts }
+        let quarantined = sites.reduce(0) { $0 + $1.issues.quarantined }
         let customers = counts[.customers]?.live ?? 0
         let documents = counts[.documents]?.live ?? 0
         var out =
             "\(identity.role.rawValue) \(identity.site) — \(customers) customer\(customers == 1 ? "" : "s"), "
             + "\(documents) document\(documents == 1 ? "" : "s"), log at seq \(try store.lastSeq()); "
             + "\(conflicts) open conflict(s), \(quarantined) quarantined\n"
+        if let since = try store.metadata(NodeStore.recoveringKey) {
+            let waiting = sites.filter(\.peer.resyncPending).map(\.peer.site.rawValue)
+            out +=
+                "RECOVERING since \(since): this hub was restored from an older copy; waiting for "
+                + "\(waiting.isEmpty ? "no site" : waiting.joined(separator: ", ")) to resync\n"
+        }
         if identity.role == .hub {
-            var table = TextTable([
-                "site", "clearance", "state", "last sync", "to site", "from site", "caught up", "conflicts",
-                "quarantined", "clock skew", "version", "last error",
-            ])
-            for row in rows where row.peer.role == .branch {
+            let branches = sites.filter { $0.peer.role == .branch }
+            var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])
+            for site in branches {
                 table.append([
-                    row.peer.site.rawValue, row.peer.clearance.rawValue, row.state, row.peer.lastSyncAt ?? "never",
-                    String(row.toSite), String(row.fromSite), row.caughtUp ? "yes" : "no", String(row.conflicts),
-                    String(row.quarantined), skewText(row), row.peer.peerSoftware ?? "-", row.peer.lastError ?? "",
+                    site.peer.site.rawValue, site.connection, SiteHealth.age(site.lastSeenSecondsAgo),
+                    lag(site.toSite, site.toSiteLagSeconds), lag(site.fromSite, site.fromSiteLagSeconds),
+                    site.notCaughtUpBecause.map { "no: \($0)" } ?? "yes", verified(site), issues(site),
                 ])
             }
             out += table.render()
-            let branches = rows.filter { $0.peer.role == .branch }
             out +=
-                "\(branches.count) site(s), \(branches.filter { $0.peer.online }.count) online, "
+                "\(branches.count) site(s), \(branches.filter(\.isLive).count) online, "
                 + "\(branches.filter(\.caughtUp).count) caught up both ways\n"
-        } else if let hub = rows.first(where: { $0.peer.role == .hub }) {
+            for site in branches { out += notes(site) }
+        } else if let hub = sites.first(where: { $0.peer.role == .hub }) {
             out += "hub:               \(hub.peer.site) at \(identity.hubAddress ?? "?")\n"
-            out += "connection:        \(hub.state)\n"
+            out += "connection:        \(hub.connection), last seen \(SiteHealth.age(hub.lastSeenSecondsAgo)) ago\n"
             out += "last sync:         \(hub.peer.lastSyncAt ?? "never")\n"
-            out += "waiting to go up:  \(hub.toSite)\n"
-            out += "waiting to come down: \(hub.fromSite) (as of the last contact)\n"
-            out += "caught up:         \(hub.caughtUp ? "yes" : "no")\n"
+            out += "waiting to go up:  \(lag(hub.toSite, hub.toSiteLagSeconds))\n"
+            out += "waiting to come down: \(lag(hub.fromSite, hub.fromSiteLagSeconds)) (as of the last contact)\n"
+            out += "caught up:         \(hub.notCaughtUpBecause.map { "no: \($0)" } ?? "yes")\n"
+            out += "verified:          \(verified(hub))\n"
             out += "received in total: \(hub.peer.incomingDone)\n"
             if hub.peer.incomingRemaining > 0 {
                 let total = hub.peer.incomingDone + hub.peer.incomingRemaining
@@ -123,44 +89,105 @@ enum StatusCommand {
                     "bootstrap:         \(hub.peer.incomingDone) of about \(total) received; resumes where it stopped\n"
             }
             out += "clock skew:        \(skewText(hub))\n"
-            if let error = hub.peer.lastError { out += "last error:        \(error)\n" }
+            out += notes(hub)
         } else {
             out += "hub:               \(identity.hubAddress ?? "not set") — never synced\n"
             out += "waiting to go up:  \(try store.pendingCount(for: identity.site, after: 0, clearance: nil))\n"
+            out += "caught up:         no: never synced\n"
         }
         return out
     }
 
-    static func skewText(_ row: SiteRow) -> String {
-        guard let skew = row.peer.clockSkewMilliseconds else { return "-" }
-        return "\(skew) ms" + (row.skewWarning ? " (WARNING: beyond \(SessionOptions().clockSkewWarning) ms)" : "")
+    static func lag(_ count: Int64, _ seconds: Int64?) -> String {
+        count == 0 ? "0" : "\(count) (\(SiteHealth.age(seconds)))"
+    }
+
+    static func verified(_ site: SiteHealth) -> String {
+        guard let at = site.peer.verifiedAt else {
+            return site.peer.lastVerifyResult.map { "never (\($0.prefix(24)))" } ?? "never"
+        }
+        return String(at.prefix(19)) + (site.verifiedSinceLastChange ? "" : " (changed since)")
+    }
+
+    static func issues(_ site: SiteHealth) -> String {
+        var parts: [String] = []
+        if site.issues.invalid > 0 { parts.append("FLAGGED \(site.issues.invalid) invalid") }
+        if site.issues.conflicts > 0 { parts.append("\(site.issues.conflicts) conflict(s)") }
+        let refused = site.issues.quarantined - site.issues.invalid
+        if refused > 0 { parts.append("\(refused) refused") }
+        if site.issues.held > 0 { parts.append("\(site.issues.held) held") }
+        if site.skewWarning { parts.append("clock skew") }
+        return parts.isEmpty ? "-" : parts.joined(separator: ", ")
+    }
+
+    /// Lines under the table for what an operator must act on.
+    static func notes(_ site: SiteHealth) -> String {
+        var out = ""
+        let name = site.peer.site.rawValue
+        if site.issues.invalid > 0 {
+            out +=
+                "\(name): FLAGGED: \(site.issues.invalid) causally invalid change(s) quarantined (forged or inconsistent); "
+                + "inspect with 'branchsync quarantine list', then 'branchsync quarantine drop ID'\n"
+        }
+        if let result = site.peer.lastVerifyResult, result.hasPrefix("differ") {
+            out += "\(name): last verify: \(result)\n"
+        }
+        if let regression = site.peer.lastRegression {
+            out += "\(name): restore detected \(regression.escapedForDisplay(limit: 160))\n"
+        }
+        if site.skewWarning { out += "\(name): clock skew \(skewText(site))\n" }
+        if let error = site.peer.lastError, !site.isLive {
+            out += "\(name): last error: \(error.escapedForDisplay(limit: 160))\n"
+        }
+        return out
+    }
+
+    static func skewText(_ site: SiteHealth) -> String {
+        guard let skew = site.peer.clockSkewMilliseconds else { return "-" }
+        return "\(skew) ms"
+            + (site.skewWarning ? " (WARNING: beyond \(SessionOptions().clockSkewWarning) ms)" : "")
     }
 
     static func json(_ store: NodeStore) throws -> String {
         let q = CanonicalJSON.quote
+        func optional(_ value: Int64?) -> String { value.map { String($0) } ?? "null" }
+        func text(_ value: String?) -> String { value.map { q($0.escapedForDisplay(limit: 400)) } ?? "null" }
         let counts = try store.counts()
-        let issues = try store.openIssuesByPeer()
-        let total = totals(issues)
-        let sites = try rows(store, issues: issues).map { row in
-            CanonicalJSON.object([
-                ("site", q(row.peer.site.rawValue)), ("role", q(row.peer.role.rawValue)),
-                ("clearance", q(row.peer.clearance.rawValue)), ("online", row.peer.online ? "true" : "false"),
-                ("state", q(row.state)), ("stateSince", row.peer.stateSince.map(q) ?? "null"),
-                ("lastSync", row.peer.lastSyncAt.map(q) ?? "null"), ("toSite", String(row.toSite)),
-                ("fromSite", String(row.fromSite)), ("caughtUp", row.caughtUp ? "true" : "false"),
-                ("conflicts", String(row.conflicts)), ("quarantined", String(row.quarantined)),
-                ("clockSkewMs", row.peer.clockSkewMilliseconds.map { String($0) } ?? "null"),
-                ("clockSkewWarning", row.skewWarning ? "true" : "false"),
-                ("received", String(row.peer.incomingDone)), ("incomingRemaining", String(row.peer.incomingRemaining)),
-                ("software", row.peer.peerSoftware.map(q) ?? "null"),
-                ("lastError", row.peer.lastError.map(q) ?? "null"),
-            ])
+        let sites = try sites(store)
+        let entries = sites.map { site -> String in
+            let peer = site.peer
+            let fields: [(String, String)] = [
+                ("site", q(peer.site.rawValue)), ("role", q(peer.role.rawValue)),
+                ("clearance", q(peer.clearance.rawValue)),
+                ("online", site.isLive ? "true" : "false"), ("state", q(site.connection)),
+                ("stateSince", text(peer.stateSince)), ("lastSeen", text(peer.lastSeenAt)),
+                ("lastSeenSecondsAgo", optional(site.lastSeenSecondsAgo)), ("lastSync", text(peer.lastSyncAt)),
+                ("toSite", String(site.toSite)), ("toSiteLagSeconds", optional(site.toSiteLagSeconds)),
+                ("fromSite", String(site.fromSite)), ("fromSiteLagSeconds", optional(site.fromSiteLagSeconds)),
+                ("caughtUp", site.caughtUp ? "true" : "false"), ("notCaughtUpBecause", text(site.notCaughtUpBecause)),
+                ("verifiedAt", text(peer.verifiedAt)),
+                ("verifiedSinceLastChange", site.verifiedSinceLastChange ? "true" : "false"),
+                ("verifiedRecords", optional(peer.verifiedRecords)), ("lastVerifyAt", text(peer.lastVerifyAt)),
+                ("lastVerifyResult", text(peer.lastVerifyResult)),
+                ("conflicts", String(site.issues.conflicts)), ("quarantined", String(site.issues.quarantined)),
+                ("invalid", String(site.issues.invalid)), ("flagged", site.issues.invalid > 0 ? "true" : "false"),
+                ("held", String(site.issues.held)), ("lastRegression", text(peer.lastRegression)),
+                ("resyncPending", peer.resyncPending ? "true" : "false"),
+                ("clockSkewMs", optional(peer.clockSkewMilliseconds)),
+                ("clockSkewWarning", site.skewWarning ? "true" : "false"),
+                ("received", String(peer.incomingDone)), ("incomingRemaining", String(peer.incomingRemaining)),
+                ("software", text(peer.peerSoftware)), ("lastError", text(peer.lastError)),
+            ]
+            return CanonicalJSON.object(fields)
         }
         return CanonicalJSON.object([
             ("site", q(store.identity.site.rawValue)), ("role", q(store.identity.role.rawValue)),
             ("customers", String(counts[.customers]?.live ?? 0)), ("documents", String(counts[.documents]?.live ?? 0)),
-            ("lastSeq", String(try store.lastSeq())), ("openConflicts", String(total.conflicts)),
-            ("quarantined", String(total.quarantined)), ("peers", CanonicalJSON.array(sites)),
+            ("lastSeq", String(try store.lastSeq())),
+            ("openConflicts", String(sites.reduce(0) { $0 + $1.issues.conflicts })),
+            ("quarantined", String(sites.reduce(0) { $0 + $1.issues.quarantined })),
+            ("recovering", try store.metadata(NodeStore.recoveringKey) != nil ? "true" : "false"),
+            ("peers", CanonicalJSON.array(entries)),
         ]) + "\n"
     }
 }

@@ -16,3 +16,13 @@ public struct Dot: Sendable, Hashable, Comparable, CustomStringConvertible {
         lhs.site != rhs.site ? lhs.site < rhs.site : lhs.counter < rhs.counter
     }
 }
+
+extension Dot {
+    /// Parses `site:counter` (``description``).
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let site = try? SiteID(String(text[..<colon])),
+            let counter = UInt64(text[text.index(after: colon)...])
+        else { return nil }
+        self.init(site: site, counter: counter)
+    }
+}

@@ -4,7 +4,9 @@ extension NodeStore {
     private static let peerColumns = """
         site, role, clearance, stored_key, server_key, enrolled_at, applied_cursor, acked_cursor, online, state_since,
         last_seen_at, last_sync_at, peer_software, clock_skew_ms, peer_pending, incoming_remaining, incoming_done,
-        last_error, clearance_epoch, synced_epoch
+        last_error, clearance_epoch, synced_epoch, peer_counter, peer_incarnation, echo_floor, resync_pending,
+        last_regression, peer_pending_age_ms, verified_at, verified_seq, verified_peer_seq, verified_records,
+        last_verify_at, last_verify_result
         """
 
     private static func peer(from row: borrowing Row) throws -> PeerRecord {
@@ -18,7 +20,13 @@ extension NodeStore {
             lastSeenAt: row.optionalText(10), lastSyncAt: row.optionalText(11), peerSoftware: row.optionalText(12),
             clockSkewMilliseconds: row.isNull(13) ? nil : row.int(13), peerPending: row.int(14),
             incomingRemaining: row.int(15), incomingDone: row.int(16), lastError: row.optionalText(17),
-            clearanceEpoch: row.int(18), syncedEpoch: row.int(19))
+            clearanceEpoch: row.int(18), syncedEpoch: row.int(19), peerCounter: row.int(20),
+            peerIncarnation: row.isNull(21) ? nil : row.blob(21), echoFloor: row.int(22),
+            resyncPending: row.int(23) != 0,
+            lastRegression: row.optionalText(24), peerPendingAgeMilliseconds: row.isNull(25) ? nil : row.int(25),
+            verifiedAt: row.optionalText(26), verifiedSeq: row.isNull(27) ? nil : row.int(27),
+            verifiedPeerSeq: row.isNull(28) ? nil : row.int(28), verifiedRecords: row.isNull(29) ? nil : row.int(29),
+            lastVerifyAt: row.optionalText(30), lastVerifyResult: row.optionalText(31))
     }
 
     /// Every known peer, by site id.
@@ -58,7 +66,7 @@ extension NodeStore {
 
     /// Changes what others' records a branch may hold. The hub then resends its log to the site from the start
     /// until the site has acknowledged all of it, so records that became visible are backfilled and records that
-    /// left its scope are purged there.
+    /// left its scope are purged there; a connected site's session picks the change up at once.
     /// - Returns: the previous clearance.
     @discardableResult
     public func setClearance(site: SiteID, clearance: Classification) throws -> Classification {
@@ -66,10 +74,15 @@ extension NodeStore {
             guard let existing = try peer(site), existing.role == .branch else {
                 throw StorageError(code: .notFound, message: "site \(site) is not enrolled on this hub; use 'site add'")
             }
+            // The resend goes back to the start of the log and includes the site's own changes: it may have purged
+            // records it last wrote itself, and must get them back when they return to its scope.
             try db.statement(
-                "UPDATE peers SET clearance = ?2, acked_cursor = 0, clearance_epoch = clearance_epoch + 1 WHERE site = ?1"
+                """
+                UPDATE peers SET clearance = ?2, clearance_epoch = clearance_epoch + 1,
+                echo_floor = max(echo_floor, ?3) WHERE site = ?1
+                """
             )
-            .run([.text(site.rawValue), .text(clearance.rawValue)])
+            .run([.text(site.rawValue), .text(clearance.rawValue), .integer(try lastSeq())])
             try auditEvent(
                 action: "grant",
                 detail: "site \(site): clearance \(existing.clearance.rawValue) -> \(clearance.rawValue)")
@@ -141,11 +154,15 @@ extension NodeStore {
         }
     }
 
-    /// Records a heartbeat from `site` and what it said it has pending for us.
-    public func recordHeartbeat(_ site: SiteID, peerPending: Int64) throws {
+    /// Records a heartbeat from `site`: what it said it has pending for us, and how long the oldest has waited.
+    public func recordHeartbeat(_ site: SiteID, peerPending: Int64, pendingAgeMilliseconds: Int64) throws {
         try db.write {
-            try db.statement("UPDATE peers SET last_seen_at = ?2, peer_pending = ?3 WHERE site = ?1")
-                .run([.text(site.rawValue), .text(Timestamp.nowISO8601()), .integer(peerPending)])
+            try db.statement(
+                "UPDATE peers SET last_seen_at = ?2, peer_pending = ?3, peer_pending_age_ms = ?4 WHERE site = ?1"
+            ).run([
+                .text(site.rawValue), .text(Timestamp.nowISO8601()), .integer(peerPending),
+                .integer(pendingAgeMilliseconds),
+            ])
         }
     }
 

@@ -23,9 +23,14 @@ extension NodeStore {
         try batch { try $0.delete(id) }
     }
 
-    /// Applies states received from `peer` in one transaction; see ``LocalWriter/apply(_:from:)``.
+    /// Applies states received from `peer` in one transaction as a branch applies its hub's (consistency, merge,
+    /// validation), without moving any cursor.
     @discardableResult
-    public func apply(_ states: [RecordState], from peer: SiteID) throws -> [MergeOutcome] {
-        try batch { writer in try states.map { try writer.apply($0, from: peer) } }
+    public func apply(_ states: [RecordState], from peer: SiteID) throws -> BatchResult {
+        try journaled { journal in
+            let applier = RemoteApplier(journal: journal, peer: peer, policy: .branch)
+            for state in states { try applier.apply(state.encoded()) }
+            return applier.result
+        }
     }
 }

@@ -1,5 +1,6 @@
 import BranchSyncCore
 import Foundation
+import Glibc
 
 /// A node's database: records, change log, conflicts, audit trail and attachments, in one SQLite file.
 ///
@@ -15,6 +16,8 @@ public final class NodeStore {
     public let identity: NodeIdentity
     /// Who the audit trail names for writes through this store.
     public var actor: AuditActor
+    /// The wall clock, milliseconds since the Unix epoch (tests set a wrong one).
+    public var wallClock: @Sendable () -> UInt64 = Timestamp.nowMilliseconds
     let db: DatabaseConnection
     /// Called between the statements of a local write, for tests that interrupt writes; see ``FaultPoint``.
     var faultInjector: ((FaultPoint) throws -> Void)?
@@ -52,12 +55,22 @@ public final class NodeStore {
                 message: "\(directory) already holds a BranchSync node; use another --data directory")
         }
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            // The database holds the branch's hub secret and every attachment: owner only (0700, files 0600).
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
         } catch {
             throw StorageError(
                 code: .notInitialized,
                 message: "cannot create data directory \(directory): \(error.localizedDescription)")
         }
+        // SQLite gives the -wal and -shm files the database file's mode.
+        let fd = Glibc.open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StorageError(
+                code: .notInitialized, message: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(fd)
         let db = try DatabaseConnection(path: path, create: true)
         try SchemaMigrator.migrate(db)
         try db.write {
@@ -78,6 +91,19 @@ public final class NodeStore {
             ])
         }
         return try NodeStore(directory: directory, db: db, actor: actor)
+    }
+
+    /// Refuses a data directory other users can read or enter: it holds the node's secrets and attachments.
+    /// - Throws: ``StorageError`` `.insecure`, saying how to fix it.
+    public static func checkPrivate(directory: String) throws {
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o007 != 0 else { return }
+        throw StorageError(
+            code: .insecure,
+            message: "the data directory \(directory) is open to other users (mode \(String(mode, radix: 8))); it "
+                + "holds this node's secret and every attachment. Run: chmod 700 \(directory)")
     }
 
     /// Opens the node database in `directory`, migrating it to the current schema.
@@ -106,13 +132,21 @@ public final class NodeStore {
 
     /// Runs `body` with a writer in one transaction: all its writes commit together or not at all.
     public func batch<T>(_ body: (LocalWriter) throws -> T) throws -> T {
+        try journaled { try body(LocalWriter(journal: $0)) }
+    }
+
+    /// Runs `body` with the node's journal in one write transaction, saving the counter, clock and log head with it.
+    func journaled<T>(_ body: (Journal) throws -> T) throws -> T {
         try db.write {
-            let writer = try LocalWriter(store: self)
-            let result = try body(writer)
-            try writer.saveClock()
+            let journal = try Journal(store: self)
+            let result = try body(journal)
+            try journal.commit()
             return result
         }
     }
+
+    /// The metadata key present while a restored hub regains what it lost (DESIGN.md §12).
+    public static let recoveringKey = "recovering_since"
 
     func injectFault(_ point: FaultPoint) throws {
         if crashPoint == point {

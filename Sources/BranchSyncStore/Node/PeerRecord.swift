@@ -37,27 +37,77 @@ public struct PeerRecord: Sendable, Hashable {
     /// The clearance epoch whose full resend the peer has acknowledged; behind ``clearanceEpoch`` means the next
     /// session resends the whole log (backfill and purge).
     public var syncedEpoch: Int64
+    /// The highest counter of the peer's own writes held here (the peer's counter floor after a restore).
+    public var peerCounter: Int64
+    /// The peer's incarnation as last seen (`nil` before the first handshake).
+    public var peerIncarnation: [UInt8]?
+    /// Entries of this node's log up to here are sent to the peer even if they came from it (it may have lost them).
+    public var echoFloor: Int64
+    /// Hub: a full resync with this site is due because the hub was restored.
+    public var resyncPending: Bool
+    /// The last restore detected at a handshake with this peer, and what gave it away.
+    public var lastRegression: String?
+    /// How long the oldest change the peer has for this node has waited (milliseconds), as it last said.
+    public var peerPendingAgeMilliseconds: Int64?
+    /// The last verify that found this node and the peer identical.
+    public var verifiedAt: String?
+    /// This node's log head and the peer's log position (this node's applied cursor) at that verify.
+    public var verifiedSeq: Int64?
+    public var verifiedPeerSeq: Int64?
+    /// The records compared then.
+    public var verifiedRecords: Int64?
+    /// The last verify, whatever it found, and its result in one line.
+    public var lastVerifyAt: String?
+    public var lastVerifyResult: String?
 }
 
-/// A change refused by this node and kept aside for an operator.
+/// A change refused by this node (or, at a branch, by its hub) and kept aside for an operator.
 public struct QuarantinedChange: Sendable, Hashable {
     public var id: Int64
+    /// The site the change came from (at a branch, for `refused-by-hub`: the hub that refused it).
     public var peer: String
     public var recordID: String
     public var collection: String
+    /// `refused` (policy, answered with a compensating write), `invalid` (causally invalid: the site is flagged),
+    /// `held` (waits for a record), `refused-by-hub` (at a branch: the hub refused this node's change).
+    public var kind: String
     public var reason: String
     public var receivedAt: String
+    /// `open`, `held`, `readmitted`, `dropped`.
     public var status: String
 }
 
 /// What applying one incoming batch did.
 public struct BatchResult: Sendable, Hashable {
+    /// States that changed a record here (merged, or re-stamped by the hub).
     public var applied = 0
+    /// States that brought nothing new.
     public var unchanged = 0
+    /// States kept aside for an operator: refused by policy, or causally invalid.
     public var quarantined = 0
+    /// Of those, policy refusals answered with a compensating write (the sender gets `REFUSED`).
+    public var refused = 0
+    /// States that wait for a record the hub does not hold yet.
+    public var held = 0
+    /// States the hub admitted but re-stamped because the sender's clock is ahead.
+    public var restamped = 0
     public var conflicts = 0
+    /// Why states were causally invalid (the hub ends the session after acknowledging the batch).
+    public var invalid: [String] = []
+    /// Records the sender still holds but may not: it is told to purge them.
+    public var purges: [RecordID] = []
 
     public init() {}
+}
+
+/// A policy refusal the sender is told about with `REFUSED` (Protocol.md §6), until it has received it.
+public struct RefusalNotice: Sendable, Hashable {
+    /// The quarantine row.
+    public var id: Int64
+    public var recordID: RecordID
+    /// The sender's newest write in the refused state.
+    public var dot: Dot
+    public var reason: String
 }
 
 /// One outgoing batch read from this node's log for a peer.

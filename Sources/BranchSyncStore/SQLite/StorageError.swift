@@ -12,6 +12,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case schemaTooNew
             case notFound
             case invalidOperation
+            case insecure
         }
 
         fileprivate let kind: Kind
@@ -31,6 +32,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code(kind: .notFound)
         /// The operation does not apply to the record in its current state (e.g. updating a deleted record).
         public static let invalidOperation = Code(kind: .invalidOperation)
+        /// Files are open to other users.
+        public static let insecure = Code(kind: .insecure)
 
         /// The SQLite primary result code, if this is an SQLite error.
         public var sqliteCode: Int32? {
@@ -47,6 +50,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case .schemaTooNew: return "schemaTooNew"
             case .notFound: return "notFound"
             case .invalidOperation: return "invalidOperation"
+            case .insecure: return "insecure"
             }
         }
     }

@@ -1,7 +1,9 @@
 /// One named schema change, applied once, in order, and recorded in `schema_migrations`.
-struct Migration {
+struct Migration: Sendable {
     let name: String
     let sql: String
+    /// Work SQL cannot do (hashing existing rows), run in the same transaction after `sql`.
+    var after: (@Sendable (DatabaseConnection) throws -> Void)? = nil
 }
 
 extension Migration {
@@ -109,5 +111,72 @@ extension Migration {
                     requested_at TEXT NOT NULL
                 ) WITHOUT ROWID;
                 """),
+        Migration(
+            name: "003-integrity",
+            sql: """
+                -- Verify (DESIGN.md §13): each record's digest (the first 8 bytes of the SHA-256 of its state) and its
+                -- level-1 bucket (the id's last byte, random in a version 7 UUID). `digest_buckets` keeps, per bucket,
+                -- owner and class, the record count and the XOR of digests, maintained by triggers in the transaction
+                -- of every write, so a site's scope is summarised without reading its records.
+                ALTER TABLE records ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE records ADD COLUMN bucket INTEGER NOT NULL DEFAULT 0;
+                -- When this node stored this version (milliseconds), for lag in seconds.
+                ALTER TABLE records ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX records_by_bucket ON records(bucket, id);
+                CREATE TABLE digest_buckets (
+                    bucket INTEGER NOT NULL,
+                    owner TEXT NOT NULL,
+                    class TEXT NOT NULL,
+                    records INTEGER NOT NULL,
+                    digest INTEGER NOT NULL,
+                    PRIMARY KEY (bucket, owner, class)
+                ) WITHOUT ROWID;
+                CREATE TRIGGER records_digest_insert AFTER INSERT ON records BEGIN
+                    INSERT INTO digest_buckets(bucket, owner, class, records, digest)
+                    VALUES (NEW.bucket, NEW.owner, NEW.class, 1, NEW.digest)
+                    ON CONFLICT(bucket, owner, class) DO UPDATE
+                    SET records = records + 1, digest = (digest | NEW.digest) & ~(digest & NEW.digest);
+                END;
+                CREATE TRIGGER records_digest_delete AFTER DELETE ON records BEGIN
+                    UPDATE digest_buckets
+                    SET records = records - 1, digest = (digest | OLD.digest) & ~(digest & OLD.digest)
+                    WHERE bucket = OLD.bucket AND owner = OLD.owner AND class = OLD.class;
+                END;
+                CREATE TRIGGER records_digest_update AFTER UPDATE OF digest, class, owner, bucket ON records BEGIN
+                    UPDATE digest_buckets
+                    SET records = records - 1, digest = (digest | OLD.digest) & ~(digest & OLD.digest)
+                    WHERE bucket = OLD.bucket AND owner = OLD.owner AND class = OLD.class;
+                    INSERT INTO digest_buckets(bucket, owner, class, records, digest)
+                    VALUES (NEW.bucket, NEW.owner, NEW.class, 1, NEW.digest)
+                    ON CONFLICT(bucket, owner, class) DO UPDATE
+                    SET records = records + 1, digest = (digest | NEW.digest) & ~(digest & NEW.digest);
+                END;
+                -- Quarantine rows by kind: 'refused' (policy; answered with a compensating write), 'invalid'
+                -- (causally invalid; flags the site), 'held' (waits for the record named in `awaits`), and at a
+                -- branch 'refused-by-hub' (the hub's REFUSED notice, with this node's values).
+                ALTER TABLE quarantine ADD COLUMN kind TEXT NOT NULL DEFAULT 'refused';
+                ALTER TABLE quarantine ADD COLUMN awaits TEXT;
+                ALTER TABLE quarantine ADD COLUMN refused_dot TEXT;
+                -- Hub: a refusal's REFUSED notice is owed to the sender until it acknowledges this log position (the
+                -- compensating write), which it receives after the notice.
+                ALTER TABLE quarantine ADD COLUMN notice_seq INTEGER;
+                CREATE INDEX quarantine_awaits ON quarantine(awaits) WHERE status = 'held';
+                CREATE INDEX conflicts_by_record ON conflicts(record_id, status);
+                -- Restore safety (DESIGN.md §12) and status.
+                ALTER TABLE peers ADD COLUMN peer_counter INTEGER NOT NULL DEFAULT 0;  -- highest counter of the peer held here
+                ALTER TABLE peers ADD COLUMN peer_incarnation BLOB;                    -- the peer's incarnation as last seen
+                ALTER TABLE peers ADD COLUMN echo_floor INTEGER NOT NULL DEFAULT 0;    -- our log up to here goes back to the peer
+                ALTER TABLE peers ADD COLUMN resync_pending INTEGER NOT NULL DEFAULT 0; -- hub: a full resync is due
+                ALTER TABLE peers ADD COLUMN last_regression TEXT;                     -- the last detected restore, for status
+                ALTER TABLE peers ADD COLUMN peer_pending_age_ms INTEGER;              -- age of the peer's oldest unsent change
+                ALTER TABLE peers ADD COLUMN verified_at TEXT;                         -- last verify that found no difference
+                ALTER TABLE peers ADD COLUMN verified_seq INTEGER;                     -- our log head at that verify
+                ALTER TABLE peers ADD COLUMN verified_peer_seq INTEGER;                -- the peer's log position then
+                ALTER TABLE peers ADD COLUMN verified_records INTEGER;
+                ALTER TABLE peers ADD COLUMN last_verify_at TEXT;                      -- last verify, whatever it found
+                ALTER TABLE peers ADD COLUMN last_verify_result TEXT;
+                ALTER TABLE peers ADD COLUMN verify_requested_at TEXT;                 -- `branchsync verify` asked for one
+                """,
+            after: { db in try RecordDigest.backfill(db) }),
     ]
 }

@@ -18,6 +18,7 @@ enum SchemaMigrator {
         for migration in Migration.all where !applied.contains(migration.name) {
             try db.write {
                 try db.execute(migration.sql)
+                try migration.after?(db)
                 try db.statement("INSERT INTO schema_migrations(name, applied_at) VALUES (?1, ?2)")
                     .run([.text(migration.name), .text(Timestamp.nowISO8601())])
             }

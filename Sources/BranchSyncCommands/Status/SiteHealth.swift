@@ -1,0 +1,95 @@
+import BranchSyncCore
+import BranchSyncNode
+import BranchSyncStore
+import Foundation
+
+/// What `status` claims about one peer, each claim derived from stored facts so it can be checked:
+/// "caught up" holds only for a peer that is connected and heard from recently, has nothing pending either way, and
+/// was verified identical after the last change on either side.
+struct SiteHealth {
+    var peer: PeerRecord
+    /// Changes this node has that the peer has not acknowledged, and how long the oldest has waited (seconds).
+    var toSite: Int64
+    var toSiteLagSeconds: Int64?
+    /// Changes the peer last said it has for this node, and how long the oldest had waited (seconds).
+    var fromSite: Int64
+    var fromSiteLagSeconds: Int64?
+    /// Seconds since anything was heard from the peer.
+    var lastSeenSecondsAgo: Int64?
+    var issues: PeerIssues
+    /// This node's log head and applied cursor for the peer now.
+    var logHead: Int64
+
+    /// A session whose last heartbeat is older than this is stale.
+    static let staleAfterSeconds: Int64 = 30
+
+    init(peer: PeerRecord, store: NodeStore, issues: PeerIssues, now: Date = Date()) throws {
+        self.peer = peer
+        self.issues = issues
+        let clearance = store.identity.role == .hub ? peer.clearance : nil
+        let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
+        let pending = try store.pending(
+            for: peer.site, after: peer.ackedCursor, clearance: clearance, echoFloor: peer.echoFloor)
+        toSite = pending.count
+        toSiteLagSeconds = pending.oldestMilliseconds.map { max(0, nowMilliseconds - $0) / 1000 }
+        fromSite = peer.peerPending
+        fromSiteLagSeconds = fromSite > 0 ? peer.peerPendingAgeMilliseconds.map { max(0, $0) / 1000 } : nil
+        lastSeenSecondsAgo = peer.lastSeenAt.flatMap(Self.parse).map { Int64(now.timeIntervalSince($0)) }
+        logHead = try store.lastSeq()
+    }
+
+    /// Connected and heard from within ``staleAfterSeconds``.
+    var isLive: Bool {
+        peer.online && (lastSeenSecondsAgo.map { $0 <= Self.staleAfterSeconds } ?? false)
+    }
+
+    /// Verified identical, and nothing changed on either side since.
+    var verifiedSinceLastChange: Bool {
+        guard peer.verifiedAt != nil, let seq = peer.verifiedSeq, let peerSeq = peer.verifiedPeerSeq else {
+            return false
+        }
+        return seq >= logHead && peerSeq >= peer.appliedCursor
+    }
+
+    /// Why the peer is not caught up, or `nil` when it is.
+    var notCaughtUpBecause: String? {
+        if peer.lastSyncAt == nil { return "never synced" }
+        if !peer.online { return "offline" }
+        if !isLive { return "no heartbeat for \(lastSeenSecondsAgo.map { "\($0) s" } ?? "a while")" }
+        if toSite > 0 { return "\(toSite) change(s) to send" }
+        if fromSite > 0 { return "\(fromSite) change(s) to receive" }
+        if let result = peer.lastVerifyResult, result.hasPrefix("differ") { return "verify found differences" }
+        if !verifiedSinceLastChange { return "not verified since the last change" }
+        return nil
+    }
+
+    var caughtUp: Bool { notCaughtUpBecause == nil }
+
+    var skewWarning: Bool {
+        (peer.clockSkewMilliseconds?.magnitude ?? 0) > SessionOptions().clockSkewWarning.magnitude
+    }
+
+    /// `online 12s`, `offline since …`, `never connected`.
+    var connection: String {
+        guard let since = peer.stateSince else { return "never connected" }
+        if peer.online { return isLive ? "online" : "stale" }
+        return "offline since \(since.prefix(19))"
+    }
+
+    static func parse(_ iso: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: iso)
+    }
+
+    /// Seconds as `42s`, `7m`, `3h`, `2d`.
+    static func age(_ seconds: Int64?) -> String {
+        guard let seconds else { return "-" }
+        switch seconds {
+        case ..<120: return "\(seconds)s"
+        case ..<7_200: return "\(seconds / 60)m"
+        case ..<172_800: return "\(seconds / 3_600)h"
+        default: return "\(seconds / 86_400)d"
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import BranchSyncCore
+import Foundation
+
+/// The node's write clock and change-log position inside one write transaction, and the only code that stores a
+/// version of a record (DESIGN.md §3): the row with its log position, digest and bucket, in the caller's transaction.
+///
+/// The counter, clock and log head are saved to `meta` when the transaction commits (``commit()``), so a rolled-back
+/// write leaves no trace, not even a used counter value. Log positions, like counters, are at least the wall clock in
+/// milliseconds: a node restored from an older copy and written to before any handshake still appends after every
+/// position its peers have seen (DESIGN.md §12).
+final class Journal {
+    let store: NodeStore
+    private var db: DatabaseConnection { store.db }
+    private(set) var clock: WriteClock
+    private var lastSeq: Int64
+    /// Whether the node has open conflicts: only then does a save look for conflicts it closes.
+    private var hasOpenConflicts: Bool
+
+    init(store: NodeStore) throws {
+        self.store = store
+        let meta = try NodeStore.readMeta(store.db)
+        let clockParts = (meta["hlc"] ?? "0.0").split(separator: ".")
+        let hlc = HybridLogicalClock(
+            last: HLCTimestamp(
+                wallMilliseconds: UInt64(clockParts.first ?? "0") ?? 0, logical: UInt32(clockParts.last ?? "0") ?? 0))
+        clock = WriteClock(
+            site: store.identity.site, counter: UInt64(meta["counter"] ?? "0") ?? 0,
+            counterFloor: UInt64(meta["counter_floor"] ?? "0") ?? 0, clock: hlc)
+        lastSeq = Int64(meta["last_seq"] ?? "0") ?? 0
+        hasOpenConflicts =
+            try store.db.statement("SELECT EXISTS (SELECT 1 FROM conflicts WHERE status = 'open')").firstRow {
+                $0.int(0) != 0
+            } ?? false
+    }
+
+    /// The current wall-clock time of the node (injectable for tests).
+    var now: UInt64 { store.wallClock() }
+
+    /// The stamp of a local write to `record` (`nil` for a new one): see ``WriteClock``.
+    func nextStamp(for record: RecordState?) throws -> Stamp {
+        try clock.stamp(for: record, wallMilliseconds: now)
+    }
+
+    /// Lets later local writes order after the newest stamp of a state received from a peer.
+    func observe(_ state: RecordState) {
+        if let newest = state.newestStamp { clock.observe(newest.time, wallMilliseconds: now) }
+    }
+
+    /// Saves the counter, clock and log head with the transaction.
+    func commit() throws {
+        try store.injectFault(.beforeMetaSave)
+        let update = try db.statement(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        try update.run([.text("counter"), .text(String(clock.counter))])
+        try update.run([.text("hlc"), .text("\(clock.clock.last.wallMilliseconds).\(clock.clock.last.logical)")])
+        try update.run([.text("last_seq"), .text(String(lastSeq))])
+    }
+
+    /// Stores `state` as the record's newest version at the next change-log position.
+    /// - Parameters:
+    ///   - origin: the site the version came from (this site for local writes and merges that changed it): the log
+    ///     does not send a version back to where it came from.
+    ///   - encoded: the state's canonical encoding if the caller already has it.
+    /// - Returns: the version's log position.
+    @discardableResult
+    func save(_ state: RecordState, origin: String, encoded: [UInt8]? = nil) throws -> Int64 {
+        lastSeq = max(lastSeq + 1, Int64(clamping: now))
+        let bytes = encoded ?? state.encoded()
+        let isCustomer = state.collection == .customers
+        try db.statement(
+            """
+            INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
+                attachment, digest, bucket, changed_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+            ON CONFLICT(id) DO UPDATE SET class = excluded.class, deleted = excluded.deleted, code = excluded.code,
+                phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
+                origin = excluded.origin, state = excluded.state, attachment = excluded.attachment,
+                digest = excluded.digest, changed_at = excluded.changed_at
+            """
+        ).run([
+            .text(state.id.description), .text(state.collection.rawValue), .text(state.owner.rawValue),
+            .text(state.classification.rawValue), .integer(state.isDeleted ? 1 : 0),
+            .optionalText(isCustomer ? state["code"] : nil), .optionalText(isCustomer ? state["phone"] : nil),
+            .optionalText(isCustomer ? state["bankAccount"].map { $0.filter { $0 != " " } } : nil),
+            .integer(lastSeq), .text(origin), .blob(bytes),
+            .optionalText(state.collection == .documents ? state["attachmentSha256"] : nil),
+            .integer(RecordDigest.digest(of: bytes)), .integer(RecordDigest.bucket(of: state.id)),
+            .integer(Int64(clamping: now)),
+        ])
+        try store.injectFault(.afterRecordRow)
+        if hasOpenConflicts { try closeSupersededConflicts(of: state) }
+        return lastSeq
+    }
+
+    /// Records conflicts a merge found, kept value first. A conflict stays open while its kept value still stands
+    /// and closes by itself once a later write replaces it (a resolution, here or anywhere it replicates from).
+    func recordConflicts(_ conflicts: [MergeConflict], of state: RecordState, local: RecordState?, peer: SiteID) throws
+    {
+        guard !conflicts.isEmpty else { return }
+        let detectedAt = Timestamp.iso8601(milliseconds: now)
+        for conflict in conflicts {
+            let keptWasLocal: Bool
+            switch conflict.kind {
+            case .field: keptWasLocal = local?.fields[conflict.field]?.stamp == conflict.kept.stamp
+            case .deleteVersusUpdate: keptWasLocal = !(local?.isDeleted ?? false)
+            }
+            try db.statement(
+                """
+                INSERT OR IGNORE INTO conflicts(record_id, collection, kind, field, kept_value, kept_stamp, lost_value,
+                    lost_stamp, detected_at, peer, local_side)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                """
+            ).run([
+                .text(state.id.description), .text(state.collection.rawValue), .text(conflict.kind.rawValue),
+                .text(conflict.field), .text(conflict.kept.value), .text(conflict.kept.stamp.description),
+                .text(conflict.lost.value), .text(conflict.lost.stamp.description), .text(detectedAt),
+                .text(peer.rawValue), .text(keptWasLocal ? "kept" : "lost"),
+            ])
+        }
+        hasOpenConflicts = true
+    }
+
+    /// Closes the open conflicts of `state`'s record whose kept value no longer stands in it.
+    private func closeSupersededConflicts(of state: RecordState) throws {
+        let open = try db.statement(
+            "SELECT id, kind, field, kept_stamp FROM conflicts WHERE record_id = ?1 AND status = 'open'"
+        ).rows([.text(state.id.description)]) { ($0.int(0), $0.text(1), $0.text(2), $0.text(3)) }
+        for (id, kind, field, kept) in open {
+            let stands: Bool
+            if kind == MergeConflict.Kind.deleteVersusUpdate.rawValue {
+                stands = !state.isDeleted && state.fields.values.contains { $0.stamp.description == kept }
+            } else {
+                stands = state.fields[field]?.stamp.description == kept
+            }
+            guard !stands else { continue }
+            try db.statement(
+                "UPDATE conflicts SET status = 'closed', resolved_at = ?2, resolution = ?3 WHERE id = ?1"
+            ).run([
+                .integer(id), .text(Timestamp.iso8601(milliseconds: now)),
+                .text("closed: a later write replaced the kept value"),
+            ])
+        }
+    }
+
+    /// Appends an audit row about a record.
+    func audit(action: String, state: RecordState, detail: String, actor: AuditActor? = nil) throws {
+        let actor = actor ?? store.actor
+        try db.statement(
+            "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ).run([
+            .text(Timestamp.iso8601(milliseconds: now)), .text(actor.user), .text(actor.origin), .text(action),
+            .text(state.collection.rawValue), .text(state.id.description), .text(detail),
+        ])
+    }
+}

@@ -1,0 +1,267 @@
+import BranchSyncCore
+import BranchSyncCrypto
+
+/// How a node judges the states a peer sends (Protocol.md §9.2).
+public enum AdmissionPolicy: Sendable, Hashable {
+    /// The hub receiving from a branch with this clearance: every rule of ``Admission``.
+    case hub(clearance: Classification)
+    /// A branch receiving from its hub: consistency, the merge and validation.
+    case branch
+}
+
+/// Applies the states a peer sent inside one write transaction: decodes each on its own (an undecodable state
+/// quarantines only itself), judges it, merges and stores what is admitted, answers refusals with compensating
+/// writes, keeps held states aside and re-admits them when what they wait for arrives.
+final class RemoteApplier {
+    private let journal: Journal
+    private let peer: SiteID
+    private let policy: AdmissionPolicy
+    private var store: NodeStore { journal.store }
+    private var db: DatabaseConnection { store.db }
+    private let syncActor: AuditActor
+    /// What the batch did.
+    private(set) var result = BatchResult()
+    /// The highest counter of the peer's own writes among the states admitted.
+    private(set) var peerCounter: UInt64 = 0
+
+    init(journal: Journal, peer: SiteID, policy: AdmissionPolicy) {
+        self.journal = journal
+        self.peer = peer
+        self.policy = policy
+        syncActor = AuditActor(user: "sync", origin: "site \(peer)")
+    }
+
+    /// Judges and applies one state exactly as received.
+    func apply(_ bytes: [UInt8]) throws {
+        let state: RecordState
+        do { state = try RecordState(decoding: bytes) } catch {
+            try quarantineUndecodable(bytes, reason: "a state from \(peer) does not decode: \(error.message)")
+            return
+        }
+        switch policy {
+        case .hub(let clearance): try judge(state, bytes: bytes, from: peer, clearance: clearance, held: nil)
+        case .branch: try applyFromHub(state, bytes: bytes)
+        }
+    }
+
+    // MARK: The hub
+
+    /// The hub's rules for a state `sender` sent; `held` is the quarantine row it comes from when re-admitted.
+    private func judge(
+        _ state: RecordState, bytes: [UInt8], from sender: SiteID, clearance: Classification, held: Int64?
+    ) throws {
+        let local = try store.record(state.id)
+        let verdict = try Admission.admit(
+            state, encoded: bytes, local: local, context: try context(sender, clearance), lookup: lookupCollection)
+        if let held {
+            if case .hold(let reason, let awaiting) = verdict {
+                try db.statement("UPDATE quarantine SET awaits = ?2, reason = ?3 WHERE id = ?1")
+                    .run([.integer(held), .text(awaiting.description), .text(reason)])
+                return
+            }
+            try db.statement("UPDATE quarantine SET status = 'readmitted' WHERE id = ?1").run([.integer(held)])
+        }
+        switch verdict {
+        case .unchanged(let outOfScope):
+            result.unchanged += 1
+            if outOfScope && sender == peer { result.purges.append(state.id) }
+        case .admit(let admitted):
+            try store(admitted, remote: state, bytes: bytes, local: local, from: sender)
+            if sender == peer { peerCounter = max(peerCounter, state.versionVector[sender]) }
+        case .refuse(let reason):
+            try refuse(state, bytes: bytes, local: local, from: sender, reason: reason)
+        case .invalid(let reason):
+            try quarantine(state, bytes: bytes, from: sender, kind: "invalid", reason: reason)
+            guard sender == peer else { break }
+            result.invalid.append(reason)
+            // A record the sender may not hold as the hub knows it (another site's record the hub never had, or one
+            // outside its scope) is purged there, so the sender does not keep presenting it.
+            let mayHold = local.map { Scope.mayHold($0, site: sender, clearance: clearance) } ?? (state.owner == sender)
+            if !mayHold { result.purges.append(state.id) }
+        case .hold(let reason, let awaiting):
+            try quarantine(state, bytes: bytes, from: sender, kind: "held", reason: reason, awaits: awaiting)
+            result.held += 1
+        }
+    }
+
+    private func context(_ sender: SiteID, _ clearance: Classification) throws -> AdmissionContext {
+        AdmissionContext(
+            sender: sender, hub: store.identity.site, clearance: clearance, wallMilliseconds: journal.now,
+            recovering: try store.metadata(NodeStore.recoveringKey) != nil,
+            hubCounter: max(journal.clock.counter, journal.clock.counterFloor))
+    }
+
+    private func lookupCollection(_ id: RecordID) throws -> RecordCollection? {
+        try db.statement("SELECT collection FROM records WHERE id = ?1").firstRow([.text(id.description)]) {
+            RecordCollection(rawValue: $0.text(0))
+        } ?? nil
+    }
+
+    private func store(
+        _ admitted: Admitted, remote: RecordState, bytes: [UInt8], local: RecordState?, from sender: SiteID
+    ) throws {
+        let hub = store.identity.site.rawValue
+        var conflicts = admitted.outcome.conflicts
+        let stored: RecordState
+        var how = describe(admitted.outcome)
+        if admitted.needsRestamp {
+            // The sender's clock is ahead: the hub writes the values under its own stamp (DESIGN.md §10).
+            let stamp = try journal.nextStamp(for: admitted.state)
+            stored = Compensation.write(
+                content: admitted.state, dominating: remote.versionVector, restamp: admitted.restamp,
+                restampDeletion: admitted.restampDeletion, stamp: stamp)
+            conflicts = conflicts.map { conflict in
+                var fixed = conflict
+                if admitted.restamp.contains(conflict.field),
+                    admitted.state.fields[conflict.field]?.stamp == conflict.kept.stamp
+                {
+                    fixed.kept.stamp = stamp
+                }
+                return fixed
+            }
+            try journal.save(stored, origin: hub)
+            how +=
+                "; re-stamped \(admitted.restamp.sorted().joined(separator: ", ")) by the hub: \(sender)'s clock "
+                + "is ahead of the hub's"
+            result.restamped += 1
+        } else {
+            journal.observe(remote)
+            stored = admitted.state
+            try journal.save(
+                stored, origin: admitted.outcome.equalsRemote ? sender.rawValue : hub,
+                encoded: admitted.outcome.equalsRemote ? bytes : nil)
+        }
+        try journal.recordConflicts(conflicts, of: stored, local: local, peer: sender)
+        result.applied += 1
+        result.conflicts += conflicts.count
+        try journal.audit(
+            action: "apply", state: stored,
+            detail: "from \(sender): \(how)" + (conflicts.isEmpty ? "" : ", \(conflicts.count) conflict(s)"),
+            actor: AuditActor(user: "sync", origin: "site \(sender)"))
+        try readmitHeld(awaiting: stored.id)
+    }
+
+    /// A policy refusal: quarantined with its values, answered with a compensating write that dominates it, and a
+    /// `REFUSED` notice for the sender (DESIGN.md §11).
+    private func refuse(
+        _ state: RecordState, bytes: [UInt8], local: RecordState?, from sender: SiteID, reason: String
+    ) throws {
+        let stamp = try journal.nextStamp(for: local)
+        let compensation = Compensation.refusal(of: state, local: local, sender: sender, stamp: stamp)
+        let seq = try journal.save(compensation, origin: store.identity.site.rawValue)
+        let dot = Dot(site: sender, counter: state.versionVector[sender])
+        try quarantine(state, bytes: bytes, from: sender, kind: "refused", reason: reason, dot: dot, noticeSeq: seq)
+        try journal.audit(
+            action: "refuse", state: compensation,
+            detail: "change \(dot) from \(sender) refused: \(reason); answered with compensating write \(stamp.dot)",
+            actor: AuditActor(user: "sync", origin: "site \(sender)"))
+        result.refused += 1
+        try readmitHeld(awaiting: compensation.id)
+    }
+
+    /// Re-admits states that waited for the record `id` (and, in turn, what waited for those).
+    private func readmitHeld(awaiting id: RecordID) throws {
+        let rows = try db.statement(
+            "SELECT q.id, q.peer, q.state, p.clearance FROM quarantine q JOIN peers p ON p.site = q.peer "
+                + "WHERE q.status = 'held' AND q.awaits = ?1 ORDER BY q.id"
+        ).rows([.text(id.description)]) { ($0.int(0), $0.text(1), $0.blob(2), $0.text(3)) }
+        for (row, peerText, bytes, clearanceText) in rows {
+            guard let sender = try? SiteID(peerText), let state = try? RecordState(decoding: bytes) else { continue }
+            let clearance = Classification(rawValue: clearanceText) ?? Scope.defaultClearance
+            try judge(state, bytes: bytes, from: sender, clearance: clearance, held: row)
+        }
+    }
+
+    /// Settles held states of the peer that wait for a record it never sent (a document's customer): once the
+    /// peer has sent everything, the reference is refused, unless the hub is recovering and may still regain it.
+    func refuseUnresolvedReferences(clearance: Classification) throws {
+        guard try store.metadata(NodeStore.recoveringKey) == nil else { return }
+        let rows = try db.statement(
+            "SELECT id, state FROM quarantine WHERE status = 'held' AND peer = ?1 AND awaits != record_id ORDER BY id"
+        ).rows([.text(peer.rawValue)]) { ($0.int(0), $0.blob(1)) }
+        for (row, bytes) in rows {
+            guard let state = try? RecordState(decoding: bytes) else { continue }
+            try db.statement("UPDATE quarantine SET status = 'readmitted' WHERE id = ?1").run([.integer(row)])
+            let customer = state["customerId"] ?? "?"
+            try refuse(
+                state, bytes: bytes, local: try store.record(state.id), from: peer,
+                reason: "document \(state.id) refers to customer \(customer), which \(peer) never sent and the hub "
+                    + "does not hold")
+        }
+    }
+
+    // MARK: A branch
+
+    private func applyFromHub(_ state: RecordState, bytes: [UInt8]) throws {
+        if let problem = Admission.inconsistency(of: state, encoded: bytes) {
+            try quarantine(state, bytes: bytes, from: peer, kind: "invalid", reason: problem)
+            return
+        }
+        let local = try store.record(state.id)
+        let outcome: MergeOutcome
+        do { outcome = try RecordMerge.merge(local: local, remote: state) } catch {
+            try quarantine(state, bytes: bytes, from: peer, kind: "invalid", reason: error.message)
+            return
+        }
+        peerCounter = max(peerCounter, state.versionVector[peer])
+        guard outcome.changesLocal else {
+            result.unchanged += 1
+            return
+        }
+        if !outcome.state.isDeleted {
+            do { try RecordSchema.of(state.collection).validateState(outcome.state) } catch {
+                try quarantine(state, bytes: bytes, from: peer, kind: "invalid", reason: "invalid: \(error.message)")
+                return
+            }
+        }
+        journal.observe(state)
+        try journal.save(
+            outcome.state, origin: outcome.equalsRemote ? peer.rawValue : store.identity.site.rawValue,
+            encoded: outcome.equalsRemote ? bytes : nil)
+        try journal.recordConflicts(outcome.conflicts, of: outcome.state, local: local, peer: peer)
+        result.applied += 1
+        result.conflicts += outcome.conflicts.count
+        try journal.audit(
+            action: "apply", state: outcome.state,
+            detail: "from \(peer): \(describe(outcome))"
+                + (outcome.conflicts.isEmpty ? "" : ", \(outcome.conflicts.count) conflict(s)"),
+            actor: syncActor)
+    }
+
+    private func describe(_ outcome: MergeOutcome) -> String {
+        switch outcome.remoteRelation {
+        case nil: return "new"
+        case .after?: return "newer version"
+        default: return "merged concurrent versions"
+        }
+    }
+
+    // MARK: Quarantine
+
+    private func quarantine(
+        _ state: RecordState, bytes: [UInt8], from sender: SiteID, kind: String, reason: String,
+        awaits: RecordID? = nil, dot: Dot? = nil, noticeSeq: Int64? = nil
+    ) throws {
+        try store.insertQuarantine(
+            peer: sender, recordID: state.id.description, collection: state.collection.rawValue, kind: kind,
+            reason: reason, state: bytes, awaits: awaits?.description, dot: dot?.description,
+            status: kind == "held" ? "held" : "open", at: journal.now, noticeSeq: noticeSeq)
+        if kind != "held" { result.quarantined += 1 }
+        if kind == "invalid" {
+            try store.auditEvent(
+                action: "reject",
+                detail: "causally invalid change from \(sender): \(reason.escapedForDisplay(limit: 300))",
+                recordID: state.id, collection: state.collection)
+        }
+    }
+
+    private func quarantineUndecodable(_ bytes: [UInt8], reason: String) throws {
+        let id = bytes.count >= 17 ? (try? RecordID(bytes: Array(bytes[1..<17])))?.description ?? "?" : "?"
+        try store.insertQuarantine(
+            peer: peer, recordID: id, collection: "unknown", kind: "invalid", reason: reason, state: bytes,
+            awaits: nil, dot: nil, status: "open", at: journal.now)
+        result.quarantined += 1
+        if case .hub = policy { result.invalid.append(reason) }
+        try store.auditEvent(action: "reject", detail: reason.escapedForDisplay(limit: 300))
+    }
+}
