@@ -8,11 +8,13 @@ import Foundation
 /// A hub and branches on 127.0.0.1 with real SQLite files in a temporary directory; always shut down in deinit.
 final class Cluster {
     let root: String
-    let hub: HubServer
+    private(set) var hub: HubServer
     let port: UInt16
     let capture = LogCapture()
     var options: SessionOptions
     private var clients: [BranchClient] = []
+    /// Each branch's enrolment secret.
+    private(set) var secrets: [String: [UInt8]] = [:]
     private var threads: [Thread] = []
 
     static let actor = AuditActor(user: "tester", origin: "test")
@@ -38,6 +40,7 @@ final class Cluster {
         options.peerTimeout = 5
         options.handshakeTimeout = 5
         options.duplicateSessionGrace = 0.3
+        options.verifyDelay = 0.2
         self.options = options
         _ = try NodeStore.initialize(
             directory: root + "/hq", identity: NodeIdentity(site: try SiteID("hq"), role: .hub), actor: Self.actor)
@@ -48,7 +51,32 @@ final class Cluster {
             directory: root + "/hq", options: options, tls: context, logger: Self.logger(capture, "hq"),
             software: "test")
         port = try hub.start(listeningOn: "127.0.0.1:0")
+        hubAddress = "127.0.0.1:\(port)"
         for (site, clearance) in branches { try addBranch(site, clearance: clearance) }
+    }
+
+    /// Stops the hub, runs `meanwhile` (e.g. puts back an older copy of its database), and starts it again on the
+    /// same port.
+    func restartHub(_ meanwhile: () throws -> Void = {}) throws {
+        hub.stop()
+        try meanwhile()
+        hub = HubServer(
+            directory: root + "/hq", options: options, tls: nil, logger: Self.logger(capture, "hq"), software: "test")
+        _ = try hub.start(listeningOn: hubAddress)
+    }
+
+    /// A plain file copy of a node's data directory (as an operator copies a stopped node), after a checkpoint.
+    func copyNode(_ site: String, to name: String) throws {
+        try (site == "hq" ? hubStore() : store(site)).checkpoint()
+        let copy = root + "/" + name
+        try? FileManager.default.removeItem(atPath: copy)
+        try FileManager.default.copyItem(atPath: root + "/" + site, toPath: copy)
+    }
+
+    /// Puts a copy made by ``copyNode(_:to:)`` back in place of the node's data directory.
+    func restoreNode(_ site: String, from name: String) throws {
+        try FileManager.default.removeItem(atPath: root + "/" + site)
+        try FileManager.default.copyItem(atPath: root + "/" + name, toPath: root + "/" + site)
     }
 
     deinit {
@@ -57,7 +85,7 @@ final class Cluster {
         try? FileManager.default.removeItem(atPath: root)
     }
 
-    var hubAddress: String { "127.0.0.1:\(port)" }
+    let hubAddress: String
 
     /// Log lines go to the capture; with `BRANCHSYNC_TEST_LOG=1` also to standard error (debugging a test).
     static func logger(_ capture: LogCapture, _ name: String) -> Logger {
@@ -82,6 +110,7 @@ final class Cluster {
             identity: NodeIdentity(site: try SiteID(site), role: .branch, hubAddress: hubAddress),
             actor: Self.actor)
         try store.setMetadata(BranchClient.secretKey, hex(secret))
+        secrets[site] = secret
         if let trustedPEM, trustTLS { try store.setMetadata(BranchClient.tlsTrustKey, trustedPEM) }
         return secret
     }

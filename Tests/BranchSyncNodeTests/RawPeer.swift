@@ -81,4 +81,21 @@ final class RawPeer {
         send(.auth(Auth(proof: proof)))
         return (proof, try receive())
     }
+
+    /// Connects as the enrolled branch `site` of `cluster`, completes the handshake and states cursor 0.
+    static func session(_ cluster: Cluster, site: String) throws -> RawPeer {
+        let peer = try RawPeer(port: cluster.port)
+        guard let secret = cluster.secrets[site] else { throw NodeError("no secret for \(site)") }
+        guard case .welcome = try peer.handshake(site: site, secret: secret, nonce: SecureRandom.bytes(32)).reply
+        else { throw NodeError("the handshake of \(site) failed") }
+        peer.send(cursor(0))
+        return peer
+    }
+
+    /// Every message until the peer closes the connection (or sends nothing for the receive timeout).
+    func drain() -> [Message] {
+        var messages: [Message] = []
+        while let message = try? receive() { messages.append(message) }
+        return messages
+    }
 }

@@ -10,7 +10,7 @@ enum StatusCommand {
         abstract: "show sync health: on the hub one row per site, on a branch its own view",
         discussion: """
             'caught up' is yes only when the site is connected and was heard from in the last \
-            \(SiteHealth.staleAfterSeconds) s, nothing is waiting either way, and a verify found both replicas \
+            \(PeerHealth.staleAfterSeconds) s, nothing is waiting either way, and a verify found both replicas \
             identical after the last change on either side; otherwise it says why not. 'to site' counts changes the \
             site has not acknowledged and how long the oldest has waited; 'from site' what the site last said it has \
             for this node. Reads the node's database, so it works while 'branchsync run' is running.
@@ -34,11 +34,12 @@ enum StatusCommand {
         return ExitCode.success
     }
 
-    static func sites(_ store: NodeStore) throws -> [SiteHealth] {
-        let issues = try store.openIssuesByPeer()
-        return try store.peers().map {
-            try SiteHealth(peer: $0, store: store, issues: issues[$0.site.rawValue] ?? PeerIssues())
-        }
+    static func sites(_ store: NodeStore) throws -> [PeerHealth] {
+        try store.peerHealth()
+    }
+
+    static func skewWarning(_ site: PeerHealth) -> Bool {
+        (site.peer.clockSkewMilliseconds?.magnitude ?? 0) > SessionOptions().clockSkewWarning.magnitude
     }
 
     static func table(_ store: NodeStore) throws -> String {
@@ -64,7 +65,7 @@ enum StatusCommand {
             var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])
             for site in branches {
                 table.append([
-                    site.peer.site.rawValue, site.connection, SiteHealth.age(site.lastSeenSecondsAgo),
+                    site.peer.site.rawValue, site.connection, PeerHealth.age(site.lastSeenSecondsAgo),
                     lag(site.toSite, site.toSiteLagSeconds), lag(site.fromSite, site.fromSiteLagSeconds),
                     site.notCaughtUpBecause.map { "no: \($0)" } ?? "yes", verified(site), issues(site),
                 ])
@@ -76,7 +77,7 @@ enum StatusCommand {
             for site in branches { out += notes(site) }
         } else if let hub = sites.first(where: { $0.peer.role == .hub }) {
             out += "hub:               \(hub.peer.site) at \(identity.hubAddress ?? "?")\n"
-            out += "connection:        \(hub.connection), last seen \(SiteHealth.age(hub.lastSeenSecondsAgo)) ago\n"
+            out += "connection:        \(hub.connection), last seen \(PeerHealth.age(hub.lastSeenSecondsAgo)) ago\n"
             out += "last sync:         \(hub.peer.lastSyncAt ?? "never")\n"
             out += "waiting to go up:  \(lag(hub.toSite, hub.toSiteLagSeconds))\n"
             out += "waiting to come down: \(lag(hub.fromSite, hub.fromSiteLagSeconds)) (as of the last contact)\n"
@@ -99,29 +100,29 @@ enum StatusCommand {
     }
 
     static func lag(_ count: Int64, _ seconds: Int64?) -> String {
-        count == 0 ? "0" : "\(count) (\(SiteHealth.age(seconds)))"
+        count == 0 ? "0" : "\(count) (\(PeerHealth.age(seconds)))"
     }
 
-    static func verified(_ site: SiteHealth) -> String {
+    static func verified(_ site: PeerHealth) -> String {
         guard let at = site.peer.verifiedAt else {
             return site.peer.lastVerifyResult.map { "never (\($0.prefix(24)))" } ?? "never"
         }
         return String(at.prefix(19)) + (site.verifiedSinceLastChange ? "" : " (changed since)")
     }
 
-    static func issues(_ site: SiteHealth) -> String {
+    static func issues(_ site: PeerHealth) -> String {
         var parts: [String] = []
         if site.issues.invalid > 0 { parts.append("FLAGGED \(site.issues.invalid) invalid") }
         if site.issues.conflicts > 0 { parts.append("\(site.issues.conflicts) conflict(s)") }
         let refused = site.issues.quarantined - site.issues.invalid
         if refused > 0 { parts.append("\(refused) refused") }
         if site.issues.held > 0 { parts.append("\(site.issues.held) held") }
-        if site.skewWarning { parts.append("clock skew") }
+        if skewWarning(site) { parts.append("clock skew") }
         return parts.isEmpty ? "-" : parts.joined(separator: ", ")
     }
 
     /// Lines under the table for what an operator must act on.
-    static func notes(_ site: SiteHealth) -> String {
+    static func notes(_ site: PeerHealth) -> String {
         var out = ""
         let name = site.peer.site.rawValue
         if site.issues.invalid > 0 {
@@ -135,17 +136,17 @@ enum StatusCommand {
         if let regression = site.peer.lastRegression {
             out += "\(name): restore detected \(regression.escapedForDisplay(limit: 160))\n"
         }
-        if site.skewWarning { out += "\(name): clock skew \(skewText(site))\n" }
+        if skewWarning(site) { out += "\(name): clock skew \(skewText(site))\n" }
         if let error = site.peer.lastError, !site.isLive {
             out += "\(name): last error: \(error.escapedForDisplay(limit: 160))\n"
         }
         return out
     }
 
-    static func skewText(_ site: SiteHealth) -> String {
+    static func skewText(_ site: PeerHealth) -> String {
         guard let skew = site.peer.clockSkewMilliseconds else { return "-" }
         return "\(skew) ms"
-            + (site.skewWarning ? " (WARNING: beyond \(SessionOptions().clockSkewWarning) ms)" : "")
+            + (skewWarning(site) ? " (WARNING: beyond \(SessionOptions().clockSkewWarning) ms)" : "")
     }
 
     static func json(_ store: NodeStore) throws -> String {
@@ -174,7 +175,7 @@ enum StatusCommand {
                 ("held", String(site.issues.held)), ("lastRegression", text(peer.lastRegression)),
                 ("resyncPending", peer.resyncPending ? "true" : "false"),
                 ("clockSkewMs", optional(peer.clockSkewMilliseconds)),
-                ("clockSkewWarning", site.skewWarning ? "true" : "false"),
+                ("clockSkewWarning", skewWarning(site) ? "true" : "false"),
                 ("received", String(peer.incomingDone)), ("incomingRemaining", String(peer.incomingRemaining)),
                 ("software", text(peer.peerSoftware)), ("lastError", text(peer.lastError)),
             ]

@@ -121,6 +121,12 @@ public final class NodeStore {
         return try NodeStore(directory: directory, db: db, actor: actor)
     }
 
+    /// Moves everything in the write-ahead log into the database file (SQLite's `wal_checkpoint(TRUNCATE)`), so the
+    /// file alone holds every committed write; for copies of a stopped node.
+    public func checkpoint() throws {
+        try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
     /// Whether a statement is still running (tests assert this is false after each operation).
     public var hasActiveStatements: Bool { db.hasActiveStatements }
 

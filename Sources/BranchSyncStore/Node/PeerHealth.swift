@@ -1,29 +1,27 @@
 import BranchSyncCore
-import BranchSyncNode
-import BranchSyncStore
 import Foundation
 
 /// What `status` claims about one peer, each claim derived from stored facts so it can be checked:
 /// "caught up" holds only for a peer that is connected and heard from recently, has nothing pending either way, and
 /// was verified identical after the last change on either side.
-struct SiteHealth {
-    var peer: PeerRecord
+public struct PeerHealth: Sendable {
+    public var peer: PeerRecord
     /// Changes this node has that the peer has not acknowledged, and how long the oldest has waited (seconds).
-    var toSite: Int64
-    var toSiteLagSeconds: Int64?
+    public var toSite: Int64
+    public var toSiteLagSeconds: Int64?
     /// Changes the peer last said it has for this node, and how long the oldest had waited (seconds).
-    var fromSite: Int64
-    var fromSiteLagSeconds: Int64?
+    public var fromSite: Int64
+    public var fromSiteLagSeconds: Int64?
     /// Seconds since anything was heard from the peer.
-    var lastSeenSecondsAgo: Int64?
-    var issues: PeerIssues
-    /// This node's log head and applied cursor for the peer now.
-    var logHead: Int64
+    public var lastSeenSecondsAgo: Int64?
+    public var issues: PeerIssues
+    /// This node's log head now.
+    public var logHead: Int64
 
     /// A session whose last heartbeat is older than this is stale.
-    static let staleAfterSeconds: Int64 = 30
+    public static let staleAfterSeconds: Int64 = 30
 
-    init(peer: PeerRecord, store: NodeStore, issues: PeerIssues, now: Date = Date()) throws {
+    init(peer: PeerRecord, store: NodeStore, issues: PeerIssues, now: Date) throws {
         self.peer = peer
         self.issues = issues
         let clearance = store.identity.role == .hub ? peer.clearance : nil
@@ -39,12 +37,12 @@ struct SiteHealth {
     }
 
     /// Connected and heard from within ``staleAfterSeconds``.
-    var isLive: Bool {
+    public var isLive: Bool {
         peer.online && (lastSeenSecondsAgo.map { $0 <= Self.staleAfterSeconds } ?? false)
     }
 
     /// Verified identical, and nothing changed on either side since.
-    var verifiedSinceLastChange: Bool {
+    public var verifiedSinceLastChange: Bool {
         guard peer.verifiedAt != nil, let seq = peer.verifiedSeq, let peerSeq = peer.verifiedPeerSeq else {
             return false
         }
@@ -52,7 +50,7 @@ struct SiteHealth {
     }
 
     /// Why the peer is not caught up, or `nil` when it is.
-    var notCaughtUpBecause: String? {
+    public var notCaughtUpBecause: String? {
         if peer.lastSyncAt == nil { return "never synced" }
         if !peer.online { return "offline" }
         if !isLive { return "no heartbeat for \(lastSeenSecondsAgo.map { "\($0) s" } ?? "a while")" }
@@ -63,14 +61,10 @@ struct SiteHealth {
         return nil
     }
 
-    var caughtUp: Bool { notCaughtUpBecause == nil }
+    public var caughtUp: Bool { notCaughtUpBecause == nil }
 
-    var skewWarning: Bool {
-        (peer.clockSkewMilliseconds?.magnitude ?? 0) > SessionOptions().clockSkewWarning.magnitude
-    }
-
-    /// `online 12s`, `offline since …`, `never connected`.
-    var connection: String {
+    /// `online`, `stale`, `offline since …`, `never connected`.
+    public var connection: String {
         guard let since = peer.stateSince else { return "never connected" }
         if peer.online { return isLive ? "online" : "stale" }
         return "offline since \(since.prefix(19))"
@@ -83,7 +77,7 @@ struct SiteHealth {
     }
 
     /// Seconds as `42s`, `7m`, `3h`, `2d`.
-    static func age(_ seconds: Int64?) -> String {
+    public static func age(_ seconds: Int64?) -> String {
         guard let seconds else { return "-" }
         switch seconds {
         case ..<120: return "\(seconds)s"
@@ -91,5 +85,22 @@ struct SiteHealth {
         case ..<172_800: return "\(seconds / 3_600)h"
         default: return "\(seconds / 86_400)d"
         }
+    }
+}
+
+extension NodeStore {
+    /// The health of every peer, as `status` shows it.
+    public func peerHealth(now: Date = Date()) throws -> [PeerHealth] {
+        let issues = try openIssuesByPeer()
+        return try peers().map {
+            try PeerHealth(peer: $0, store: self, issues: issues[$0.site.rawValue] ?? PeerIssues(), now: now)
+        }
+    }
+
+    /// The health of one peer.
+    public func health(of site: SiteID, now: Date = Date()) throws -> PeerHealth? {
+        guard let peer = try peer(site) else { return nil }
+        return try PeerHealth(
+            peer: peer, store: self, issues: openIssuesByPeer()[site.rawValue] ?? PeerIssues(), now: now)
     }
 }
