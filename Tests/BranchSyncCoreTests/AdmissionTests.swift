@@ -178,8 +178,7 @@ import Testing
             var hubClock = WriteClock(site: hq, counter: 40, clock: HybridLogicalClock())
             let hubStamp = try hubClock.stamp(for: admitted.state, wallMilliseconds: Self.now)
             let written = Compensation.write(
-                content: admitted.state, dominating: edited.versionVector, restamp: admitted.restamp,
-                restampDeletion: false, stamp: hubStamp)
+                content: admitted.state, dominating: edited, restamp: admitted.restamp, stamp: hubStamp)
             #expect(written["phone"] == "13800000000")
             #expect(written.fields["phone"]?.stamp == hubStamp)
             #expect(written.versionVector.compare(to: edited.versionVector) == .after)

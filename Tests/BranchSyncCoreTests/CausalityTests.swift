@@ -78,15 +78,17 @@ import Testing
     @Test func aReadingFarInTheFutureIsNotObserved() {
         var clock = HybridLogicalClock(last: HLCTimestamp(wallMilliseconds: 1_000, logical: 0))
         let wall: UInt64 = 1_000_000
-        let tooFar = clock.observe(HLCTimestamp(wallMilliseconds: wall + 3_600_001, logical: 0), wallMilliseconds: wall)
+        let tooFar = clock.observe(
+            HLCTimestamp(wallMilliseconds: wall + HybridLogicalClock.maximumDrift + 1, logical: 0),
+            wallMilliseconds: wall)
         #expect(!tooFar)
         let afterTooFar = clock.now(wallMilliseconds: wall)
         #expect(afterTooFar == HLCTimestamp(wallMilliseconds: wall, logical: 0))
         let withinDrift = clock.observe(
-            HLCTimestamp(wallMilliseconds: wall + 3_600_000, logical: 0), wallMilliseconds: wall)
+            HLCTimestamp(wallMilliseconds: wall + HybridLogicalClock.maximumDrift, logical: 0), wallMilliseconds: wall)
         #expect(withinDrift)
         let afterWithin = clock.now(wallMilliseconds: wall)
-        #expect(afterWithin == HLCTimestamp(wallMilliseconds: wall + 3_600_000, logical: 1))
+        #expect(afterWithin == HLCTimestamp(wallMilliseconds: wall + HybridLogicalClock.maximumDrift, logical: 1))
     }
 
     @Test func isStrictlyMonotonicUnderRandomClocks() {

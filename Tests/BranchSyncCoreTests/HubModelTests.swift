@@ -49,8 +49,7 @@ struct HubModel {
                 restamps += 1
                 let stamp = try hub.clock.stamp(for: admitted.state, wallMilliseconds: hub.wall)
                 hub.records[remote.id] = Compensation.write(
-                    content: admitted.state, dominating: remote.versionVector, restamp: admitted.restamp,
-                    restampDeletion: admitted.restampDeletion, stamp: stamp)
+                    content: admitted.state, dominating: remote, restamp: admitted.restamp, stamp: stamp)
             } else {
                 try hub.receive(remote)
                 #expect(hub.records[remote.id] == admitted.state)

@@ -141,4 +141,46 @@ import Testing
         let stamp = Stamp(dot: Dot(site: x1, counter: 1), time: HLCTimestamp.zero)
         #expect(FieldValue(value: "e\u{301}", stamp: stamp) != FieldValue(value: "é", stamp: stamp))
     }
+
+    /// A node restored from an older copy issues counters above everything it issued before (no dot reuse), so its
+    /// next write's vector claims, for its own entry, writes it lost. The merge must not let that claim erase them:
+    /// a field the lost write set keeps the lost write's (newer) value, whichever side the merge starts from.
+    @Test func aWriteMadeAfterARestoreDoesNotEraseTheWritesTheCopyLacked() throws {
+        var generator = SeededGenerator(seed: 7)
+        var node = SimulatedSite(site: x1, wall: Self.now)
+        var copy = RecordState(id: id, collection: .customers, owner: x1)
+        copy.applyLocalWrite(["name": "初始", "notes": "n0"], stamp: try node.nextStamp(for: nil, &generator))
+        let restoredClock = node.clock
+        // After the copy: a write the hub acknowledged.
+        var acknowledged = copy
+        acknowledged.applyLocalWrite(
+            ["notes": "n1 (acknowledged)"], stamp: try node.nextStamp(for: acknowledged, &generator))
+        // The copy is put back; the node writes another field before it reconnects.
+        node.clock = restoredClock
+        node.wall += 60_000
+        var afterRestore = copy
+        afterRestore.applyLocalWrite(["phone": "13800000000"], stamp: try node.nextStamp(for: afterRestore, &generator))
+        #expect(afterRestore.versionVector.compare(to: acknowledged.versionVector) == .after)
+        for (local, remote) in [(acknowledged, afterRestore), (afterRestore, acknowledged)] {
+            let merged = try RecordMerge.merge(local: local, remote: remote).state
+            #expect(merged["notes"] == "n1 (acknowledged)", "the acknowledged write was erased")
+            #expect(merged["phone"] == "13800000000")
+        }
+        // The same for a restored hub that writes the record again before its branches resend.
+        var hubCopy = copy
+        var hub = SimulatedSite(site: y1, wall: Self.now)
+        hubCopy.applyLocalWrite(["contact": "c0"], stamp: try hub.nextStamp(for: hubCopy, &generator))
+        let hubClock = hub.clock
+        var relayed = hubCopy
+        relayed.applyLocalWrite(
+            ["contact": "c1 (held by a branch)"], stamp: try hub.nextStamp(for: relayed, &generator))
+        hub.clock = hubClock
+        hub.wall += 60_000
+        var rewritten = hubCopy
+        rewritten.applyLocalWrite(["industry": "制造"], stamp: try hub.nextStamp(for: rewritten, &generator))
+        for (local, remote) in [(rewritten, relayed), (relayed, rewritten)] {
+            let merged = try RecordMerge.merge(local: local, remote: remote).state
+            #expect(merged["contact"] == "c1 (held by a branch)" && merged["industry"] == "制造")
+        }
+    }
 }

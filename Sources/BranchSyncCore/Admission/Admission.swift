@@ -5,8 +5,9 @@
 /// sites that the hub already holds, since it learns them only through the hub) and **authorised** (validation,
 /// scope, ownership). Pure: the caller supplies the hub's record, its clock and a lookup for references.
 public enum Admission {
-    /// How far ahead of the hub's clock a branch's new writes may be stamped (60 s) before the hub re-stamps them.
-    public static let futureStampTolerance: UInt64 = 60_000
+    /// How far ahead of the hub's clock a branch's new writes may be stamped (60 s) before the hub re-stamps them;
+    /// also how far ahead a node's clock observes remote stamps (``HybridLogicalClock/maximumDrift``).
+    public static let futureStampTolerance: UInt64 = HybridLogicalClock.maximumDrift
     /// The largest encoded record state accepted (1 MiB); a document body of 100,000 characters fits.
     public static let maximumStateBytes = 1 << 20
 
@@ -112,7 +113,6 @@ public enum Admission {
             changed.append(name)
         }
         let deletionChanged = merged.deletion != local?.deletion
-        var newDeletionStamp: Stamp?
         if deletionChanged, let deletion = merged.deletion, deletion.stamp != local?.deletion?.stamp {
             let dot = deletion.stamp.dot
             if dot.site != sender {
@@ -121,8 +121,6 @@ public enum Admission {
                 }
             } else if dot.counter <= ownKnown {
                 reused.append("tombstone")
-            } else {
-                newDeletionStamp = deletion.stamp
             }
         }
         if !reused.isEmpty {
@@ -151,21 +149,20 @@ public enum Admission {
 
         // Stamps of the sender's new writes too far ahead of the hub's clock are re-stamped by the hub.
         let (limit, overflow) = context.wallMilliseconds.addingReportingOverflow(context.futureTolerance)
-        func tooFarAhead(_ stamp: Stamp) -> Bool {
-            !overflow && stamp.dot.site == sender && stamp.dot.counter > ownKnown && stamp.time.wallMilliseconds > limit
-        }
-        let restamp = Set(changed.filter { merged.fields[$0].map { tooFarAhead($0.stamp) } ?? false })
-        let restampDeletion = newDeletionStamp.map(tooFarAhead) ?? false
-        guard !restamp.isEmpty || restampDeletion else {
-            return .admit(Admitted(outcome: outcome, restamp: [], restampDeletion: false))
-        }
+        let restamp = Set(
+            changed.filter { name in
+                guard !overflow, let stamp = merged.fields[name]?.stamp else { return false }
+                return stamp.dot.site == sender && stamp.dot.counter > ownKnown && stamp.time.wallMilliseconds > limit
+            })
+        guard !restamp.isEmpty else { return .admit(Admitted(outcome: outcome, restamp: [])) }
         // Merge again as if those writes had been made now at the hub, so the wrong clock does not even win the
         // conflicts decided at this merge.
-        let clamped = remote.clampingStamps(of: sender, above: ownKnown, laterThan: limit, to: context.wallMilliseconds)
+        let clamped = remote.clampingFieldStamps(
+            of: sender, above: ownKnown, laterThan: limit, to: context.wallMilliseconds)
         guard let fair = try? RecordMerge.merge(local: local, remote: clamped) else {
             return .invalid("\(remote.collection.singular) \(remote.id) cannot be merged")
         }
-        return .admit(Admitted(outcome: fair, restamp: restamp, restampDeletion: restampDeletion))
+        return .admit(Admitted(outcome: fair, restamp: restamp))
     }
 
     /// A write of another site (or the hub) that the state claims and the hub does not hold.
@@ -249,18 +246,20 @@ public enum Admission {
 }
 
 extension RecordState {
-    /// This state with the times of `site`'s writes above counter `after` and later than `limit` set to `now`
+    /// This state with the times of `site`'s field writes above counter `after` and later than `limit` set to `now`
     /// (the dots stay). Used only to decide a merge as the hub would have if the write had been stamped by its clock.
-    func clampingStamps(of site: SiteID, above after: UInt64, laterThan limit: UInt64, to now: UInt64) -> RecordState {
-        func clamp(_ stamp: Stamp) -> Stamp {
-            guard stamp.dot.site == site, stamp.dot.counter > after, stamp.time.wallMilliseconds > limit else {
-                return stamp
-            }
-            return Stamp(dot: stamp.dot, time: HLCTimestamp(wallMilliseconds: now, logical: 0))
-        }
+    func clampingFieldStamps(of site: SiteID, above after: UInt64, laterThan limit: UInt64, to now: UInt64)
+        -> RecordState
+    {
         var copy = self
-        copy.fields = fields.mapValues { FieldValue(value: $0.value, stamp: clamp($0.stamp)) }
-        copy.deletion = deletion.map { Deletion(context: $0.context, stamp: clamp($0.stamp)) }
+        copy.fields = fields.mapValues { field in
+            let stamp = field.stamp
+            guard stamp.dot.site == site, stamp.dot.counter > after, stamp.time.wallMilliseconds > limit else {
+                return field
+            }
+            return FieldValue(
+                value: field.value, stamp: Stamp(dot: stamp.dot, time: HLCTimestamp(wallMilliseconds: now, logical: 0)))
+        }
         return copy
     }
 }

@@ -21,15 +21,13 @@ public struct Admitted: Sendable, Hashable {
     /// The merge of the hub's record and the state: what to store.
     public var outcome: MergeOutcome
     /// Fields of the sender's new writes stamped too far in the future. The hub stores a write of its own instead,
-    /// with these fields re-stamped by it (``Compensation/write(content:dominating:restamp:restampDeletion:stamp:)``),
-    /// so a wrong clock cannot win later conflicts.
+    /// with these fields re-stamped by it (``Compensation/write(content:dominating:restamp:stamp:)``), so a wrong
+    /// clock cannot win later conflicts. (A tombstone's stamp only says who deleted when; it orders nothing.)
     public var restamp: Set<String>
-    /// Whether the tombstone's display stamp is such a stamp.
-    public var restampDeletion: Bool
 
     /// The merged state.
     public var state: RecordState { outcome.state }
 
     /// Whether the hub must write a re-stamped version instead of the merged state.
-    public var needsRestamp: Bool { !restamp.isEmpty || restampDeletion }
+    public var needsRestamp: Bool { !restamp.isEmpty }
 }

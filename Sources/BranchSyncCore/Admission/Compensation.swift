@@ -1,29 +1,34 @@
 /// Writes the hub makes in answer to a branch's state (DESIGN.md §11): a compensating write after a policy refusal,
-/// and a re-stamping write when the branch's clock ran ahead. Both dominate the branch's state, so the branch (and
-/// anyone the state reached) converges to the hub's record through the ordinary merge.
+/// and a re-stamping write when the branch's clock ran ahead. Both dominate the branch's state in every part the
+/// merge looks at — version vector, every field, the tombstone — so the branch (and anyone the state reached)
+/// converges to the hub's record through the ordinary merge, even after further local edits.
 public enum Compensation {
-    /// A hub write that keeps `content`'s values, includes the history `dominating` (the branch's state) plus its
-    /// own dot, and re-stamps `restamp` (and the tombstone's display stamp with `restampDeletion`) with `stamp`.
+    /// A hub write that keeps `content`'s values, includes `remote`'s history and tombstone plus its own dot, and
+    /// re-stamps `restamp` with `stamp`.
     ///
-    /// A re-stamped field carries a dot the branch has not seen while the write's history covers the branch's dot,
-    /// so the branch takes it even after further local edits; a field the branch set that `content` lacks is written
-    /// as cleared. Whether the result is deleted is exactly whether `content` is.
+    /// A re-stamped field carries a dot `remote` has not seen while the write's history covers `remote`'s, so the
+    /// branch takes it; a field `remote` set that `content` lacks is written as cleared. The tombstone is the union
+    /// with `remote`'s (tombstones merge by union everywhere, so a smaller one could not replace it); whether the
+    /// result is deleted is exactly whether `content` is.
     /// - Parameter stamp: a new stamp of the hub (``WriteClock``), above every stamp in `content`.
-    public static func write(
-        content: RecordState, dominating history: VersionVector, restamp: Set<String>, restampDeletion: Bool,
-        stamp: Stamp
-    ) -> RecordState {
+    public static func write(content: RecordState, dominating remote: RecordState, restamp: Set<String>, stamp: Stamp)
+        -> RecordState
+    {
         var result = content
         let wasDeleted = content.isDeleted
-        result.versionVector.merge(history)
-        result.versionVector.merge(VersionVector([stamp.dot.site: stamp.dot.counter]))
+        let dot = VersionVector([stamp.dot.site: stamp.dot.counter])
+        result.versionVector.merge(remote.versionVector)
+        result.versionVector.merge(dot)
         for name in restamp {
             result.fields[name] = FieldValue(value: content.fields[name]?.value ?? "", stamp: stamp)
         }
-        if let deletion = result.deletion {
-            var context = deletion.context
-            if wasDeleted { context.merge(VersionVector([stamp.dot.site: stamp.dot.counter])) }
-            result.deletion = Deletion(context: context, stamp: restampDeletion ? stamp : deletion.stamp)
+        switch (result.deletion, remote.deletion) {
+        case (let own?, let theirs?): result.deletion = own.merged(with: theirs)
+        case (nil, let theirs?): result.deletion = theirs
+        default: break
+        }
+        if wasDeleted, let deletion = result.deletion {
+            result.deletion = Deletion(context: deletion.context.merged(with: dot), stamp: deletion.stamp)
         }
         return result
     }
@@ -55,15 +60,13 @@ public enum Compensation {
             }
             tombstone.versionVector.merge(VersionVector([stamp.dot.site: stamp.dot.counter]))
             tombstone.deletion = Deletion(context: tombstone.versionVector, stamp: stamp)
-            for name in restamp { tombstone.fields[name] = FieldValue(value: "", stamp: stamp) }
-            return tombstone
+            return write(content: tombstone, dominating: remote, restamp: restamp, stamp: stamp)
         }
         let newDeletion =
             remote.deletion.map { deletion in
                 !(local.deletion?.context.dominatesOrEquals(deletion.context) ?? false)
             } ?? false
         if newDeletion { restamp.formUnion(local.fields.keys) }
-        return write(
-            content: local, dominating: remote.versionVector, restamp: restamp, restampDeletion: false, stamp: stamp)
+        return write(content: local, dominating: remote, restamp: restamp, stamp: stamp)
     }
 }

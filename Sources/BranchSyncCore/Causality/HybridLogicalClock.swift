@@ -47,8 +47,10 @@ public struct HybridLogicalClock: Sendable, Hashable {
         return true
     }
 
-    /// One hour: remote readings further ahead than this are not observed.
-    public static let maximumDrift: UInt64 = 3_600_000
+    /// One minute: remote readings further ahead than this are not observed. The same bound as the hub's tolerance
+    /// for future stamps (``Admission/futureStampTolerance``): a clock that observed further would stamp its own writes
+    /// ahead of real time and let a fast site win conflicts through it.
+    public static let maximumDrift: UInt64 = 60_000
 
     /// The next reading after `time`. Saturates at the largest representable reading instead of overflowing: such
     /// a reading only comes from a corrupt or forged state, and a stuck clock is better than a crash.

@@ -26,24 +26,17 @@ public enum RecordMerge {
                 state: local, remoteRelation: .equal, conflicts: [], changesLocal: false, equalsRemote: true)
         }
         let relation = remote.versionVector.compare(to: local.versionVector)
-        switch relation {
-        case .before:
-            return MergeOutcome(
-                state: local, remoteRelation: relation, conflicts: [], changesLocal: false, equalsRemote: false)
-        case .after:
-            return MergeOutcome(
-                state: remote, remoteRelation: relation, conflicts: [], changesLocal: true, equalsRemote: true)
-        case .equal, .concurrent:
-            // Equal vectors with different contents only arise from malformed input; merging field by field
-            // still gives every replica the same answer.
-            let (state, conflicts) = mergeConcurrent(local, remote, reportConflicts: relation == .concurrent)
-            return MergeOutcome(
-                state: state, remoteRelation: relation, conflicts: conflicts,
-                changesLocal: state != local, equalsRemote: state == remote)
-        }
+        // Always field by field, even when one vector dominates: a node restored from an older copy writes under
+        // counters above the ones it lost, so its vector claims writes it never saw. Taking such a state whole would
+        // erase them; per field, the lost write still wins (its stamp is newer than the copy's, and a real overwrite
+        // is always stamped above what it overwrote, DESIGN.md §10). For honest histories the result is the same.
+        let (state, conflicts) = mergeFields(local, remote, reportConflicts: relation == .concurrent)
+        return MergeOutcome(
+            state: state, remoteRelation: relation, conflicts: conflicts, changesLocal: state != local,
+            equalsRemote: state == remote)
     }
 
-    private static func mergeConcurrent(
+    private static func mergeFields(
         _ local: RecordState, _ remote: RecordState, reportConflicts: Bool
     ) -> (RecordState, [MergeConflict]) {
         var merged = local

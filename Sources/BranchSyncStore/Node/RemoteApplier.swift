@@ -108,8 +108,7 @@ final class RemoteApplier {
             // The sender's clock is ahead: the hub writes the values under its own stamp (DESIGN.md §10).
             let stamp = try journal.nextStamp(for: admitted.state)
             stored = Compensation.write(
-                content: admitted.state, dominating: remote.versionVector, restamp: admitted.restamp,
-                restampDeletion: admitted.restampDeletion, stamp: stamp)
+                content: admitted.state, dominating: remote, restamp: admitted.restamp, stamp: stamp)
             conflicts = conflicts.map { conflict in
                 var fixed = conflict
                 if admitted.restamp.contains(conflict.field),
