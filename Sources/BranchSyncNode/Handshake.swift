@@ -122,7 +122,7 @@ enum HubHandshake {
                     peerIncarnation: cursor.resume.incarnation, appliedCursor: Int64(clamping: plan.branchStreamStart),
                     ackedCursor: Int64(clamping: plan.hubStreamStart), echoPeerChanges: plan.hubEchoesBranchChanges,
                     counterFloor: cursor.resume.yourCounter, peerRegressed: plan.branchRegressed,
-                    selfRegressed: plan.hubRegressed, reasons: plan.reasons),
+                    selfRegressed: plan.hubRegressed, selfRegressionReported: plan.hubEvidence, reasons: plan.reasons),
                 peer: site)
             // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
             let current = try store.peer(site) ?? peer

@@ -83,7 +83,10 @@ final class SyncSession {
     private var verifySchedule: VerifySchedule
     private var nextRound: UInt64 = 1
     private var verifiedOnce = false
-    private let digests: ReplicaDigests
+    /// This node's records as verify compares them: the peer's scope at the hub, with its clearance as of now.
+    private var digests: ReplicaDigests {
+        ReplicaDigests(store: store, scope: session.clearance.map { .site(session.peer, clearance: $0) } ?? .all)
+    }
 
     private var summary = SessionSummary()
 
@@ -105,9 +108,6 @@ final class SyncSession {
         self.scanned = session.outboundCursor
         self.peerApplied = session.outboundCursor
         verifySchedule = VerifySchedule(delay: options.verifyDelay, interval: options.verifyInterval)
-        digests = ReplicaDigests(
-            store: store,
-            scope: session.clearance.map { .site(session.peer, clearance: $0) } ?? .all)
     }
 
     /// Runs until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both sides are
@@ -485,7 +485,8 @@ final class SyncSession {
         let round = nextRound
         nextRound += 1
         verifyRun = VerifyRun(
-            round: VerifyRound(round: round), attempt: 1, startSeq: (try? store.lastSeq()) ?? 0,
+            round: VerifyRound(round: round), attempt: 1, startedAt: Timestamp.nowISO8601(),
+            startSeq: (try? store.lastSeq()) ?? 0,
             startPeerSeq: (try? store.peer(session.peer)?.appliedCursor) ?? 0, repaired: 0, started: false,
             requested: requested)
     }
@@ -532,7 +533,7 @@ final class SyncSession {
             let round = nextRound
             nextRound += 1
             verifyRun = VerifyRun(
-                round: VerifyRound(round: round), attempt: 2, startSeq: try store.lastSeq(),
+                round: VerifyRound(round: round), attempt: 2, startedAt: run.startedAt, startSeq: try store.lastSeq(),
                 startPeerSeq: try store.peer(session.peer)?.appliedCursor ?? 0, repaired: outcome.differing.count,
                 started: false, requested: run.requested)
             logger.info("verify repaired records; checking again", [("records", String(outcome.differing.count))])
@@ -558,7 +559,7 @@ final class SyncSession {
         }
         try store.recordVerify(
             with: session.peer, identical: outcome.identical, records: Int64(clamping: outcome.records),
-            result: result, seq: run.startSeq, peerSeq: run.startPeerSeq)
+            result: result, startedAt: run.startedAt, seq: run.startSeq, peerSeq: run.startPeerSeq)
     }
 
     /// Answers a `FETCH`: the states asked for that the peer may hold, in `REPAIR` parts of about a batch's size; the

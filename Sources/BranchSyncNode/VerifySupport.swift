@@ -24,6 +24,8 @@ struct VerifyRun {
     var round: VerifyRound
     /// 1, or 2 for the retry.
     var attempt: Int
+    /// When the run started (a verify asked for later needs another run).
+    var startedAt: String
     /// This node's log head and applied cursor when the run started: what an identical result proves.
     var startSeq: Int64
     var startPeerSeq: Int64

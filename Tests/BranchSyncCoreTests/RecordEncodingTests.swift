@@ -1,3 +1,4 @@
+import BranchSyncTestSupport
 import Testing
 
 @testable import BranchSyncCore

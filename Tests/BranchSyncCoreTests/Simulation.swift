@@ -1,3 +1,5 @@
+import BranchSyncTestSupport
+
 @testable import BranchSyncCore
 
 /// A tiny in-memory model of several sites editing shared records and exchanging states, used by the property tests.

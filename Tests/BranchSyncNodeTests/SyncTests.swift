@@ -139,7 +139,8 @@ import Testing
         let hub = try cluster.hubStore()
         let quarantined = try hub.quarantined()
         #expect(quarantined.count == 1)
-        #expect(quarantined.first?.reason.hasPrefix("site bj01 may not change confidential record") == true)
+        #expect(quarantined.first?.reason.hasPrefix("site bj01 may not change customer ") == true)
+        #expect(quarantined.first?.reason.hasSuffix("it is outside the site's scope") == true)
         #expect(try hub.quarantinedState(quarantined[0].id)?["notes"] == "分行备注")
         #expect(try hub.record(record.id)?.classification == .confidential)
     }

@@ -27,6 +27,11 @@ public final class TemporaryDirectory {
     }
 
     deinit {
+        // BRANCHSYNC_KEEP_TEMP=1 keeps the directory (logs, databases) for a look after a failure.
+        if ProcessInfo.processInfo.environment["BRANCHSYNC_KEEP_TEMP"] == "1" {
+            FileHandle.standardError.write(Data("kept \(path)\n".utf8))
+            return
+        }
         try? FileManager.default.removeItem(atPath: path)
     }
 }

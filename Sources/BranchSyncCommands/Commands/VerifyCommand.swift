@@ -49,7 +49,7 @@ enum VerifyCommand {
         var waiting = Set(peers.map(\.site))
         repeat {
             for peer in try store.peers() where waiting.contains(peer.site) {
-                if let at = peer.lastVerifyAt, at >= requestedAt, let result = peer.lastVerifyResult {
+                if let started = peer.lastVerifyStartedAt, started >= requestedAt, let result = peer.lastVerifyResult {
                     results[peer.site] = (result.hasPrefix("identical"), result)
                     waiting.remove(peer.site)
                 } else if !peer.online {

@@ -83,7 +83,7 @@ public enum Admission {
         let sender = context.sender
         let known = local?.versionVector ?? VersionVector()
 
-        // Honest: the sender learns other sites' writes only through the hub.
+        // Honest: the sender learns other sites' writes only through the hub (unless the hub lost them, §12).
         for (site, counter) in remote.versionVector.sortedEntries where site != sender && counter > known[site] {
             if let verdict = unheldWrite(Dot(site: site, counter: counter), of: remote, known: known, context) {
                 return verdict
@@ -124,10 +124,11 @@ public enum Admission {
             }
         }
         if !reused.isEmpty {
-            return .refuse(
-                "\(sender) sent \(reused.joined(separator: ", ")) of \(remote.collection.singular) \(remote.id) "
-                    + "under write counters the hub already holds with other content (was \(sender) restored from "
-                    + "an older copy?)")
+            return heldWhileRestored(
+                .refuse(
+                    "\(sender) sent \(reused.joined(separator: ", ")) of \(remote.collection.singular) \(remote.id) "
+                        + "under write counters the hub already holds with other content (was \(sender) restored from "
+                        + "an older copy?)"), remote, context)
         }
 
         // Authorised.
@@ -135,7 +136,7 @@ public enum Admission {
             remote: remote, local: local, merged: merged, changed: changed, deletionChanged: deletionChanged,
             context: context, lookup: lookup)
         {
-            return refusal
+            return heldWhileRestored(refusal, remote, context)
         }
 
         // References that cannot be judged yet wait for the record they name.
@@ -165,6 +166,16 @@ public enum Admission {
         return .admit(Admitted(outcome: fair, restamp: restamp))
     }
 
+    /// While the hub is (or may be) restored, its record may be stale: a refusal judged against it could undo
+    /// writes the hub lost and the sender carries. Such a state waits instead and is judged again once the hub
+    /// knows it was not restored, or its recovery has ended.
+    private static func heldWhileRestored(
+        _ verdict: AdmissionVerdict, _ remote: RecordState, _ context: AdmissionContext
+    ) -> AdmissionVerdict {
+        guard case .refuse(let reason) = verdict, context.restore != .none else { return verdict }
+        return .hold("\(reason) (judged again when the hub's recovery from its restore ends)", awaiting: remote.id)
+    }
+
     /// A write of another site (or the hub) that the state claims and the hub does not hold.
     private static func unheldWrite(
         _ dot: Dot, of remote: RecordState, known: VersionVector, _ context: AdmissionContext, field: String? = nil
@@ -175,15 +186,19 @@ public enum Admission {
             return .invalid(
                 "\(context.sender) sent \(record) with \(what), a write the hub holds with other content")
         }
-        guard context.recovering else {
+        switch context.restore {
+        case .recovering:
+            return nil
+        case .suspected:
+            return .hold(
+                "\(record) claims \(what), which the hub does not hold (\(known[dot.site])); a branch reported that the "
+                    + "hub was restored: the state waits for a second branch to confirm",
+                awaiting: remote.id)
+        case .none:
             return .invalid(
                 "\(context.sender) sent \(record) claiming \(what), but the hub holds \(known[dot.site]) of "
                     + "\(dot.site) for it; a branch learns other sites' writes only through the hub")
         }
-        if dot.site == context.hub && dot.counter <= context.hubCounter { return nil }
-        return .hold(
-            "\(record) claims \(what); the restored hub holds \(known[dot.site]) and waits for \(dot.site) to resend",
-            awaiting: remote.id)
     }
 
     private static func authorityRefusal(
@@ -193,23 +208,16 @@ public enum Admission {
         let sender = context.sender
         let record = "\(remote.collection.singular) \(remote.id)"
         let schema = RecordSchema.of(merged.collection)
-        // Valid: the values the state changes pass the checks a local write gets.
+        // Valid: the values the state changes pass the checks a local write gets, and a live result has every
+        // required field (a write that brings a tombstone back to life must not leave a record without its title).
         do throws(ValidationError) {
-            if local == nil {
+            if local == nil || !merged.isDeleted {
                 _ = try schema.validateNew(merged.plainValues)
             } else {
                 for name in changed {
-                    guard let spec = schema.field(exactly: name), let value = merged.fields[name]?.value else {
-                        continue
-                    }
-                    if value.isEmpty {
-                        if spec.isRequired {
-                            throw ValidationError(
-                                field: name, message: "\(spec.flag) is required and cannot be cleared")
-                        }
-                    } else {
-                        try spec.validate(value)
-                    }
+                    guard let spec = schema.field(exactly: name), let value = merged.fields[name]?.value, !value.isEmpty
+                    else { continue }
+                    try spec.validate(value)
                 }
             }
         } catch {
@@ -222,24 +230,25 @@ public enum Admission {
         }
         // A new record owned by another site already failed honesty: it carries its owner's first write.
         guard let local else { return nil }
+        // Scope refusals do not say the record's class or owner: the sender may not know them.
         guard Scope.mayHold(local, site: sender, clearance: context.clearance) else {
-            return .refuse(
-                "site \(sender) may not change \(local.classification.rawValue) record \(local.id) owned by "
-                    + "\(local.owner)")
+            return .refuse("site \(sender) may not change \(record): it is outside the site's scope")
         }
-        if sender != local.owner {
-            if merged.classification != local.classification {
-                return .refuse(
-                    "only the owner \(local.owner) or the hub changes the class of \(record); \(sender) set "
-                        + "\(local.classification.rawValue) -> \(merged.classification.rawValue)")
-            }
-            if deletionChanged {
-                return .refuse("only the owner \(local.owner) or the hub deletes \(record); \(sender) deleted it")
-            }
+        // Only the owner or the hub reclassifies or deletes: judged by who wrote the change (a state may carry the
+        // owner's own change, relayed, to a hub that lost it in a restore).
+        let owner = local.owner
+        if merged.classification != local.classification,
+            let author = merged.fields[RecordState.classField]?.stamp.dot.site, author != owner, author != context.hub
+        {
+            return .refuse(
+                "only the owner \(owner) or the hub changes the class of \(record); \(author) set "
+                    + "\(local.classification.rawValue) -> \(merged.classification.rawValue)")
+        }
+        if deletionChanged, let author = remote.deletion?.stamp.dot.site, author != owner, author != context.hub {
+            return .refuse("only the owner \(owner) or the hub deletes \(record); \(author) deleted it")
         }
         guard Scope.mayHold(merged, site: sender, clearance: context.clearance) else {
-            return .refuse(
-                "site \(sender) may not hold \(merged.classification.rawValue) records of \(merged.owner)")
+            return .refuse("site \(sender) may not hold \(record) as changed: it would be outside the site's scope")
         }
         return nil
     }

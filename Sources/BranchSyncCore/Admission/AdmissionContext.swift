@@ -8,25 +8,33 @@ public struct AdmissionContext: Sendable, Hashable {
     public var clearance: Classification
     /// The hub's wall clock, milliseconds since the Unix epoch.
     public var wallMilliseconds: UInt64
-    /// Whether the hub was restored from an older copy and is regaining what it lost from its branches' resends
-    /// (DESIGN.md §12). Then a claim about another site's writes that the hub does not hold may be true: the state
-    /// waits (``AdmissionVerdict/hold(_:awaiting:)``) instead of being judged forged.
-    public var recovering: Bool
-    /// The hub's own write counter: while recovering, a state may carry hub writes the hub lost, up to this.
-    public var hubCounter: UInt64
+    /// What the hub knows about its own restore (DESIGN.md §12), which decides how it judges a claim about another
+    /// site's writes that it does not hold.
+    public var restore: RestoreKnowledge
     /// How far ahead of the hub's clock the sender's own new writes may be stamped before the hub re-stamps them.
     public var futureTolerance: UInt64
 
     public init(
-        sender: SiteID, hub: SiteID, clearance: Classification, wallMilliseconds: UInt64, recovering: Bool = false,
-        hubCounter: UInt64 = 0, futureTolerance: UInt64 = Admission.futureStampTolerance
+        sender: SiteID, hub: SiteID, clearance: Classification, wallMilliseconds: UInt64,
+        restore: RestoreKnowledge = .none, futureTolerance: UInt64 = Admission.futureStampTolerance
     ) {
         self.sender = sender
         self.hub = hub
         self.clearance = clearance
         self.wallMilliseconds = wallMilliseconds
-        self.recovering = recovering
-        self.hubCounter = hubCounter
+        self.restore = restore
         self.futureTolerance = futureTolerance
     }
+}
+
+/// What a hub knows about having been restored from an older copy of its database.
+public enum RestoreKnowledge: Sendable, Hashable {
+    /// Nothing suggests it: a claim about another site's writes the hub does not hold is forged.
+    case none
+    /// One branch reported evidence (its cursors or the hub's incarnation): such a claim may be true, or the report
+    /// may be a lie. The state is held, neither admitted nor judged forged, until a second branch confirms.
+    case suspected
+    /// Confirmed (two branches, or the only one): the hub regains what it lost from every branch's full resend, and
+    /// takes the claims in those states as true. Shown in `status` and the audit trail until every branch resynced.
+    case recovering
 }

@@ -6,7 +6,7 @@ extension NodeStore {
         last_seen_at, last_sync_at, peer_software, clock_skew_ms, peer_pending, incoming_remaining, incoming_done,
         last_error, clearance_epoch, synced_epoch, peer_counter, peer_incarnation, echo_floor, resync_pending,
         last_regression, peer_pending_age_ms, verified_at, verified_seq, verified_peer_seq, verified_records,
-        last_verify_at, last_verify_result
+        last_verify_at, last_verify_result, last_verify_started_at
         """
 
     private static func peer(from row: borrowing Row) throws -> PeerRecord {
@@ -26,7 +26,8 @@ extension NodeStore {
             lastRegression: row.optionalText(24), peerPendingAgeMilliseconds: row.isNull(25) ? nil : row.int(25),
             verifiedAt: row.optionalText(26), verifiedSeq: row.isNull(27) ? nil : row.int(27),
             verifiedPeerSeq: row.isNull(28) ? nil : row.int(28), verifiedRecords: row.isNull(29) ? nil : row.int(29),
-            lastVerifyAt: row.optionalText(30), lastVerifyResult: row.optionalText(31))
+            lastVerifyAt: row.optionalText(30), lastVerifyResult: row.optionalText(31),
+            lastVerifyStartedAt: row.optionalText(32))
     }
 
     /// Every known peer, by site id.

@@ -35,12 +35,16 @@ public struct ResumeOutcome: Sendable, Hashable {
     /// Whether the peer, or this node, went back in time, and what gave it away.
     public var peerRegressed: Bool
     public var selfRegressed: Bool
+    /// Hub: the branch's state shows the hub went back in time (not only the hub's own request for a resync).
+    public var selfRegressionReported: Bool
     public var reasons: [String]
 
     public init(
         peerIncarnation: [UInt8], appliedCursor: Int64, ackedCursor: Int64, echoPeerChanges: Bool,
-        counterFloor: UInt64, peerRegressed: Bool, selfRegressed: Bool, reasons: [String]
+        counterFloor: UInt64, peerRegressed: Bool, selfRegressed: Bool, selfRegressionReported: Bool = false,
+        reasons: [String]
     ) {
+        self.selfRegressionReported = selfRegressionReported
         self.peerIncarnation = peerIncarnation
         self.appliedCursor = appliedCursor
         self.ackedCursor = ackedCursor
@@ -90,7 +94,7 @@ extension NodeStore {
     public func recordResume(_ outcome: ResumeOutcome, peer: SiteID) throws {
         let now = wallClock()
         let stamp = Timestamp.iso8601(milliseconds: now)
-        try db.write {
+        let rejudgeHeld = try db.write { () throws -> Bool in
             let counter = UInt64(try metadata("counter") ?? "0") ?? 0
             let floor = min(outcome.counterFloor, max(counter, now &+ Self.counterFloorSlack))
             let currentFloor = UInt64(try metadata("counter_floor") ?? "0") ?? 0
@@ -109,38 +113,102 @@ extension NodeStore {
                 .blob(outcome.peerIncarnation), .integer(outcome.echoPeerChanges ? 1 : 0), .integer(try lastSeq()),
                 .optionalText(regression),
             ])
-            guard let regression else { return }
-            try auditEvent(action: "restore-detected", detail: "session with \(peer): \(regression)")
-            if outcome.selfRegressed, identity.role == .hub, try metadata(Self.recoveringKey) == nil {
-                try setMetadata(Self.recoveringKey, stamp)
-                try db.statement("UPDATE peers SET resync_pending = 1 WHERE role = 'branch'").run()
-                try auditEvent(
-                    action: "recovering", detail: "the hub was restored from an older copy; every branch resyncs once")
+            var suspicionCleared = false
+            if identity.role == .hub && !outcome.selfRegressionReported {
+                suspicionCleared = try noteNoRestoreSeen(by: peer, at: stamp)
             }
+            guard let regression else { return suspicionCleared }
+            try auditEvent(action: "restore-detected", detail: "session with \(peer): \(regression)")
+            guard outcome.selfRegressionReported, identity.role == .hub, try metadata(Self.recoveringKey) == nil else {
+                return suspicionCleared
+            }
+            // This branch resyncs in full in this very session (its plan says the hub regressed).
+            try db.statement("UPDATE peers SET hub_restore_reported_at = ?2, resync_pending = 1 WHERE site = ?1")
+                .run([.text(peer.rawValue), .text(stamp)])
+            let reports =
+                try db.statement(
+                    "SELECT count(*) FROM peers WHERE role = 'branch' AND hub_restore_reported_at IS NOT NULL"
+                ).firstRow { $0.int(0) } ?? 0
+            let branches =
+                try db.statement("SELECT count(*) FROM peers WHERE role = 'branch'").firstRow { $0.int(0) } ?? 0
+            guard reports >= 2 || branches == 1 else {
+                // One branch's word alone could be a lie: hold the claims it cannot check, trust none yet.
+                if try metadata(Self.restoreSuspectedKey) == nil {
+                    try setMetadata(Self.restoreSuspectedKey, stamp)
+                    try auditEvent(
+                        action: "restore-suspected",
+                        detail: "\(peer) reports that this hub was restored; waiting for a second branch to confirm")
+                }
+                return false
+            }
+            try setMetadata(Self.recoveringKey, stamp)
+            try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.restoreSuspectedKey)])
+            // Branches that reported the restore resync in the session that reported it (and may be done).
+            try db.statement(
+                "UPDATE peers SET resync_pending = 1 WHERE role = 'branch' AND hub_restore_reported_at IS NULL"
+            ).run()
+            try auditEvent(
+                action: "recovering",
+                detail: "\(reports) branch(es) report that the hub was restored from an older copy; every branch "
+                    + "resyncs once and what they resend is taken in")
+            return true
         }
+        // Claims held while the restore was only suspected are judged again now: taken in when recovery started,
+        // judged as usual when the suspicion was cleared.
+        if rejudgeHeld { try readmitHeldStates() }
+    }
+
+    /// Hub: a branch connected without evidence that the hub was restored. A suspicion that every other branch
+    /// contradicts is cleared (the one report was a glitch or a lie).
+    /// - Returns: whether the suspicion was cleared now.
+    private func noteNoRestoreSeen(by peer: SiteID, at stamp: String) throws -> Bool {
+        guard let since = try metadata(Self.restoreSuspectedKey) else { return false }
+        try db.statement("UPDATE peers SET hub_restore_denied_at = ?2 WHERE site = ?1")
+            .run([.text(peer.rawValue), .text(stamp)])
+        let undecided =
+            try db.statement(
+                """
+                SELECT count(*) FROM peers WHERE role = 'branch' AND hub_restore_reported_at IS NULL
+                AND (hub_restore_denied_at IS NULL OR hub_restore_denied_at < ?1)
+                """
+            ).firstRow([.text(since)]) { $0.int(0) } ?? 1
+        guard undecided == 0 else { return false }
+        try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.restoreSuspectedKey)])
+        try db.statement("UPDATE peers SET hub_restore_reported_at = NULL, resync_pending = 0").run()
+        try auditEvent(
+            action: "restore-suspicion-cleared",
+            detail: "every other branch connected and saw no restore of this hub; held claims are judged as usual")
+        return true
+    }
+
+    /// The metadata key present while one branch has reported that this hub was restored and none confirmed it.
+    public static let restoreSuspectedKey = "restore_suspected_since"
+
+    /// What this hub knows about its own restore, for admission.
+    public func restoreKnowledge() throws -> RestoreKnowledge {
+        if try metadata(Self.recoveringKey) != nil { return .recovering }
+        if try metadata(Self.restoreSuspectedKey) != nil { return .suspected }
+        return .none
     }
 
     /// Hub: `peer` completed the full resync it owed; when no branch owes one any more, the hub stops recovering,
-    /// and held states that claim writes no site resent are judged causally invalid (their sites are flagged).
+    /// and states held meanwhile are judged as usual against the records it has regained (a claim no site resent
+    /// is then judged causally invalid, and its site flagged).
     /// - Returns: whether the hub stopped recovering.
     @discardableResult
     public func completeResync(with peer: SiteID) throws -> Bool {
-        try db.write {
+        let ended = try db.write { () throws -> Bool in
             try db.statement("UPDATE peers SET resync_pending = 0 WHERE site = ?1").run([.text(peer.rawValue)])
             guard try metadata(Self.recoveringKey) != nil else { return false }
             let pending = try db.statement("SELECT count(*) FROM peers WHERE resync_pending = 1").firstRow { $0.int(0) }
             guard pending == 0 else { return false }
             try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.recoveringKey)])
-            try db.statement(
-                """
-                UPDATE quarantine SET status = 'open', kind = 'invalid',
-                reason = reason || ' (recovery ended without any site resending them)'
-                WHERE status = 'held' AND awaits = record_id
-                """
-            ).run()
+            try db.statement("UPDATE peers SET hub_restore_reported_at = NULL").run()
             try auditEvent(action: "recovered", detail: "every branch resynced after the hub's restore")
             return true
         }
+        if ended { try readmitHeldStates() }
+        return ended
     }
 
     // MARK: Verify bookkeeping
@@ -158,35 +226,38 @@ extension NodeStore {
         }
     }
 
-    /// Whether a verify with `peer` was asked for since its last verify.
+    /// Whether a verify with `peer` was asked for after the last one started.
     public func verifyRequested(for peer: SiteID) throws -> Bool {
         try db.statement(
-            "SELECT verify_requested_at IS NOT NULL AND verify_requested_at > coalesce(last_verify_at, '') FROM peers WHERE site = ?1"
+            """
+            SELECT verify_requested_at IS NOT NULL AND verify_requested_at >= coalesce(last_verify_started_at, '')
+            FROM peers WHERE site = ?1
+            """
         ).firstRow([.text(peer.rawValue)]) { $0.int(0) != 0 } ?? false
     }
 
-    /// Records a verify with `peer`: its one-line result, and when it found no difference, the positions it proved
-    /// identical (this node's log head `seq` and applied cursor `peerSeq` when it started).
+    /// Records a verify with `peer`: its one-line result, when it started, and when it found no difference, the
+    /// positions it proved identical (this node's log head `seq` and applied cursor `peerSeq` when it started).
     public func recordVerify(
-        with peer: SiteID, identical: Bool, records: Int64, result: String, seq: Int64, peerSeq: Int64
-    )
-        throws
-    {
+        with peer: SiteID, identical: Bool, records: Int64, result: String, startedAt: String, seq: Int64,
+        peerSeq: Int64
+    ) throws {
         let stamp = Timestamp.iso8601(milliseconds: wallClock())
         try db.write {
             if identical {
                 try db.statement(
                     """
                     UPDATE peers SET verified_at = ?2, verified_seq = ?3, verified_peer_seq = ?4, verified_records = ?5,
-                    last_verify_at = ?2, last_verify_result = ?6 WHERE site = ?1
+                    last_verify_at = ?2, last_verify_result = ?6, last_verify_started_at = ?7 WHERE site = ?1
                     """
                 ).run([
                     .text(peer.rawValue), .text(stamp), .integer(seq), .integer(peerSeq), .integer(records),
-                    .text(result),
+                    .text(result), .text(startedAt),
                 ])
             } else {
-                try db.statement("UPDATE peers SET last_verify_at = ?2, last_verify_result = ?3 WHERE site = ?1")
-                    .run([.text(peer.rawValue), .text(stamp), .text(result)])
+                try db.statement(
+                    "UPDATE peers SET last_verify_at = ?2, last_verify_result = ?3, last_verify_started_at = ?4 WHERE site = ?1"
+                ).run([.text(peer.rawValue), .text(stamp), .text(result), .text(startedAt)])
             }
             try auditEvent(action: "verify", detail: "with \(peer): \(result)")
         }

@@ -113,6 +113,14 @@ extension NodeStore {
         }
     }
 
+    /// Hub: judges every held state again (the hub started recovering from a restore).
+    func readmitHeldStates() throws {
+        try journaled { journal in
+            try RemoteApplier(journal: journal, peer: identity.site, policy: .hub(clearance: .internal))
+                .readmitAllHeld()
+        }
+    }
+
     /// Hub: the peer has sent its whole log; documents it sent that still wait for a customer it never sent are
     /// refused now (unless the hub is recovering from a restore and may still regain that customer).
     public func refuseUnresolvedReferences(from peer: SiteID, clearance: Classification) throws {

@@ -59,6 +59,8 @@ public struct PeerRecord: Sendable, Hashable {
     /// The last verify, whatever it found, and its result in one line.
     public var lastVerifyAt: String?
     public var lastVerifyResult: String?
+    /// When that verify started: it answers a `branchsync verify` asked for before then.
+    public var lastVerifyStartedAt: String?
 }
 
 /// A change refused by this node (or, at a branch, by its hub) and kept aside for an operator.

@@ -87,8 +87,7 @@ final class RemoteApplier {
     private func context(_ sender: SiteID, _ clearance: Classification) throws -> AdmissionContext {
         AdmissionContext(
             sender: sender, hub: store.identity.site, clearance: clearance, wallMilliseconds: journal.now,
-            recovering: try store.metadata(NodeStore.recoveringKey) != nil,
-            hubCounter: max(journal.clock.counter, journal.clock.counterFloor))
+            restore: try store.restoreKnowledge())
     }
 
     private func lookupCollection(_ id: RecordID) throws -> RecordCollection? {
@@ -160,10 +159,19 @@ final class RemoteApplier {
 
     /// Re-admits states that waited for the record `id` (and, in turn, what waited for those).
     private func readmitHeld(awaiting id: RecordID) throws {
+        try readmit(where: "q.awaits = ?1", [.text(id.description)])
+    }
+
+    /// Judges every held state again (the hub started recovering: claims it held are now taken in).
+    func readmitAllHeld() throws {
+        try readmit(where: "1", [])
+    }
+
+    private func readmit(where condition: String, _ values: [SQLValue]) throws {
         let rows = try db.statement(
             "SELECT q.id, q.peer, q.state, p.clearance FROM quarantine q JOIN peers p ON p.site = q.peer "
-                + "WHERE q.status = 'held' AND q.awaits = ?1 ORDER BY q.id"
-        ).rows([.text(id.description)]) { ($0.int(0), $0.text(1), $0.blob(2), $0.text(3)) }
+                + "WHERE q.status = 'held' AND \(condition) ORDER BY q.id"
+        ).rows(values) { ($0.int(0), $0.text(1), $0.blob(2), $0.text(3)) }
         for (row, peerText, bytes, clearanceText) in rows {
             guard let sender = try? SiteID(peerText), let state = try? RecordState(decoding: bytes) else { continue }
             let clearance = Classification(rawValue: clearanceText) ?? Scope.defaultClearance
@@ -174,7 +182,7 @@ final class RemoteApplier {
     /// Settles held states of the peer that wait for a record it never sent (a document's customer): once the
     /// peer has sent everything, the reference is refused, unless the hub is recovering and may still regain it.
     func refuseUnresolvedReferences(clearance: Classification) throws {
-        guard try store.metadata(NodeStore.recoveringKey) == nil else { return }
+        guard try store.restoreKnowledge() == .none else { return }
         let rows = try db.statement(
             "SELECT id, state FROM quarantine WHERE status = 'held' AND peer = ?1 AND awaits != record_id ORDER BY id"
         ).rows([.text(peer.rawValue)]) { ($0.int(0), $0.blob(1)) }

@@ -175,7 +175,10 @@ extension Migration {
                 ALTER TABLE peers ADD COLUMN verified_records INTEGER;
                 ALTER TABLE peers ADD COLUMN last_verify_at TEXT;                      -- last verify, whatever it found
                 ALTER TABLE peers ADD COLUMN last_verify_result TEXT;
+                ALTER TABLE peers ADD COLUMN last_verify_started_at TEXT;              -- when that verify started
                 ALTER TABLE peers ADD COLUMN verify_requested_at TEXT;                 -- `branchsync verify` asked for one
+                ALTER TABLE peers ADD COLUMN hub_restore_reported_at TEXT;             -- hub: this branch saw it restored
+                ALTER TABLE peers ADD COLUMN hub_restore_denied_at TEXT;               -- hub: this branch saw no restore
                 """,
             after: { db in try RecordDigest.backfill(db) }),
     ]
