@@ -244,6 +244,12 @@ import Testing
         let undelete = Compensation.refusal(of: deleted, local: local, sender: sh, stamp: hubStamp)
         #expect(!undelete.isDeleted)
         #expect(try !RecordMerge.merge(local: deleted, remote: undelete).state.isDeleted)
+        // The compensation restores a value, it does not write a new one: an edit the owner made concurrently (and
+        // later) still wins over it at the hub.
+        var ownerEdit = local
+        ownerEdit.applyLocalWrite(["notes": "业主更新"], stamp: stamp(bj, 150, at: Self.now - 1_000))
+        #expect(try RecordMerge.merge(local: compensation, remote: ownerEdit).state["notes"] == "业主更新")
+        #expect(try RecordMerge.merge(local: ownerEdit, remote: compensation).state["notes"] == "业主更新")
         // A refused new record becomes a tombstone there.
         let tombstone = Compensation.refusal(of: local, local: nil, sender: sh, stamp: hubStamp)
         #expect(tombstone.isDeleted && tombstone["name"] == nil && tombstone.classification == .internal)
@@ -277,6 +283,16 @@ import Testing
             #expect(admitted.state == relayed)
         } else {
             Issue.record("a recovering hub takes in what branches resend")
+        }
+        // A claim taken in while recovering that is stamped years ahead (a forged hub write, say) is re-stamped by
+        // the hub, so it cannot pin anyone's clock there.
+        var ahead = held()
+        ahead.applyLocalWrite(["notes": "来自未来"], stamp: stamp(hq, 400, at: Self.now + 10 * 365 * 86_400_000))
+        if case .admit(let admitted) = verdict(ahead, local: held(), from: sh, restore: .recovering) {
+            #expect(admitted.restamp == ["notes"])
+            #expect(admitted.state.fields["notes"]!.stamp.time.wallMilliseconds <= Self.now)
+        } else {
+            Issue.record("a recovering hub takes the claim in, re-stamped")
         }
         // Content that contradicts a write the hub does hold is forged whatever the hub knows.
         var contradicting = held()

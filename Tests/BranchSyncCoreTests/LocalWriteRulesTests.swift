@@ -73,8 +73,12 @@ import Testing
         writer.observe(future, wallMilliseconds: Self.now)  // beyond the drift guard: not observed
         let stamp = try writer.stamp(for: record, wallMilliseconds: Self.now)
         #expect(stamp.time > future)
-        // And the clock continues from there: the next write to any record is later still.
-        #expect(try writer.stamp(for: nil, wallMilliseconds: Self.now).time > stamp.time)
+        // The node's clock does not follow that record: its other writes keep real times (a record stamped years
+        // ahead must not pin every later write of the node there).
+        #expect(try writer.stamp(for: nil, wallMilliseconds: Self.now).time.wallMilliseconds == Self.now)
+        // The same record again: above its newest stamp once more.
+        record.applyLocalWrite(["name": "乙"], stamp: stamp)
+        #expect(try writer.stamp(for: record, wallMilliseconds: Self.now).time > stamp.time)
     }
 
     /// Issue 6, case 2: x1's clock is two hours ahead. It writes "a"; y1 overwrites with "c"; z1, which saw neither,

@@ -91,7 +91,11 @@ public enum Admission {
         }
         let outcome: MergeOutcome
         do { outcome = try RecordMerge.merge(local: local, remote: remote) } catch {
-            return .invalid(error.message)
+            // Not the merge's own message: it names the hub record's collection and owner, which the sender may not
+            // know.
+            return .invalid(
+                "\(context.sender) sent \(remote.collection.singular) \(remote.id), which does not match the hub's "
+                    + "record with that id (another collection or owner)")
         }
         let merged = outcome.state
         if let local, merged == local {
@@ -148,18 +152,19 @@ public enum Admission {
                 awaiting: target)
         }
 
-        // Stamps of the sender's new writes too far ahead of the hub's clock are re-stamped by the hub.
+        // Stamps too far ahead of the hub's clock are re-stamped by the hub: the sender's own new writes, and any
+        // other write a recovering hub takes in. No such stamp ever enters the hub's records, so none can win later
+        // conflicts or drag a writer's stamps (always above the record's) into the future.
         let (limit, overflow) = context.wallMilliseconds.addingReportingOverflow(context.futureTolerance)
         let restamp = Set(
             changed.filter { name in
                 guard !overflow, let stamp = merged.fields[name]?.stamp else { return false }
-                return stamp.dot.site == sender && stamp.dot.counter > ownKnown && stamp.time.wallMilliseconds > limit
+                return stamp.time.wallMilliseconds > limit
             })
         guard !restamp.isEmpty else { return .admit(Admitted(outcome: outcome, restamp: [])) }
         // Merge again as if those writes had been made now at the hub, so the wrong clock does not even win the
         // conflicts decided at this merge.
-        let clamped = remote.clampingFieldStamps(
-            of: sender, above: ownKnown, laterThan: limit, to: context.wallMilliseconds)
+        let clamped = remote.clampingFieldStamps(laterThan: limit, to: context.wallMilliseconds)
         guard let fair = try? RecordMerge.merge(local: local, remote: clamped) else {
             return .invalid("\(remote.collection.singular) \(remote.id) cannot be merged")
         }
@@ -255,19 +260,15 @@ public enum Admission {
 }
 
 extension RecordState {
-    /// This state with the times of `site`'s field writes above counter `after` and later than `limit` set to `now`
-    /// (the dots stay). Used only to decide a merge as the hub would have if the write had been stamped by its clock.
-    func clampingFieldStamps(of site: SiteID, above after: UInt64, laterThan limit: UInt64, to now: UInt64)
-        -> RecordState
-    {
+    /// This state with every field time later than `limit` set to `now` (the dots stay). Used only to decide a merge
+    /// as the hub would have if those writes had been stamped by its clock.
+    func clampingFieldStamps(laterThan limit: UInt64, to now: UInt64) -> RecordState {
         var copy = self
         copy.fields = fields.mapValues { field in
-            let stamp = field.stamp
-            guard stamp.dot.site == site, stamp.dot.counter > after, stamp.time.wallMilliseconds > limit else {
-                return field
-            }
+            guard field.stamp.time.wallMilliseconds > limit else { return field }
             return FieldValue(
-                value: field.value, stamp: Stamp(dot: stamp.dot, time: HLCTimestamp(wallMilliseconds: now, logical: 0)))
+                value: field.value,
+                stamp: Stamp(dot: field.stamp.dot, time: HLCTimestamp(wallMilliseconds: now, logical: 0)))
         }
         return copy
     }

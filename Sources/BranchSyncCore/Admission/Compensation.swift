@@ -4,23 +4,29 @@
 /// converges to the hub's record through the ordinary merge, even after further local edits.
 public enum Compensation {
     /// A hub write that keeps `content`'s values, includes `remote`'s history and tombstone plus its own dot, and
-    /// re-stamps `restamp` with `stamp`.
+    /// re-stamps `restamp` with that dot.
     ///
     /// A re-stamped field carries a dot `remote` has not seen while the write's history covers `remote`'s, so the
-    /// branch takes it; a field `remote` set that `content` lacks is written as cleared. The tombstone is the union
-    /// with `remote`'s (tombstones merge by union everywhere, so a smaller one could not replace it); whether the
-    /// result is deleted is exactly whether `content` is.
-    /// - Parameter stamp: a new stamp of the hub (``WriteClock``), above every stamp in `content`.
-    public static func write(content: RecordState, dominating remote: RecordState, restamp: Set<String>, stamp: Stamp)
-        -> RecordState
-    {
+    /// branch takes it whatever the times; a field `remote` set that `content` lacks is written as cleared. The
+    /// tombstone is the union with `remote`'s (tombstones merge by union everywhere, so a smaller one could not
+    /// replace it); whether the result is deleted is exactly whether `content` is.
+    /// - Parameters:
+    ///   - stamp: a new stamp of the hub (``WriteClock``).
+    ///   - keepingTimes: keep each re-stamped field's own time (a compensating write restores a value, it does not
+    ///     write a new one, so it must not win over a concurrent real write); otherwise the fields get `stamp`'s time.
+    public static func write(
+        content: RecordState, dominating remote: RecordState, restamp: Set<String>, stamp: Stamp,
+        keepingTimes: Bool = false
+    ) -> RecordState {
         var result = content
         let wasDeleted = content.isDeleted
         let dot = VersionVector([stamp.dot.site: stamp.dot.counter])
         result.versionVector.merge(remote.versionVector)
         result.versionVector.merge(dot)
         for name in restamp {
-            result.fields[name] = FieldValue(value: content.fields[name]?.value ?? "", stamp: stamp)
+            let time = keepingTimes ? content.fields[name]?.stamp.time ?? .zero : stamp.time
+            result.fields[name] = FieldValue(
+                value: content.fields[name]?.value ?? "", stamp: Stamp(dot: stamp.dot, time: time))
         }
         switch (result.deletion, remote.deletion) {
         case (let own?, let theirs?): result.deletion = own.merged(with: theirs)
@@ -60,13 +66,13 @@ public enum Compensation {
             }
             tombstone.versionVector.merge(VersionVector([stamp.dot.site: stamp.dot.counter]))
             tombstone.deletion = Deletion(context: tombstone.versionVector, stamp: stamp)
-            return write(content: tombstone, dominating: remote, restamp: restamp, stamp: stamp)
+            return write(content: tombstone, dominating: remote, restamp: restamp, stamp: stamp, keepingTimes: true)
         }
         let newDeletion =
             remote.deletion.map { deletion in
                 !(local.deletion?.context.dominatesOrEquals(deletion.context) ?? false)
             } ?? false
         if newDeletion { restamp.formUnion(local.fields.keys) }
-        return write(content: local, dominating: remote, restamp: restamp, stamp: stamp)
+        return write(content: local, dominating: remote, restamp: restamp, stamp: stamp, keepingTimes: true)
     }
 }

@@ -46,8 +46,9 @@ public struct WriteClock: Sendable, Hashable {
         counter = min(max(highest + 1, wallMilliseconds), Self.maximumCounter)
         var time = clock.now(wallMilliseconds: wallMilliseconds)
         if let newest = record?.newestFieldTime, newest >= time {
+            // Above the record for this write only: the node's clock does not follow, so one record with a stamp
+            // far ahead cannot drag every later write of this node along.
             time = HybridLogicalClock.successor(of: newest)
-            clock.observe(time, wallMilliseconds: wallMilliseconds, maximumDrift: UInt64.max)
         }
         return Stamp(dot: Dot(site: site, counter: counter), time: time)
     }
