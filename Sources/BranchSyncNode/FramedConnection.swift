@@ -16,8 +16,8 @@ final class FramedConnection {
     private var readBuffer = [UInt8](repeating: 0, count: 65_536)
     /// When bytes last arrived (monotonic milliseconds), for liveness checks.
     private(set) var lastReceiveUptime = Clock.uptimeMilliseconds()
-    /// Whether an `ERROR` was queued: the connection must end, and no second error should follow it.
-    private(set) var errorSent = false
+    /// Whether an `ERROR` was queued or received: the connection must end, and no (further) error should follow.
+    private var errorExchanged = false
 
     init(fd: Int32, peerAddress: String) {
         self.fd = fd
@@ -66,14 +66,20 @@ final class FramedConnection {
 
     /// Queues a message; call ``flush()`` to write.
     func send(_ message: Message) {
-        if case .error = message { errorSent = true }
+        if case .error = message { errorExchanged = true }
         output.append(contentsOf: message.encodedFrame())
     }
 
-    /// Ends a failed connection: tells the peer why with `ERROR` (unless an error was sent already) and closes.
+    /// The peer sent `ERROR`: the connection ends without an error in reply.
+    func peerSentError() {
+        errorExchanged = true
+    }
+
+    /// Ends a failed connection: tells the peer why with `ERROR` (unless an error was sent or received already) and
+    /// closes.
     /// Only protocol errors are described; anything else goes out as a generic internal error.
     func fail(with error: any Error) {
-        if !errorSent {
+        if !errorExchanged {
             if let wire = error as? WireError {
                 send(.error(ErrorMessage(code: wire.code, message: wire.message)))
             } else {

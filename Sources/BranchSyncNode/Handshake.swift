@@ -199,6 +199,7 @@ enum BranchHandshake {
         let message = try connection.receive(timeout: options.handshakeTimeout)
         if let value = extract(message) { return value }
         if case .error(let error) = message {
+            connection.peerSentError()
             throw NodeError(
                 "the hub refused: \(error.message.escapedForDisplay(limit: 300)) (\(error.code))",
                 code: isRetryable(error.code) ? .transient : .refusedForGood)

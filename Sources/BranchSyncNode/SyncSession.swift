@@ -68,6 +68,8 @@ final class SyncSession {
     private var lastAckPersist: UInt64 = 0
     /// Attachments already sent in this session (content-addressed: once is enough).
     private var blobsSent: Set<String> = []
+    /// Attachments the peer sent in this session (hex SHA-256): the only ones its states may newly refer to.
+    private var blobsReceived: Set<String> = []
 
     // Inbound stream.
     /// Whether the peer's latest `CHANGES` with `remaining = 0` came after it acknowledged every batch of ours that
@@ -258,11 +260,7 @@ final class SyncSession {
                 summary.purgesSent += batch.purges.count
             }
             // Attachments go just before the states that refer to them.
-            for sha in batch.attachments where !blobsSent.contains(sha) {
-                guard let data = try store.blob(sha256: sha), let digest = bytes(fromHex: sha) else { continue }
-                connection.send(.blob(Blob(sha256: digest, data: data)))
-                blobsSent.insert(sha)
-            }
+            try sendAttachments(batch.attachments)
             summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
             let carried = !batch.purges.isEmpty || !batch.encodedStates.isEmpty
@@ -319,6 +317,7 @@ final class SyncSession {
             case .blob(let blob):
                 do {
                     try store.storeBlob(sha256: hex(blob.sha256), bytes: blob.data)
+                    blobsReceived.insert(hex(blob.sha256))
                 } catch let error as StorageError where error.code == .corrupt {
                     throw WireError(.malformedFrame, error.message)
                 }
@@ -340,26 +339,15 @@ final class SyncSession {
             case .pong:
                 break
             case .error(let error):
+                connection.peerSentError()
                 throw NodeError(
                     "\(session.peer) reported \(error.code): \(error.message.escapedForDisplay(limit: 300))",
                     code: error.code == .invalidChange ? .transient : .connection)
             case .bye(let bye):
                 logger.info("peer closed the session", [("reason", bye.reason.escapedForDisplay())])
                 return true
-            case .verify(let request):
-                connection.send(
-                    .verifySummary(
-                        VerifySummary(
-                            round: request.round,
-                            nodes: try StoreVerifySource(digests: digests).summaries(request.paths))))
-            case .verifyList(let request):
-                connection.send(
-                    .verifyEntries(
-                        VerifyEntries(
-                            round: request.round,
-                            entries: try StoreVerifySource(digests: digests).entries(request.paths))))
-            case .fetch(let request):
-                try answer(request)
+            case .verify, .verifyList, .fetch:
+                try answerVerifyRequest(message)
             case .repair(let repair):
                 try receive(repair)
             case .verifySummary, .verifyEntries:
@@ -371,6 +359,34 @@ final class SyncSession {
         return false
     }
 
+    /// Answers a verify request of the peer's round (§9.5), within the limits an initiator keeps to.
+    private func answerVerifyRequest(_ message: Message) throws {
+        if let excess = VerifyRound.excess(of: message) { throw protocolViolation(excess) }
+        switch message {
+        case .verify(let request):
+            connection.send(
+                .verifySummary(
+                    VerifySummary(
+                        round: request.round,
+                        nodes: try StoreVerifySource(digests: digests).summaries(request.paths))))
+        case .verifyList(let request):
+            guard let entries = try digests.entries(in: request.paths, atMost: VerifyRound.maximumAnswered)
+            else {
+                throw protocolViolation(
+                    "VERIFY_LIST asks for nodes holding more than \(VerifyRound.maximumAnswered) records")
+            }
+            connection.send(
+                .verifyEntries(
+                    VerifyEntries(
+                        round: request.round,
+                        entries: entries.map { VerifyEntry(id: $0.0, digest: UInt64(bitPattern: $0.1)) })))
+        case .fetch(let request):
+            try answer(request)
+        default:
+            break
+        }
+    }
+
     private var policy: AdmissionPolicy {
         session.clearance.map { .hub(clearance: $0) } ?? .branch
     }
@@ -378,7 +394,7 @@ final class SyncSession {
     private func receive(_ changes: Changes) throws {
         let result = try store.applyIncoming(
             changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
-            remaining: Int64(clamping: changes.remaining), policy: policy)
+            remaining: Int64(clamping: changes.remaining), policy: policy, attachmentsSent: blobsReceived)
         try answer(result)
         connection.send(.ack(Ack(upTo: changes.upTo)))
         summary.received += changes.encodedStates.count
@@ -402,7 +418,8 @@ final class SyncSession {
     /// Applies a verify repair: the same judgement as `CHANGES`, no cursor moves.
     private func receive(_ repair: Repair) throws {
         let result = try store.applyIncoming(
-            repair.encodedStates, from: session.peer, upTo: nil, remaining: 0, policy: policy)
+            repair.encodedStates, from: session.peer, upTo: nil, remaining: 0, policy: policy,
+            attachmentsSent: blobsReceived)
         try answer(result)
         summary.received += repair.encodedStates.count
         if result.applied > 0 {
@@ -511,7 +528,7 @@ final class SyncSession {
             var fetches = 0
             var offset = 0
             while offset < fetch.count {
-                let ids = Array(fetch[offset..<min(offset + 2_000, fetch.count)])
+                let ids = Array(fetch[offset..<min(offset + VerifyRound.maximumFetched, fetch.count)])
                 connection.send(.fetch(Fetch(round: verifyRun?.round.round ?? 0, ids: ids)))
                 fetches += 1
                 offset += ids.count
@@ -567,7 +584,7 @@ final class SyncSession {
     private func answer(_ fetch: Fetch) throws {
         let states = try digests.states(fetch.ids)
         if isHub {
-            let sent = Set(try states.map { try RecordState(decoding: $0).id })
+            let sent = Set(try states.map { try RecordState(decoding: $0.state).id })
             let stale = try fetch.ids.filter { id in try !sent.contains(id) && store.record(id) != nil }
             if !stale.isEmpty {
                 connection.send(.purge(Purge(ids: stale)))
@@ -588,10 +605,12 @@ final class SyncSession {
         try repairChunks(states: digests.states(ids))
     }
 
-    private func repairChunks(states: [[UInt8]]) throws -> [[[UInt8]]] {
+    /// Splits repair states into parts of about a batch's size; sends the attachments they refer to first.
+    private func repairChunks(states: [(state: [UInt8], attachment: String?)]) throws -> [[[UInt8]]] {
+        try sendAttachments(states.compactMap(\.attachment))
         var chunks: [[[UInt8]]] = [[]]
         var size = 0
-        for state in states {
+        for (state, _) in states {
             if size + state.count > options.batchBytes, !(chunks.last?.isEmpty ?? true) {
                 chunks.append([])
                 size = 0
@@ -600,6 +619,15 @@ final class SyncSession {
             size += state.count
         }
         return chunks
+    }
+
+    /// Sends the attachments not yet sent in this session (content-addressed: once is enough).
+    private func sendAttachments(_ hashes: [String]) throws {
+        for sha in hashes where !blobsSent.contains(sha) {
+            guard let data = try store.blob(sha256: sha), let digest = bytes(fromHex: sha) else { continue }
+            connection.send(.blob(Blob(sha256: digest, data: data)))
+            blobsSent.insert(sha)
+        }
     }
 
     // MARK: Helpers

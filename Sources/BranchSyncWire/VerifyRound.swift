@@ -36,6 +36,26 @@ public struct VerifyRound: Sendable {
     public static let maximumListed: UInt64 = 50_000
     /// The most node paths in one request.
     public static let maximumPaths = 16_384
+    /// The most record ids in one `FETCH`.
+    public static let maximumFetched = 2_000
+    /// The most entries a responder lists for one `VERIFY_LIST`: twice what is asked for, as records may arrive
+    /// between the summary and the listing.
+    public static let maximumAnswered = 2 * Int(maximumListed)
+
+    /// Why a responder refuses to answer `request`: it asks for more than an initiator following §9.5 ever does.
+    /// `nil` for requests within the limits (and for messages that are not verify requests).
+    public static func excess(of request: Message) -> String? {
+        switch request {
+        case .verify(let verify) where verify.paths.count > maximumPaths:
+            return "VERIFY asks for \(verify.paths.count) paths; at most \(maximumPaths)"
+        case .verifyList(let list) where list.paths.count > maximumPaths:
+            return "VERIFY_LIST asks for \(list.paths.count) paths; at most \(maximumPaths)"
+        case .fetch(let fetch) where fetch.ids.count > maximumFetched:
+            return "FETCH asks for \(fetch.ids.count) records; at most \(maximumFetched)"
+        default:
+            return nil
+        }
+    }
 
     private var awaitedReplies = 0
     private var awaitedFetches = 0

@@ -291,6 +291,95 @@ import Testing
         #expect(try hub.record(doc.id)?["customerId"] == nil)
     }
 
+    /// A branch that knows an attachment's hash (a common template, or a record it could read before its clearance
+    /// was narrowed) must not obtain the bytes by naming the hash in a record of its own.
+    @Test func anAttachmentIsReachableOnlyThroughItsBytesNotItsHash() throws {
+        let cluster = try Cluster(branches: [("bj01", .internal), ("gz01", .internal)])
+        let secretBytes = Array("董事会决议：收购价 3.2 亿元".utf8)
+        let secret = try cluster.store("bj01").create(
+            .documents, values: ["title": "决议", "kind": "administrative", "type": "minutes", "class": "secret"],
+            attachment: Attachment(name: "决议.txt", bytes: secretBytes))
+        try cluster.syncOnce("bj01")
+        let secretHash = try #require(secret[RecordSchema.attachmentHashField])
+        #expect(try cluster.hubStore().blob(sha256: secretHash) == secretBytes)
+
+        // gz01 makes a document with a file of its own, then claims the secret file's hash for it.
+        let ownBytes = Array("广州报价".utf8)
+        var claim = try cluster.store("gz01").create(
+            .documents, values: ["title": "报价", "kind": "market", "type": "quotation"],
+            attachment: Attachment(name: "报价.txt", bytes: ownBytes))
+        claim.fields[RecordSchema.attachmentHashField]?.value = secretHash
+        claim.fields["attachmentSize"]?.value = String(secretBytes.count)
+        func leaked(_ messages: [Message]) -> Bool {
+            messages.contains { if case .blob(let blob) = $0 { return blob.data == secretBytes } else { return false } }
+        }
+        let peer = try RawPeer.session(cluster, site: "gz01")
+        peer.send(.changes(Changes(upTo: 1, remaining: 0, states: [claim])))
+        let replies = peer.drain()
+        #expect(replies.contains { if case .refused = $0 { return true } else { return false } })
+        #expect(!leaked(replies))
+        let hub = try cluster.hubStore()
+        #expect(try hub.record(claim.id)?[RecordSchema.attachmentHashField] != secretHash)
+        // Asking for the record again (a verify fetch) does not bring the bytes either.
+        let again = try RawPeer.session(cluster, site: "gz01")
+        again.send(.fetch(Fetch(round: 1, ids: [claim.id])))
+        again.send(.bye(Bye(reason: "done")))
+        #expect(!leaked(again.drain()))
+
+        // With the bytes sent first, a state naming them is admitted, and a fetch carries them.
+        let honest = try cluster.store("gz01").create(
+            .documents, values: ["title": "报价二", "kind": "market", "type": "quotation"],
+            attachment: Attachment(name: "报价二.txt", bytes: ownBytes))
+        let ownHash = try #require(honest[RecordSchema.attachmentHashField])
+        let sender = try RawPeer.session(cluster, site: "gz01")
+        sender.send(.blob(Blob(sha256: try #require(bytes(fromHex: ownHash)), data: ownBytes)))
+        sender.send(.changes(Changes(upTo: 2, remaining: 0, states: [honest])))
+        sender.send(.bye(Bye(reason: "done")))
+        _ = sender.drain()
+        #expect(try hub.record(honest.id) == honest)
+        let fetcher = try RawPeer.session(cluster, site: "gz01")
+        fetcher.send(.fetch(Fetch(round: 1, ids: [honest.id])))
+        fetcher.send(.bye(Bye(reason: "done")))
+        #expect(
+            fetcher.drain().contains {
+                if case .blob(let blob) = $0 { return blob.data == ownBytes } else { return false }
+            },
+            "a repair carries the attachments of the states it sends")
+    }
+
+    /// Verify requests are answered only within the limits an initiator keeps to (Protocol.md §9.5), so no peer can
+    /// make the hub build a reply near the frame limit; an `ERROR` from the peer is not answered with another.
+    @Test func verifyRequestsBeyondTheLimitsAreRefusedAndErrorsAreNotAnswered() throws {
+        let cluster = try Cluster()
+        let tooManyPaths = (0...VerifyRound.maximumPaths).map { [UInt8($0 & 0xFF), UInt8($0 >> 8 & 0xFF)] }
+        let tooManyIDs = (0...VerifyRound.maximumFetched).map { _ in
+            RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10))
+        }
+        let requests: [Message] = [
+            .verify(Verify(round: 1, paths: tooManyPaths)), .verifyList(VerifyList(round: 1, paths: tooManyPaths)),
+            .fetch(Fetch(round: 1, ids: tooManyIDs)),
+        ]
+        for request in requests {
+            let peer = try RawPeer.session(cluster, site: "bj01")
+            peer.send(request)
+            let replies = peer.drain()
+            #expect(Self.errors(replies).map(\.code) == [.unexpectedMessage], "\(request.type)")
+            #expect(
+                !replies.contains {
+                    if case .verifySummary = $0 { true } else if case .repair = $0 { true } else { false }
+                })
+        }
+        let within = try RawPeer.session(cluster, site: "bj01")
+        within.send(.fetch(Fetch(round: 1, ids: Array(tooManyIDs.prefix(VerifyRound.maximumFetched)))))
+        var answered = false
+        while !answered, let reply = try? within.receive() {
+            if case .repair = reply { answered = true }
+        }
+        #expect(answered, "a request within the limits is answered")
+        within.send(.error(ErrorMessage(code: .internalError, message: "branch gives up")))
+        #expect(Self.errors(within.drain()).isEmpty, "the hub answered an ERROR with an ERROR")
+    }
+
     // MARK: Case 9: status and files
 
     @Test func case9StatusClaimsOnlyWhatItCanProve() throws {

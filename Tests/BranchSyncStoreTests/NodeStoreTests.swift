@@ -154,6 +154,25 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try store.records(in: .documents).isEmpty)
     }
 
+    @Test func aListingOfMoreRecordsThanTheLimitIsRefusedNotBuilt() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        try store.batch { writer in
+            for index in 0..<20 {
+                try writer.create(
+                    .documents, values: ["title": "报告\(index)", "kind": "market", "type": "report"])
+            }
+        }
+        let digests = ReplicaDigests(store: store, scope: .all)
+        #expect(try digests.entries(in: [[]], atMost: 20)?.count == 20)
+        #expect(try digests.entries(in: [[]], atMost: 19) == nil)
+        let buckets = (0...255).map { [UInt8($0)] }
+        #expect(try digests.entries(in: buckets, atMost: 19) == nil)
+        #expect(
+            try digests.entries(in: buckets, atMost: 20)?.map(\.0).sorted()
+                == digests.entries(in: [[]]).map(\.0).sorted())
+    }
+
     @Test func countersAndClockSurviveReopen() throws {
         let directory = TemporaryDirectory()
         var store = try makeStore(directory)

@@ -175,7 +175,7 @@ enum RecordCommands {
         let output = try invocation.required("output")
         let store = try invocation.openStore()
         let state = try loadRecord(.documents, invocation, store: store)
-        guard let sha = state["attachmentSha256"] else {
+        guard let sha = state[RecordSchema.attachmentHashField] else {
             throw CLIError(exitCode: ExitCode.failure, message: "document \(state.id) has no attachment")
         }
         guard let bytes = try store.blob(sha256: sha) else {

@@ -121,6 +121,9 @@ public struct RecordSchema: Sendable {
     /// The document retention states.
     public static let documentStatuses = ["active", "archived", "destroyed"]
 
+    /// The document field holding the SHA-256 (lowercase hex) of the attached file's bytes.
+    public static let attachmentHashField = "attachmentSha256"
+
     /// Documents (DESIGN.md §2). The attachment fields are set by the store from the file's bytes.
     public static let documents = RecordSchema(
         collection: .documents,
@@ -132,7 +135,7 @@ public struct RecordSchema: Sendable {
             FieldSpec("customerId", format: .recordID, summary: "id of the customer the document concerns"),
             FieldSpec("body", format: .text(maxLength: 100_000), summary: "text of the document"),
             FieldSpec("attachmentName", system: true, format: .text(maxLength: 255), summary: "attached file name"),
-            FieldSpec("attachmentSha256", system: true, format: .sha256, summary: "SHA-256 of the attachment"),
+            FieldSpec(attachmentHashField, system: true, format: .sha256, summary: "SHA-256 of the attachment"),
             FieldSpec("attachmentSize", system: true, format: .count, summary: "attachment size in bytes"),
             FieldSpec("retainUntil", format: .date, summary: "keep at least until YYYY-MM-DD"),
             FieldSpec(

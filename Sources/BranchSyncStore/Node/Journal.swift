@@ -83,7 +83,7 @@ final class Journal {
             .optionalText(isCustomer ? state["code"] : nil), .optionalText(isCustomer ? state["phone"] : nil),
             .optionalText(isCustomer ? state["bankAccount"].map { $0.filter { $0 != " " } } : nil),
             .integer(lastSeq), .text(origin), .blob(bytes),
-            .optionalText(state.collection == .documents ? state["attachmentSha256"] : nil),
+            .optionalText(state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil),
             .integer(RecordDigest.digest(of: bytes)), .integer(RecordDigest.bucket(of: state.id)),
             .integer(Int64(clamping: now)),
         ])

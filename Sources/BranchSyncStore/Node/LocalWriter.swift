@@ -158,6 +158,9 @@ public final class LocalWriter {
             .run([.text(sha), .integer(Int64(attachment.bytes.count)), .blob(attachment.bytes)])
         let name = attachment.name.split(separator: "/").last.map(String.init) ?? attachment.name
         try RecordSchema.documents.validateChanges(["attachmentName": name])
-        return ["attachmentName": name, "attachmentSha256": sha, "attachmentSize": String(attachment.bytes.count)]
+        return [
+            "attachmentName": name, RecordSchema.attachmentHashField: sha,
+            "attachmentSize": String(attachment.bytes.count),
+        ]
     }
 }

@@ -87,11 +87,15 @@ extension NodeStore {
     ///   - upTo: the sender's log position this batch reaches; stored as the peer's applied cursor. `nil` for a
     ///     verify repair, which moves no cursor.
     ///   - remaining: the sender's estimate of what is still to come (bootstrap progress).
+    ///   - attachmentsSent: SHA-256 (hex) of the attachments the peer sent in this session; under the hub's policy a
+    ///     state may newly refer only to those.
     public func applyIncoming(
-        _ encodedStates: [[UInt8]], from peer: SiteID, upTo: Int64?, remaining: Int64, policy: AdmissionPolicy
+        _ encodedStates: [[UInt8]], from peer: SiteID, upTo: Int64?, remaining: Int64, policy: AdmissionPolicy,
+        attachmentsSent: Set<String> = []
     ) throws -> BatchResult {
         try journaled { journal in
-            let applier = RemoteApplier(journal: journal, peer: peer, policy: policy)
+            let applier = RemoteApplier(
+                journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent)
             for bytes in encodedStates { try applier.apply(bytes) }
             if let upTo {
                 try db.statement(

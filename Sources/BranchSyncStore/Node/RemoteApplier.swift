@@ -23,11 +23,15 @@ final class RemoteApplier {
     private(set) var result = BatchResult()
     /// The highest counter of the peer's own writes among the states admitted.
     private(set) var peerCounter: UInt64 = 0
+    /// SHA-256 (hex) of the attachments the peer sent in this session: the only ones a state of its may newly refer
+    /// to (anything else would let a branch obtain bytes it may not read by naming their hash).
+    private let attachmentsSent: Set<String>
 
-    init(journal: Journal, peer: SiteID, policy: AdmissionPolicy) {
+    init(journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = []) {
         self.journal = journal
         self.peer = peer
         self.policy = policy
+        self.attachmentsSent = attachmentsSent
         syncActor = AuditActor(user: "sync", origin: "site \(peer)")
     }
 
@@ -39,20 +43,40 @@ final class RemoteApplier {
             return
         }
         switch policy {
-        case .hub(let clearance): try judge(state, bytes: bytes, from: peer, clearance: clearance, held: nil)
+        case .hub(let clearance):
+            try judge(
+                state, bytes: bytes, from: peer, clearance: clearance, held: nil,
+                attachmentProblem: try unsentAttachment(in: state))
         case .branch: try applyFromHub(state, bytes: bytes)
         }
+    }
+
+    /// Why the state may not refer to its attachment: it names one the record does not have at the hub and whose
+    /// bytes the peer did not send in this session. An honest node always sends an attachment's bytes in the session
+    /// that carries a state referring to it (Protocol.md §6.4).
+    private func unsentAttachment(in state: RecordState) throws -> String? {
+        guard !state.isDeleted, let sha = state.fields[RecordSchema.attachmentHashField]?.value, !sha.isEmpty,
+            !attachmentsSent.contains(sha)
+        else { return nil }
+        if try store.record(state.id)?.fields[RecordSchema.attachmentHashField]?.value == sha { return nil }
+        return "refers to attachment \(sha.escapedForDisplay(limit: 80)) whose bytes \(peer) did not send"
     }
 
     // MARK: The hub
 
     /// The hub's rules for a state `sender` sent; `held` is the quarantine row it comes from when re-admitted.
+    /// `attachmentProblem` turns what would be admitted or held into a refusal.
     private func judge(
-        _ state: RecordState, bytes: [UInt8], from sender: SiteID, clearance: Classification, held: Int64?
+        _ state: RecordState, bytes: [UInt8], from sender: SiteID, clearance: Classification, held: Int64?,
+        attachmentProblem: String? = nil
     ) throws {
         let local = try store.record(state.id)
-        let verdict = try Admission.admit(
+        var verdict = try Admission.admit(
             state, encoded: bytes, local: local, context: try context(sender, clearance), lookup: lookupCollection)
+        switch (verdict, attachmentProblem) {
+        case (.admit, let problem?), (.hold, let problem?): verdict = .refuse(problem)
+        default: break
+        }
         if let held {
             if case .hold(let reason, let awaiting) = verdict {
                 try db.statement("UPDATE quarantine SET awaits = ?2, reason = ?3 WHERE id = ?1")

@@ -87,9 +87,18 @@ public struct ReplicaDigests {
 
     /// Every record (id and digest) in the given nodes.
     public func entries(in paths: [[UInt8]]) throws -> [(RecordID, Int64)] {
+        try entries(in: paths, atMost: .max) ?? []
+    }
+
+    /// The (id, digest) of every record in the given nodes, or `nil` when there are more than `limit` (a listing
+    /// request no initiator following the protocol makes: it is refused rather than answered).
+    public func entries(in paths: [[UInt8]], atMost limit: Int) throws -> [(RecordID, Int64)]? {
         var result: [(RecordID, Int64)] = []
         if paths.contains(where: \.isEmpty) {
-            for bucket in 0...255 { try forEachRecord(inBucket: UInt8(bucket)) { result.append(($0, $1)) } }
+            for bucket in 0...255 {
+                try forEachRecord(inBucket: UInt8(bucket)) { result.append(($0, $1)) }
+                if result.count > limit { return nil }
+            }
             return result
         }
         var wanted: [UInt8: Set<UInt8>?] = [:]
@@ -106,6 +115,7 @@ public struct ReplicaDigests {
             try forEachRecord(inBucket: bucket) { id, digest in
                 if subs.map({ $0.contains(id.bytes[14]) }) ?? true { result.append((id, digest)) }
             }
+            if result.count > limit { return nil }
         }
         return result
     }
@@ -118,14 +128,17 @@ public struct ReplicaDigests {
             }
     }
 
-    /// The canonical states of the given records that this scope includes, for a repair.
-    public func states(_ ids: [RecordID]) throws -> [[UInt8]] {
+    /// The canonical states of the given records that this scope includes, for a repair, each with the SHA-256 (hex)
+    /// of its attachment if it has one (sent before the state, as in a batch).
+    public func states(_ ids: [RecordID]) throws -> [(state: [UInt8], attachment: String?)] {
         let clause = scopeClause(parameter: 2)
-        var result: [[UInt8]] = []
-        let statement = try store.db.statement("SELECT state FROM records WHERE id = ?1" + clause.sql)
+        var result: [(state: [UInt8], attachment: String?)] = []
+        let statement = try store.db.statement("SELECT state, attachment FROM records WHERE id = ?1" + clause.sql)
         for id in ids {
-            if let state = try statement.firstRow([.text(id.description)] + clause.values, { $0.blob(0) }) {
-                result.append(state)
+            if let row = try statement.firstRow(
+                [.text(id.description)] + clause.values, { (state: $0.blob(0), attachment: $0.optionalText(1)) })
+            {
+                result.append(row)
             }
         }
         return result
