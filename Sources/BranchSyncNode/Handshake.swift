@@ -104,6 +104,7 @@ enum HubHandshake {
         }
         // From here on the site is registered: any failure must release it, or the site could never connect again.
         do {
+            if let proof = hello.proof { try judgeRestoreProof(proof, from: site, store: store, logger: logger) }
             let positions = try store.resumePositions(for: site)
             let hubState = ResumeState(positions)
             let flags = positions.resyncPending ? Welcome.fullResync : 0
@@ -122,7 +123,7 @@ enum HubHandshake {
                     peerIncarnation: cursor.resume.incarnation, appliedCursor: Int64(clamping: plan.branchStreamStart),
                     ackedCursor: Int64(clamping: plan.hubStreamStart), echoPeerChanges: plan.hubEchoesBranchChanges,
                     counterFloor: cursor.resume.yourCounter, peerRegressed: plan.branchRegressed,
-                    selfRegressed: plan.hubRegressed, selfRegressionReported: plan.hubEvidence, reasons: plan.reasons),
+                    selfRegressed: plan.hubRegressed, reasons: plan.reasons),
                 peer: site)
             // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
             let current = try store.peer(site) ?? peer
@@ -140,6 +141,29 @@ enum HubHandshake {
     }
 }
 
+extension HubHandshake {
+    /// Checks the branch's proof of the last hub position it received (§8.2). A proof this hub made of a position its
+    /// history no longer reaches shows that the hub was restored from an older copy: it starts recovering before
+    /// `WELCOME`, so this very session already resyncs.
+    static func judgeRestoreProof(_ proof: PositionProof, from site: SiteID, store: NodeStore, logger: Logger) throws {
+        switch try store.checkPositionProof(proof) {
+        case .held:
+            break
+        case .lost(let reason):
+            if try store.startRecovery(provenBy: site, reason: reason) {
+                logger.warning(
+                    "this hub was restored from an older copy; recovering: every branch resyncs once",
+                    [("proven-by", site.rawValue), ("reason", reason)])
+            }
+        case .invalid(let reason):
+            logger.warning(
+                "a branch presented a position proof this hub did not make; ignored",
+                [("peer", site.rawValue), ("reason", reason)])
+            try store.recordInvalidProof(from: site, reason: reason)
+        }
+    }
+}
+
 /// The branch's side of the handshake (`Protocol.md` §8).
 enum BranchHandshake {
     static func perform(
@@ -148,7 +172,8 @@ enum BranchHandshake {
         let hello = Hello(
             minimumVersion: SessionOptions.protocolVersion, maximumVersion: SessionOptions.protocolVersion,
             site: store.identity.site, role: .branch, software: software, schemaVersion: SessionOptions.schemaVersion,
-            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: SecureRandom.bytes(nonceLength))
+            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: SecureRandom.bytes(nonceLength),
+            proof: try store.hubPositionProof())
         connection.send(.hello(hello))
         try connection.flush()
         let challenge = try reply(connection, options, "CHALLENGE") { message -> Challenge? in

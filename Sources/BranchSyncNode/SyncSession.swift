@@ -249,7 +249,7 @@ final class SyncSession {
             guard batch.upTo != scanned else {
                 outboundAtEnd = true
                 if !announcedCaughtUp {
-                    send(Changes(upTo: UInt64(scanned), remaining: 0, encodedStates: []), carried: false)
+                    try send(Changes(upTo: UInt64(scanned), remaining: 0, encodedStates: []), carried: false)
                     announcedCaughtUp = true
                     try completeResendIfDone()
                 }
@@ -264,7 +264,7 @@ final class SyncSession {
             summary.sent += batch.encodedStates.count
             let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
             let carried = !batch.purges.isEmpty || !batch.encodedStates.isEmpty
-            send(
+            try send(
                 Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates),
                 carried: carried)
             if carried { verifySchedule.noteChange() }
@@ -275,7 +275,10 @@ final class SyncSession {
         }
     }
 
-    private func send(_ changes: Changes, carried: Bool) {
+    private func send(_ changes: Changes, carried: Bool) throws {
+        var changes = changes
+        // The hub proves each position it sends, so a branch can later show that the hub went back in time (§8.2).
+        if isHub { changes.proof = try store.positionProof(for: Int64(clamping: changes.upTo)) }
         logger.debug(
             "sending changes",
             [
@@ -394,7 +397,8 @@ final class SyncSession {
     private func receive(_ changes: Changes) throws {
         let result = try store.applyIncoming(
             changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
-            remaining: Int64(clamping: changes.remaining), policy: policy, attachmentsSent: blobsReceived)
+            remaining: Int64(clamping: changes.remaining), policy: policy, attachmentsSent: blobsReceived,
+            proof: isHub ? nil : changes.proof)
         try answer(result)
         connection.send(.ack(Ack(upTo: changes.upTo)))
         summary.received += changes.encodedStates.count

@@ -19,6 +19,8 @@ extension Message {
             w.writeVarint(m.schemaVersion)
             w.writeVarint(m.clockMilliseconds)
             w.writeRaw(m.nonce)
+            w.writeVarint(m.proof?.position ?? 0)
+            writeProof(m.proof, into: &w)
         case .challenge(let m):
             w.writeVarint(m.version)
             w.writeString(m.site.rawValue)
@@ -37,6 +39,7 @@ extension Message {
         case .changes(let m):
             w.writeVarint(m.upTo)
             w.writeVarint(m.remaining)
+            writeProof(m.proof, into: &w)
             w.writeVarint(UInt64(m.encodedStates.count))
             for bytes in m.encodedStates { w.writeBytes(bytes) }
         case .purge(let m):
@@ -133,11 +136,19 @@ extension Message {
             case 2: role = .branch
             case let other: throw MalformedDataError("unknown role \(other)")
             }
+            let software = try r.readString()
+            let schemaVersion = try r.readVarint()
+            let clock = try r.readVarint()
+            let nonce = try r.readRaw(count: nonceLength)
+            let position = try r.readVarint()
+            let proof = try readProof(&r, position: position)
+            guard proof != nil || position == 0 else {
+                throw MalformedDataError("HELLO names proven position \(position) without a proof")
+            }
             return .hello(
                 Hello(
-                    minimumVersion: minimum, maximumVersion: maximum, site: site, role: role,
-                    software: try r.readString(), schemaVersion: try r.readVarint(),
-                    clockMilliseconds: try r.readVarint(), nonce: try r.readRaw(count: nonceLength)))
+                    minimumVersion: minimum, maximumVersion: maximum, site: site, role: role, software: software,
+                    schemaVersion: schemaVersion, clockMilliseconds: clock, nonce: nonce, proof: proof))
         case .challenge:
             return .challenge(
                 Challenge(
@@ -157,7 +168,9 @@ extension Message {
         case .changes:
             let upTo = try r.readVarint()
             let remaining = try r.readVarint()
-            return .changes(Changes(upTo: upTo, remaining: remaining, encodedStates: try readStates(&r)))
+            let proof = try readProof(&r, position: upTo)
+            return .changes(
+                Changes(upTo: upTo, remaining: remaining, encodedStates: try readStates(&r), proof: proof))
         case .purge:
             let count = try r.readVarint(atMost: UInt64(r.remaining / 16), "id count")
             var ids: [RecordID] = []
@@ -271,4 +284,20 @@ extension ResumeState {
             yourCounter: try r.readVarint(), incarnation: try r.readRaw(count: incarnationLength),
             yourIncarnation: try r.readRaw(count: incarnationLength))
     }
+}
+
+/// A position proof on the wire: `bytes` of length 0 (none) or 48 (epoch ‖ MAC); the position is the message's.
+private func writeProof(_ proof: PositionProof?, into w: inout BinaryWriter) {
+    w.writeBytes(proof.map { $0.epoch + $0.mac } ?? [])
+}
+
+private func readProof(_ r: inout BinaryReader, position: UInt64) throws(MalformedDataError) -> PositionProof? {
+    let bytes = try r.readBytes()
+    if bytes.isEmpty { return nil }
+    guard bytes.count == PositionProof.epochLength + PositionProof.macLength else {
+        throw MalformedDataError("a position proof has 0 or 48 bytes, got \(bytes.count)")
+    }
+    return PositionProof(
+        position: position, epoch: Array(bytes[..<PositionProof.epochLength]),
+        mac: Array(bytes[PositionProof.epochLength...]))
 }

@@ -65,11 +65,15 @@ public struct Hello: Sendable, Hashable {
     public var clockMilliseconds: UInt64
     /// 32 fresh random bytes.
     public var nonce: [UInt8]
+    /// The hub's proof of the last position of its log this branch received (§8.2), kept until the next one
+    /// replaces it; `nil` before the first.
+    public var proof: PositionProof?
 
     public init(
         minimumVersion: UInt64, maximumVersion: UInt64, site: SiteID, role: NodeRole, software: String,
-        schemaVersion: UInt64, clockMilliseconds: UInt64, nonce: [UInt8]
+        schemaVersion: UInt64, clockMilliseconds: UInt64, nonce: [UInt8], proof: PositionProof? = nil
     ) {
+        self.proof = proof
         self.minimumVersion = minimumVersion
         self.maximumVersion = maximumVersion
         self.site = site
@@ -183,17 +187,20 @@ public struct Changes: Sendable, Hashable {
     public var remaining: UInt64
     /// The canonical encodings of the states, in order.
     public var encodedStates: [[UInt8]]
+    /// Hub: its proof of `upTo` (§8.2), which the branch stores with its cursor. Branches send none.
+    public var proof: PositionProof?
 
     /// A batch from canonical encodings, as stored.
-    public init(upTo: UInt64, remaining: UInt64, encodedStates: [[UInt8]]) {
+    public init(upTo: UInt64, remaining: UInt64, encodedStates: [[UInt8]], proof: PositionProof? = nil) {
         self.upTo = upTo
         self.remaining = remaining
         self.encodedStates = encodedStates
+        self.proof = proof
     }
 
     /// A batch from states (encodes them).
-    public init(upTo: UInt64, remaining: UInt64, states: [RecordState]) {
-        self.init(upTo: upTo, remaining: remaining, encodedStates: states.map { $0.encoded() })
+    public init(upTo: UInt64, remaining: UInt64, states: [RecordState], proof: PositionProof? = nil) {
+        self.init(upTo: upTo, remaining: remaining, encodedStates: states.map { $0.encoded() }, proof: proof)
     }
 }
 

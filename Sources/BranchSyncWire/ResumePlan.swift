@@ -10,9 +10,6 @@ public struct ResumePlan: Sendable, Hashable {
     public var branchRegressed: Bool
     /// The hub went back in time (or asked for a full resync: it is recovering from a restore).
     public var hubRegressed: Bool
-    /// What this branch knows shows the hub went back in time (not only the hub's request for a resync). The hub
-    /// counts such reports before it trusts what branches resend (§8.2).
-    public var hubEvidence: Bool
     /// What gave each regression away, for the log and `status`.
     public var reasons: [String]
     /// Where the branch's log stream to the hub starts.
@@ -49,7 +46,6 @@ public struct ResumePlan: Sendable, Hashable {
         if !zero(branch.yourIncarnation) && branch.yourIncarnation != hub.incarnation {
             reasons.append("the hub's incarnation changed (it was restored)")
         }
-        hubEvidence = reasons.count > branchReasons
         if flags & Welcome.fullResync != 0 {
             reasons.append("the hub is recovering from a restore and asked for a full resync")
         }

@@ -30,7 +30,7 @@ final class Cluster {
 
     init(
         branches: [(String, Classification)] = [("bj01", .internal), ("sh01", .internal)], tls: Bool = false,
-        trust: String = "ca.pem"
+        trust: String = "ca.pem", handshakeTimeout: Double = 5
     ) throws {
         trustedPEM = tls ? try String(contentsOfFile: Self.fixture(trust), encoding: .utf8) : nil
         root = NSTemporaryDirectory() + "branchsync-cluster-" + UUID().uuidString
@@ -38,7 +38,7 @@ final class Cluster {
         options.pingInterval = 0.5
         options.localCheckInterval = 0.1
         options.peerTimeout = 5
-        options.handshakeTimeout = 5
+        options.handshakeTimeout = handshakeTimeout
         options.duplicateSessionGrace = 0.3
         options.verifyDelay = 0.2
         self.options = options

@@ -39,6 +39,19 @@ import Testing
     }
 
     /// A branch that vanishes between WELCOME and CURSOR does not leave its site registered: it can connect again.
+    /// A handshake step that does not arrive in time is answered with `ERROR TIMEOUT` (Protocol.md §8), not a generic
+    /// internal error, and the hub keeps serving.
+    @Test func aSilentPeerInTheHandshakeGetsTimeout() throws {
+        let cluster = try Cluster(handshakeTimeout: 0.3)
+        let silent = try RawPeer(port: cluster.port)
+        let replies = silent.drain()
+        let codes = replies.compactMap { message -> ErrorCode? in
+            if case .error(let error) = message { return error.code } else { return nil }
+        }
+        #expect(codes == [.timeout], "\(replies)")
+        #expect(try cluster.syncOnce("bj01").verify?.identical == true)
+    }
+
     @Test func aConnectionDroppedMidHandshakeReleasesTheSite() throws {
         let cluster = try Cluster()
         let secret = try cluster.addBranch("gz01")

@@ -139,6 +139,68 @@ import Testing
         #expect(after.versionVector[hq] > hubWrite.versionVector[hq])
     }
 
+    /// One branch alone saw what the hub lost (the hub's own writes after the copy); the others have seen nothing
+    /// since and rightly find nothing wrong. The witness's proof, which only the hub can make, is enough: nothing
+    /// it resends is judged forged, and the others do not undo it (found by the chaos test: a restore one branch
+    /// reported and the others did not was "cleared", and the witness was then refused for good).
+    @Test func case3AHubRestoredWithASingleWitnessRecoversOnItsProof() throws {
+        let cluster = try Cluster(branches: [("bj01", .internal), ("sh01", .internal), ("gz01", .internal)])
+        try cluster.store("bj01").create(.customers, values: customer("110001"))
+        for site in ["bj01", "sh01", "gz01"] { try cluster.syncOnce(site) }
+        try cluster.copyNode("hq", to: "hq-copy")
+        let lost = try cluster.hubStore().create(.customers, values: customer("310009", "总部"))
+        try cluster.syncOnce("sh01")
+        #expect(try cluster.store("sh01").record(lost.id) != nil)
+        try cluster.restartHub { try cluster.restoreNode("hq", from: "hq-copy") }
+        // The branches with nothing new connect first: no evidence, no harm.
+        try cluster.syncOnce("gz01")
+        try cluster.syncOnce("bj01")
+        let hub = try cluster.hubStore()
+        #expect(try hub.metadata(NodeStore.recoveringKey) == nil)
+        try cluster.syncOnce("sh01")
+        #expect(try hub.record(lost.id) == cluster.store("sh01").record(lost.id), "the witness's copy came back")
+        #expect(try hub.auditTrail().contains { $0.action == "recovering" && $0.detail.contains("sh01's proof") })
+        try cluster.syncOnce("gz01")
+        try cluster.syncOnce("bj01")
+        #expect(try hub.metadata(NodeStore.recoveringKey) == nil, "recovery ends once every branch resynced")
+        #expect(try hub.quarantined().isEmpty)
+        for site in ["bj01", "sh01", "gz01"] {
+            try cluster.syncOnce(site)
+            #expect(try cluster.export(site) == cluster.export("hq"), "\(site)")
+        }
+    }
+
+    /// A proof the hub did not make, or one of a position its history still holds, starts no recovery: the
+    /// branch's claims about writes the hub does not hold stay forged.
+    @Test func aForgedOrCurrentProofStartsNoRecovery() throws {
+        let cluster = try Cluster()
+        try cluster.store("bj01").create(.customers, values: customer("110001"))
+        try cluster.syncOnce("bj01")
+        let current = try #require(try cluster.store("bj01").hubPositionProof(), "the branch keeps the hub's proof")
+        #expect(try cluster.hubStore().checkPositionProof(current) == .held)
+        var forged = current
+        forged.position += 1_000_000
+        var random = current
+        random.epoch = SecureRandom.bytes(PositionProof.epochLength)
+        for proof in [current, forged, random] {
+            let peer = try RawPeer(port: cluster.port)
+            let reply = try peer.handshake(
+                site: "bj01", secret: try #require(cluster.secrets["bj01"]), nonce: SecureRandom.bytes(32),
+                positionProof: proof)
+            guard case .welcome(let welcome) = reply.reply else {
+                Issue.record("no WELCOME: \(reply.reply)")
+                continue
+            }
+            #expect(welcome.flags & Welcome.fullResync == 0)
+            peer.send(RawPeer.cursor(0))
+            peer.send(.bye(Bye(reason: "done")))
+            _ = peer.drain()
+        }
+        let hub = try cluster.hubStore()
+        #expect(try hub.metadata(NodeStore.recoveringKey) == nil)
+        #expect(try hub.auditTrail().filter { $0.action == "invalid-proof" }.count == 2)
+    }
+
     // MARK: Case 4: a refused change converges back at its origin
 
     @Test func case4ARefusedChangeIsUndoneAtItsOriginAndListedThere() throws {

@@ -67,11 +67,13 @@ final class RawPeer {
     }
 
     /// Runs a whole branch handshake; returns the proof it sent and what the hub answered to AUTH.
-    func handshake(site: String, secret: [UInt8], nonce: [UInt8], clock: UInt64? = nil, proof override: [UInt8]? = nil)
-        throws -> (proof: [UInt8], reply: Message)
-    {
-        let hello =
+    func handshake(
+        site: String, secret: [UInt8], nonce: [UInt8], clock: UInt64? = nil, proof override: [UInt8]? = nil,
+        positionProof: PositionProof? = nil
+    ) throws -> (proof: [UInt8], reply: Message) {
+        var hello =
             clock.map { Self.hello(site: site, nonce: nonce, clock: $0) } ?? Self.hello(site: site, nonce: nonce)
+        hello.proof = positionProof
         send(.hello(hello))
         guard case .challenge(let challenge) = try receive() else { throw NodeError("no CHALLENGE") }
         let message = SiteCredentials.authMessage(

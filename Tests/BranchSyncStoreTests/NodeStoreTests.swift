@@ -173,6 +173,53 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
                 == digests.entries(in: [[]]).map(\.0).sorted())
     }
 
+    /// A hub's proof of a log position holds while its history reaches that position in that epoch, and shows a
+    /// restore once the database is an older copy (Protocol.md §8.2), whether or not the restored hub wrote since.
+    @Test func positionProofsShowWhenTheHubsHistoryWentBack() throws {
+        let directory = TemporaryDirectory()
+        let hubDirectory = directory.subdirectory("hq")
+        var hub = try makeStore(directory, site: "hq", role: .hub)
+        try hub.create(.customers, values: customerValues)
+        let early = try #require(try hub.positionProof(for: try hub.lastSeq()))
+        #expect(try hub.checkPositionProof(early) == .held)
+        #expect(try hub.positionProof(for: try hub.lastSeq() + 1) == nil, "a position not issued yet")
+        try hub.checkpoint()
+        let copy = directory.subdirectory("copy")
+        try FileManager.default.copyItem(atPath: hubDirectory, toPath: copy)
+
+        // Another process writes on: a later proof, in a new epoch.
+        hub = try NodeStore.open(directory: hubDirectory, actor: tester)
+        try hub.create(.customers, values: ["code": "110002", "name": "乙", "creditCode": "91110000802100433B"])
+        let late = try #require(try hub.positionProof(for: try hub.lastSeq()))
+        #expect(late.epoch != early.epoch)
+        #expect(try hub.checkPositionProof(late) == .held && hub.checkPositionProof(early) == .held)
+
+        try FileManager.default.removeItem(atPath: hubDirectory)
+        try FileManager.default.copyItem(atPath: copy, toPath: hubDirectory)
+        hub = try NodeStore.open(directory: hubDirectory, actor: tester)
+        guard case .lost = try hub.checkPositionProof(late) else {
+            Issue.record("a proof from the lost history must show the restore")
+            return
+        }
+        #expect(try hub.checkPositionProof(early) == .held)
+        // Written to after the restore (positions past the lost ones): still shown.
+        for index in 0..<3 {
+            try hub.create(
+                .customers, values: ["code": "11001\(index)", "name": "丙", "creditCode": "91110000802100433B"])
+        }
+        guard case .lost = try hub.checkPositionProof(late) else {
+            Issue.record("writes after the restore must not hide it")
+            return
+        }
+        var altered = early
+        altered.mac[0] ^= 1
+        guard case .invalid = try hub.checkPositionProof(altered) else {
+            Issue.record("an altered proof is not the hub's")
+            return
+        }
+        #expect(try makeStore(directory, site: "bj01").positionProof(for: 1) == nil, "branches prove nothing")
+    }
+
     @Test func countersAndClockSurviveReopen() throws {
         let directory = TemporaryDirectory()
         var store = try makeStore(directory)

@@ -9,6 +9,11 @@ public enum TestSeed {
         return UInt64.random(in: 0...UInt64.max)
     }
 
+    /// Whether a seed was given to replay (`BRANCHSYNC_SEED`).
+    public static var isReplay: Bool {
+        ProcessInfo.processInfo.environment["BRANCHSYNC_SEED"].flatMap(UInt64.init) != nil
+    }
+
     /// Whether the long randomized modes were asked for (`BRANCHSYNC_LONG=1`).
     public static var long: Bool {
         ProcessInfo.processInfo.environment["BRANCHSYNC_LONG"].map { $0 != "0" && !$0.isEmpty } ?? false

@@ -12,6 +12,16 @@ enum ProtocolExamples {
 
     static let hubIncarnation: [UInt8] = Array(0x90..<0xA0)
     static let branchIncarnation: [UInt8] = Array(0xA0..<0xB0)
+    /// The hub's history epoch and position key of §10.6.
+    static let epoch: [UInt8] = Array(0xB0..<0xC0)
+    static let positionKey: [UInt8] = Array(0xC0..<0xE0)
+
+    /// The hub's proof of position 7 (§8.2), as §10.6 carries it.
+    static var proofOf7: PositionProof {
+        PositionProof(
+            position: 7, epoch: epoch,
+            mac: HMACSHA256.mac(key: positionKey, message: PositionProof.message(position: 7, epoch: epoch)))
+    }
 
     static let hello = Hello(
         minimumVersion: 2, maximumVersion: 2, site: bj01, role: .branch, software: "0.2.0", schemaVersion: 1,
@@ -68,7 +78,7 @@ enum ProtocolExamples {
                             cursor: 42, acked: 0, logHead: 1_700_000_000_012, yourCounter: 5,
                             incarnation: branchIncarnation, yourIncarnation: hubIncarnation)))
             ),
-            ("changes", .changes(Changes(upTo: 7, remaining: 0, states: [recordState]))),
+            ("changes", .changes(Changes(upTo: 7, remaining: 0, states: [recordState], proof: proofOf7))),
             ("purge", .purge(Purge(ids: [recordState.id]))),
             ("ack", .ack(Ack(upTo: 7))),
             ("blob", .blob(Blob(sha256: SHA256.digest(Array("报价 100 万元".utf8)), data: Array("报价 100 万元".utf8)))),

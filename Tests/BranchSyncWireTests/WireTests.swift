@@ -35,6 +35,20 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
         }
     }
 
+    /// Protocol.md §8.2 and §10.6: the proof in the CHANGES vector is the documented HMAC of the documented message.
+    @Test func theWorkedPositionProofIsTheDocumentedHMAC() throws {
+        let messages = try decodeAll(try #require(try ProtocolDocument.vector("frame-changes")))
+        guard case .changes(let changes) = messages.first, let proof = changes.proof else {
+            Issue.record("the CHANGES vector carries a proof")
+            return
+        }
+        #expect(proof.position == changes.upTo)
+        #expect(hex(proof.mac) == "7a778a717be7eb21e7cd420ff74fcab37a14dc70f22c8b60a9a101ba32957e2c")
+        let message = Array("branchsync-position".utf8) + ProtocolExamples.epoch + [0, 0, 0, 0, 0, 0, 0, 7]
+        #expect(proof.message == message)
+        #expect(proof.mac == HMACSHA256.mac(key: ProtocolExamples.positionKey, message: message))
+    }
+
     /// Protocol.md §8 and §10.3–10.4: the AUTH proof and WELCOME signature verify with the documented secret,
     /// and fail with any other secret or nonce.
     @Test func theWorkedAuthenticationExampleVerifies() throws {
@@ -115,6 +129,24 @@ func decodeAll(_ bytes: [UInt8]) throws -> [Message] {
             }
             #expect(throws: WireError.self) { _ = try Message.decode(type: message.type, payload: payload + [0]) }
         }
+    }
+
+    /// A proof is absent (0 bytes) or whole (48); a HELLO naming a proven position without a proof is not canonical.
+    @Test func positionProofsOfAnyOtherShapeAreMalformed() {
+        var changes = Message.changes(
+            ProtocolExamples.messages.compactMap {
+                if case .changes(let value) = $0.1 { value } else { nil }
+            }[0]
+        ).encodedPayload()
+        changes[2] = 47  // the proof's length
+        #expect(throws: WireError.self) { _ = try Message.decode(type: .changes, payload: changes) }
+        var hello = Message.hello(ProtocolExamples.hello).encodedPayload()
+        hello[hello.count - 2] = 7  // proven position 7, no proof
+        #expect(throws: WireError.self) { _ = try Message.decode(type: .hello, payload: hello) }
+        var withProof = ProtocolExamples.hello
+        withProof.proof = ProtocolExamples.proofOf7
+        let roundTrip = try? Message.decode(type: .hello, payload: Message.hello(withProof).encodedPayload())
+        #expect(roundTrip == .hello(withProof))
     }
 
     @Test func randomPayloadsNeverCrashTheDecoder() {

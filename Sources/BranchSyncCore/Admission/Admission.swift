@@ -171,9 +171,9 @@ public enum Admission {
         return .admit(Admitted(outcome: fair, restamp: restamp))
     }
 
-    /// While the hub is (or may be) restored, its record may be stale: a refusal judged against it could undo
-    /// writes the hub lost and the sender carries. Such a state waits instead and is judged again once the hub
-    /// knows it was not restored, or its recovery has ended.
+    /// While the hub recovers from a restore, its record may be stale: a refusal judged against it could undo
+    /// writes the hub lost and the sender carries. Such a state waits instead and is judged again once the recovery
+    /// has ended.
     private static func heldWhileRestored(
         _ verdict: AdmissionVerdict, _ remote: RecordState, _ context: AdmissionContext
     ) -> AdmissionVerdict {
@@ -194,11 +194,6 @@ public enum Admission {
         switch context.restore {
         case .recovering:
             return nil
-        case .suspected:
-            return .hold(
-                "\(record) claims \(what), which the hub does not hold (\(known[dot.site])); a branch reported that the "
-                    + "hub was restored: the state waits for a second branch to confirm",
-                awaiting: remote.id)
         case .none:
             return .invalid(
                 "\(context.sender) sent \(record) claiming \(what), but the hub holds \(known[dot.site]) of "

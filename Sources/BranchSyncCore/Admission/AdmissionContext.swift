@@ -29,12 +29,10 @@ public struct AdmissionContext: Sendable, Hashable {
 
 /// What a hub knows about having been restored from an older copy of its database.
 public enum RestoreKnowledge: Sendable, Hashable {
-    /// Nothing suggests it: a claim about another site's writes the hub does not hold is forged.
+    /// Nothing shows it: a claim about another site's writes the hub does not hold is forged.
     case none
-    /// One branch reported evidence (its cursors or the hub's incarnation): such a claim may be true, or the report
-    /// may be a lie. The state is held, neither admitted nor judged forged, until a second branch confirms.
-    case suspected
-    /// Confirmed (two branches, or the only one): the hub regains what it lost from every branch's full resend, and
-    /// takes the claims in those states as true. Shown in `status` and the audit trail until every branch resynced.
+    /// Proven (a branch presented the hub's own proof of a position its history no longer reaches, Protocol.md
+    /// §8.2): the hub regains what it lost from every branch's full resend, and takes the claims in those states as
+    /// true. Shown in `status` and the audit trail until every branch resynced.
     case recovering
 }

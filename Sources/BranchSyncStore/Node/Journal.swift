@@ -15,6 +15,9 @@ final class Journal {
     private var lastSeq: Int64
     /// Whether the node has open conflicts: only then does a save look for conflicts it closes.
     private var hasOpenConflicts: Bool
+    /// Hub: the history epoch this transaction started (the store's first log position), set on the store once the
+    /// transaction commits.
+    private(set) var startedEpoch: [UInt8]?
 
     init(store: NodeStore) throws {
         self.store = store
@@ -64,6 +67,7 @@ final class Journal {
     /// - Returns: the version's log position.
     @discardableResult
     func save(_ state: RecordState, origin: String, encoded: [UInt8]? = nil) throws -> Int64 {
+        if let epoch = try startEpochIfNeeded(after: lastSeq) { startedEpoch = epoch }
         lastSeq = max(lastSeq + 1, Int64(clamping: now))
         let bytes = encoded ?? state.encoded()
         let isCustomer = state.collection == .customers

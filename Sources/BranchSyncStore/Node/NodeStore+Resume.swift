@@ -35,16 +35,12 @@ public struct ResumeOutcome: Sendable, Hashable {
     /// Whether the peer, or this node, went back in time, and what gave it away.
     public var peerRegressed: Bool
     public var selfRegressed: Bool
-    /// Hub: the branch's state shows the hub went back in time (not only the hub's own request for a resync).
-    public var selfRegressionReported: Bool
     public var reasons: [String]
 
     public init(
         peerIncarnation: [UInt8], appliedCursor: Int64, ackedCursor: Int64, echoPeerChanges: Bool,
-        counterFloor: UInt64, peerRegressed: Bool, selfRegressed: Bool, selfRegressionReported: Bool = false,
-        reasons: [String]
+        counterFloor: UInt64, peerRegressed: Bool, selfRegressed: Bool, reasons: [String]
     ) {
-        self.selfRegressionReported = selfRegressionReported
         self.peerIncarnation = peerIncarnation
         self.appliedCursor = appliedCursor
         self.ackedCursor = ackedCursor
@@ -90,11 +86,11 @@ extension NodeStore {
 
     /// Records what a handshake decided: the cursors both streams start from, the peer's incarnation, the counter
     /// floor, whether this node echoes the peer's changes back, and a detected restore (audited, shown by
-    /// `status`). A hub that finds it was restored starts recovering: every branch resyncs in full once.
+    /// `status`). Whom a hub trusts is decided by proof, not here (``startRecovery(provenBy:reason:)``).
     public func recordResume(_ outcome: ResumeOutcome, peer: SiteID) throws {
         let now = wallClock()
         let stamp = Timestamp.iso8601(milliseconds: now)
-        let rejudgeHeld = try db.write { () throws -> Bool in
+        try db.write {
             let counter = UInt64(try metadata("counter") ?? "0") ?? 0
             let floor = min(outcome.counterFloor, max(counter, now &+ Self.counterFloorSlack))
             let currentFloor = UInt64(try metadata("counter_floor") ?? "0") ?? 0
@@ -113,82 +109,34 @@ extension NodeStore {
                 .blob(outcome.peerIncarnation), .integer(outcome.echoPeerChanges ? 1 : 0), .integer(try lastSeq()),
                 .optionalText(regression),
             ])
-            var suspicionCleared = false
-            if identity.role == .hub && !outcome.selfRegressionReported {
-                suspicionCleared = try noteNoRestoreSeen(by: peer, at: stamp)
+            if let regression {
+                try auditEvent(action: "restore-detected", detail: "session with \(peer): \(regression)")
             }
-            guard let regression else { return suspicionCleared }
-            try auditEvent(action: "restore-detected", detail: "session with \(peer): \(regression)")
-            guard outcome.selfRegressionReported, identity.role == .hub, try metadata(Self.recoveringKey) == nil else {
-                return suspicionCleared
-            }
-            // This branch resyncs in full in this very session (its plan says the hub regressed).
-            try db.statement("UPDATE peers SET hub_restore_reported_at = ?2, resync_pending = 1 WHERE site = ?1")
-                .run([.text(peer.rawValue), .text(stamp)])
-            let reports =
-                try db.statement(
-                    "SELECT count(*) FROM peers WHERE role = 'branch' AND hub_restore_reported_at IS NOT NULL"
-                ).firstRow { $0.int(0) } ?? 0
-            let branches =
-                try db.statement("SELECT count(*) FROM peers WHERE role = 'branch'").firstRow { $0.int(0) } ?? 0
-            guard reports >= 2 || branches == 1 else {
-                // One branch's word alone could be a lie: hold the claims it cannot check, trust none yet.
-                if try metadata(Self.restoreSuspectedKey) == nil {
-                    try setMetadata(Self.restoreSuspectedKey, stamp)
-                    try auditEvent(
-                        action: "restore-suspected",
-                        detail: "\(peer) reports that this hub was restored; waiting for a second branch to confirm")
-                }
-                return false
-            }
-            try setMetadata(Self.recoveringKey, stamp)
-            try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.restoreSuspectedKey)])
-            // Branches that reported the restore resync in the session that reported it (and may be done).
-            try db.statement(
-                "UPDATE peers SET resync_pending = 1 WHERE role = 'branch' AND hub_restore_reported_at IS NULL"
-            ).run()
+        }
+    }
+
+    /// Hub: a branch presented this hub's own proof of a position its history no longer reaches: the hub was
+    /// restored from an older copy. It starts recovering (unless it already is): every branch owes it one full
+    /// resync, and what they resend is taken in (Protocol.md §8.2).
+    /// - Returns: whether recovery started now.
+    @discardableResult
+    public func startRecovery(provenBy peer: SiteID, reason: String) throws -> Bool {
+        try db.write { () throws -> Bool in
+            guard try metadata(Self.recoveringKey) == nil else { return false }
+            try setMetadata(Self.recoveringKey, Timestamp.iso8601(milliseconds: wallClock()))
+            try db.statement("UPDATE peers SET resync_pending = 1 WHERE role = 'branch'").run()
             try auditEvent(
                 action: "recovering",
-                detail: "\(reports) branch(es) report that the hub was restored from an older copy; every branch "
-                    + "resyncs once and what they resend is taken in")
+                detail: "this hub was restored from an older copy (\(peer)'s proof: "
+                    + "\(reason.escapedForDisplay(limit: 300))); every branch resyncs once and what they resend is "
+                    + "taken in")
             return true
         }
-        // Claims held while the restore was only suspected are judged again now: taken in when recovery started,
-        // judged as usual when the suspicion was cleared.
-        if rejudgeHeld { try readmitHeldStates() }
     }
-
-    /// Hub: a branch connected without evidence that the hub was restored. A suspicion that every other branch
-    /// contradicts is cleared (the one report was a glitch or a lie).
-    /// - Returns: whether the suspicion was cleared now.
-    private func noteNoRestoreSeen(by peer: SiteID, at stamp: String) throws -> Bool {
-        guard let since = try metadata(Self.restoreSuspectedKey) else { return false }
-        try db.statement("UPDATE peers SET hub_restore_denied_at = ?2 WHERE site = ?1")
-            .run([.text(peer.rawValue), .text(stamp)])
-        let undecided =
-            try db.statement(
-                """
-                SELECT count(*) FROM peers WHERE role = 'branch' AND hub_restore_reported_at IS NULL
-                AND (hub_restore_denied_at IS NULL OR hub_restore_denied_at < ?1)
-                """
-            ).firstRow([.text(since)]) { $0.int(0) } ?? 1
-        guard undecided == 0 else { return false }
-        try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.restoreSuspectedKey)])
-        try db.statement("UPDATE peers SET hub_restore_reported_at = NULL, resync_pending = 0").run()
-        try auditEvent(
-            action: "restore-suspicion-cleared",
-            detail: "every other branch connected and saw no restore of this hub; held claims are judged as usual")
-        return true
-    }
-
-    /// The metadata key present while one branch has reported that this hub was restored and none confirmed it.
-    public static let restoreSuspectedKey = "restore_suspected_since"
 
     /// What this hub knows about its own restore, for admission.
     public func restoreKnowledge() throws -> RestoreKnowledge {
-        if try metadata(Self.recoveringKey) != nil { return .recovering }
-        if try metadata(Self.restoreSuspectedKey) != nil { return .suspected }
-        return .none
+        try metadata(Self.recoveringKey) != nil ? .recovering : .none
     }
 
     /// Hub: `peer` completed the full resync it owed; when no branch owes one any more, the hub stops recovering,
@@ -203,7 +151,6 @@ extension NodeStore {
             let pending = try db.statement("SELECT count(*) FROM peers WHERE resync_pending = 1").firstRow { $0.int(0) }
             guard pending == 0 else { return false }
             try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.recoveringKey)])
-            try db.statement("UPDATE peers SET hub_restore_reported_at = NULL").run()
             try auditEvent(action: "recovered", detail: "every branch resynced after the hub's restore")
             return true
         }

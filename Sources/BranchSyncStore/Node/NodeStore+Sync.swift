@@ -89,9 +89,11 @@ extension NodeStore {
     ///   - remaining: the sender's estimate of what is still to come (bootstrap progress).
     ///   - attachmentsSent: SHA-256 (hex) of the attachments the peer sent in this session; under the hub's policy a
     ///     state may newly refer only to those.
+    ///   - proof: branch: the hub's proof of `upTo`, kept (replacing the one before) with the cursor, for the next
+    ///     `HELLO` (Protocol.md §8.2).
     public func applyIncoming(
         _ encodedStates: [[UInt8]], from peer: SiteID, upTo: Int64?, remaining: Int64, policy: AdmissionPolicy,
-        attachmentsSent: Set<String> = []
+        attachmentsSent: Set<String> = [], proof: PositionProof? = nil
     ) throws -> BatchResult {
         try journaled { journal in
             let applier = RemoteApplier(
@@ -109,6 +111,10 @@ extension NodeStore {
                     .text(Timestamp.iso8601(milliseconds: journal.now)),
                     .integer(Int64(clamping: applier.peerCounter)),
                 ])
+                if let proof, UInt64(clamping: upTo) == proof.position {
+                    try db.statement("UPDATE peers SET hub_proof_position = ?2, hub_proof = ?3 WHERE site = ?1")
+                        .run([.text(peer.rawValue), .integer(upTo), .blob(proof.epoch + proof.mac)])
+                }
             } else {
                 try db.statement("UPDATE peers SET peer_counter = max(peer_counter, ?2) WHERE site = ?1")
                     .run([.text(peer.rawValue), .integer(Int64(clamping: applier.peerCounter))])

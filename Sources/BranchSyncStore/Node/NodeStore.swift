@@ -22,6 +22,9 @@ public final class NodeStore {
     /// Called between the statements of a local write, for tests that interrupt writes; see ``FaultPoint``.
     var faultInjector: ((FaultPoint) throws -> Void)?
     private let crashPoint: FaultPoint?
+    /// Hub: the history epoch this store's writes belong to, started with its first log position (Protocol.md
+    /// §8.2). `nil` until then, so every process that writes after a restore starts an epoch the old history lacks.
+    var historyEpoch: [UInt8]?
 
     private init(directory: String, db: DatabaseConnection, actor: AuditActor) throws {
         self.directory = directory
@@ -143,12 +146,16 @@ public final class NodeStore {
 
     /// Runs `body` with the node's journal in one write transaction, saving the counter, clock and log head with it.
     func journaled<T>(_ body: (Journal) throws -> T) throws -> T {
-        try db.write {
+        var startedEpoch: [UInt8]?
+        let result = try db.write {
             let journal = try Journal(store: self)
             let result = try body(journal)
             try journal.commit()
+            startedEpoch = journal.startedEpoch
             return result
         }
+        if let startedEpoch { historyEpoch = startedEpoch }
+        return result
     }
 
     /// The metadata key present while a restored hub regains what it lost (DESIGN.md §12).

@@ -177,8 +177,18 @@ extension Migration {
                 ALTER TABLE peers ADD COLUMN last_verify_result TEXT;
                 ALTER TABLE peers ADD COLUMN last_verify_started_at TEXT;              -- when that verify started
                 ALTER TABLE peers ADD COLUMN verify_requested_at TEXT;                 -- `branchsync verify` asked for one
-                ALTER TABLE peers ADD COLUMN hub_restore_reported_at TEXT;             -- hub: this branch saw it restored
-                ALTER TABLE peers ADD COLUMN hub_restore_denied_at TEXT;               -- hub: this branch saw no restore
+                -- Branch: the hub's proof of the last position of its log received (Protocol.md §8.2).
+                ALTER TABLE peers ADD COLUMN hub_proof_position INTEGER;
+                ALTER TABLE peers ADD COLUMN hub_proof BLOB;                           -- epoch (16 bytes) ‖ HMAC (32)
+                -- Hub: the epochs of its log's history. Each process that writes starts one, after the positions
+                -- issued before it: epoch k holds the positions after its start_after up to the next epoch's. A hub
+                -- restored from an older copy lacks the epochs (or the positions) its branches received proofs of.
+                CREATE TABLE history_epochs (
+                    seq INTEGER PRIMARY KEY,
+                    id BLOB NOT NULL UNIQUE,
+                    start_after INTEGER NOT NULL
+                );
+                CREATE INDEX history_epochs_by_start ON history_epochs(start_after, seq);
                 """,
             after: { db in try RecordDigest.backfill(db) }),
     ]
