@@ -150,11 +150,13 @@ extension HubHandshake {
         case .held:
             break
         case .lost(let reason):
-            if try store.startRecovery(provenBy: site, reason: reason) {
+            if try store.startRecovery(provenBy: site, proof: proof, reason: reason) {
                 logger.warning(
                     "this hub was restored from an older copy; recovering: every branch resyncs once",
                     [("proven-by", site.rawValue), ("reason", reason)])
             }
+        case .recovered(let reason):
+            logger.info("a branch presented a proof of history this hub already recovered", [("reason", reason)])
         case .invalid(let reason):
             logger.warning(
                 "a branch presented a position proof this hub did not make; ignored",

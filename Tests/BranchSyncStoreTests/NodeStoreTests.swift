@@ -211,6 +211,13 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
             Issue.record("writes after the restore must not hide it")
             return
         }
+        // Once the hub recovers from that restore, the same lost history (a branch restored from an old copy of its
+        // own, or a proof kept back to replay) starts nothing.
+        #expect(try hub.startRecovery(provenBy: try SiteID("bj01"), proof: late, reason: "test"))
+        guard case .recovered = try hub.checkPositionProof(late) else {
+            Issue.record("a history already recovered from is not a new restore")
+            return
+        }
         var altered = early
         altered.mac[0] ^= 1
         guard case .invalid = try hub.checkPositionProof(altered) else {

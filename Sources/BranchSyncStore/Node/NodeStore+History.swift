@@ -8,6 +8,10 @@ public enum PositionProofCheck: Sendable, Hashable {
     /// The hub made the proof, and its history no longer reaches that position in that epoch: it was restored from
     /// an older copy. The text says what is missing.
     case lost(String)
+    /// The hub made the proof and its history no longer reaches it, but that history was lost in a restore the hub
+    /// has already recovered from (or is recovering from): a branch restored from an older copy of its own, or a
+    /// proof kept back to be replayed. It starts nothing.
+    case recovered(String)
     /// Not a proof this hub made (another key, or altered): ignored, and audited.
     case invalid(String)
 }
@@ -29,8 +33,20 @@ extension NodeStore {
             position: UInt64(position), epoch: epoch, mac: HMACSHA256.mac(key: try positionKey(), message: message))
     }
 
+    /// The metadata key of the highest log position a recovery of this hub has covered: history lost up to there
+    /// was regained from the branches (Protocol.md §8.2).
+    static let recoveredThroughKey = "recovered_through"
+
     /// Hub: checks a proof a branch presented at its handshake against this hub's history.
     public func checkPositionProof(_ proof: PositionProof) throws -> PositionProofCheck {
+        let check = try checkAgainstHistory(proof)
+        guard case .lost(let reason) = check,
+            let through = try metadata(Self.recoveredThroughKey).flatMap(UInt64.init), proof.position <= through
+        else { return check }
+        return .recovered(reason + "; a history this hub already recovered from")
+    }
+
+    private func checkAgainstHistory(_ proof: PositionProof) throws -> PositionProofCheck {
         guard proof.epoch.count == PositionProof.epochLength, proof.mac.count == PositionProof.macLength,
             constantTimeEqual(proof.mac, HMACSHA256.mac(key: try positionKey(), message: proof.message))
         else {

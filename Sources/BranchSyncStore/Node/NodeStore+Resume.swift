@@ -86,7 +86,7 @@ extension NodeStore {
 
     /// Records what a handshake decided: the cursors both streams start from, the peer's incarnation, the counter
     /// floor, whether this node echoes the peer's changes back, and a detected restore (audited, shown by
-    /// `status`). Whom a hub trusts is decided by proof, not here (``startRecovery(provenBy:reason:)``).
+    /// `status`). Whom a hub trusts is decided by proof, not here (``startRecovery(provenBy:proof:reason:)``).
     public func recordResume(_ outcome: ResumeOutcome, peer: SiteID) throws {
         let now = wallClock()
         let stamp = Timestamp.iso8601(milliseconds: now)
@@ -120,8 +120,13 @@ extension NodeStore {
     /// resync, and what they resend is taken in (Protocol.md §8.2).
     /// - Returns: whether recovery started now.
     @discardableResult
-    public func startRecovery(provenBy peer: SiteID, reason: String) throws -> Bool {
+    public func startRecovery(provenBy peer: SiteID, proof: PositionProof, reason: String) throws -> Bool {
         try db.write { () throws -> Bool in
+            // Lost positions are below the wall clock and the log head of the restored hub (positions follow the
+            // clock), or at most the proof's own: a later proof of that history starts nothing.
+            let through = max(wallClock(), UInt64(clamping: try lastSeq()), proof.position)
+            let before = try metadata(Self.recoveredThroughKey).flatMap(UInt64.init) ?? 0
+            try setMetadata(Self.recoveredThroughKey, String(max(through, before)))
             guard try metadata(Self.recoveringKey) == nil else { return false }
             try setMetadata(Self.recoveringKey, Timestamp.iso8601(milliseconds: wallClock()))
             try db.statement("UPDATE peers SET resync_pending = 1 WHERE role = 'branch'").run()
