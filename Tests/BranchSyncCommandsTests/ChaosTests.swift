@@ -193,8 +193,9 @@ final class ChaosWorld {
         LocalChangeSignal.poke(directory: data(site))
     }
 
-    /// Writes to a record the site's running daemon may delete meanwhile (its owner's delete arriving, or, after a
-    /// restore, the site's own delete coming back from the hub): then the user sees "is deleted", and so does this.
+    /// Writes to a record the site's running daemon may delete or purge meanwhile (its owner's delete arriving, after a
+    /// restore the site's own delete coming back from the hub, or a narrowed clearance): then the user sees "is
+    /// deleted" or "no record", and so does this.
     /// - Returns: whether the write was made.
     @discardableResult
     private func unlessDeletedMeanwhile(
@@ -203,8 +204,13 @@ final class ChaosWorld {
         do {
             try write()
             return true
-        } catch let error as StorageError where error.code == .invalidOperation {
-            guard try store.record(id)?.isDeleted == true else { throw error }
+        } catch let error as StorageError {
+            // Deleted by a change that arrived, or purged because the site's clearance narrowed meanwhile.
+            guard let record = try store.record(id) else {
+                note("\(site) found \(id) purged meanwhile")
+                return false
+            }
+            guard record.isDeleted else { throw error }
             note("\(site) found \(id) deleted meanwhile")
             return false
         }
