@@ -223,6 +223,24 @@ import Testing
         #expect(isRefused(verdict(peek, local: held(class: .confidential), from: sh), containing: "may not change"))
     }
 
+    /// Found by the hub model: the owner deletes with its clock hours ahead, a later write brings the record back, and
+    /// another site deletes it again. The tombstone keeps the later-timed stamp, the owner's, so judging the delete by
+    /// its stamp let a non-owner's delete through.
+    @Test func aNonOwnersDeleteOfARecordBroughtBackIsRefusedWhateverItsTombstoneStamp() {
+        var revived = held()
+        revived.applyLocalDelete(stamp: stamp(bj, 150, at: Self.now + 3_600_000))
+        revived.applyLocalWrite(["notes": "恢复"], stamp: stamp(hq, 160))
+        #expect(!revived.isDeleted)
+        var deleted = revived
+        deleted.applyLocalDelete(stamp: stamp(sh, 200))
+        #expect(deleted.deletion?.stamp.dot.site == bj, "the tombstone shows the later-timed delete")
+        #expect(
+            isRefused(verdict(deleted, local: revived, from: sh), containing: "only the owner bj01 or the hub deletes"))
+        var byOwner = revived
+        byOwner.applyLocalDelete(stamp: stamp(bj, 200))
+        if case .admit = verdict(byOwner, local: revived, from: bj) {} else { Issue.record("the owner deletes again") }
+    }
+
     @Test func aRefusalIsAnsweredWithAWriteTheSenderConvergesTo() throws {
         let local = held()
         var refused = local

@@ -244,8 +244,14 @@ public enum Admission {
                 "only the owner \(owner) or the hub changes the class of \(record); \(author) set "
                     + "\(local.classification.rawValue) -> \(merged.classification.rawValue)")
         }
-        if deletionChanged, let author = remote.deletion?.stamp.dot.site, author != owner, author != context.hub {
-            return .refuse("only the owner \(owner) or the hub deletes \(record); \(author) deleted it")
+        // A tombstone keeps the stamp with the latest time (for display), so a delete of a record brought back to
+        // life may carry an earlier delete's stamp: a tombstone whose stamp is not new was changed by the sender.
+        if deletionChanged {
+            let author =
+                remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
+            if author != owner && author != context.hub {
+                return .refuse("only the owner \(owner) or the hub deletes \(record); \(author) deleted it")
+            }
         }
         guard Scope.mayHold(merged, site: sender, clearance: context.clearance) else {
             return .refuse("site \(sender) may not hold \(record) as changed: it would be outside the site's scope")
