@@ -20,12 +20,15 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        .target(name: "CLinux"),
         .target(name: "BranchSyncCore"),
         .target(name: "BranchSyncCrypto", dependencies: ["COpenSSL"]),
         .target(name: "BranchSyncWire", dependencies: ["BranchSyncCore"]),
         .target(
             name: "BranchSyncNode",
-            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncCrypto", "COpenSSL"]
+            dependencies: [
+                "BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncCrypto", "COpenSSL", "CLinux",
+            ]
         ),
         .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "BranchSyncCrypto", "CSQLite"]),
         .target(

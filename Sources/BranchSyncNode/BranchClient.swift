@@ -114,7 +114,7 @@ public final class BranchClient: Sendable {
             }
             connection.tls = tls
         }
-        let wake = WakeSignal()
+        let wake = try WakeSignal()
         currentWake.withLock { $0 = wake }
         defer { currentWake.withLock { $0 = nil } }
         let session: EstablishedSession

@@ -24,6 +24,23 @@ final class FramedConnection {
         self.peerAddress = peerAddress
     }
 
+    /// Takes over a connection whose handshake began elsewhere (the hub's gate): with the bytes already received and
+    /// not yet decoded, the TLS session, and output not yet written.
+    init(fd: Int32, peerAddress: String, decoder: FrameDecoder, tls: TLSSession?, pendingOutput: [UInt8]) {
+        self.fd = fd
+        self.peerAddress = peerAddress
+        self.decoder = decoder
+        self.tls = tls
+        self.output = pendingOutput
+    }
+
+    /// Decodes the complete frames already received (after a hand-over, before waiting on the socket).
+    func takeBufferedMessages() throws {
+        while let frame = try decoder.next() {
+            pendingHandshakeMessages.append(try Message.decode(type: frame.type, payload: frame.payload))
+        }
+    }
+
     deinit { close() }
 
     func close() {

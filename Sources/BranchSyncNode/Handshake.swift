@@ -38,64 +38,22 @@ extension ResumeState {
     }
 }
 
-/// The hub's side of the handshake (`Protocol.md` §8).
+/// The hub's side of the handshake after the gate checked the proof (`Protocol.md` §8): one session per site, the
+/// position proof, `WELCOME` and the branch's `CURSOR`.
 enum HubHandshake {
-    static func perform(
-        connection: FramedConnection, store: NodeStore, registry: SessionRegistry, wake: WakeSignal,
-        software: String, options: SessionOptions, logger: Logger
+    static func complete(
+        _ authenticated: AuthenticatedPeer, connection: FramedConnection, store: NodeStore, registry: SessionRegistry,
+        wake: WakeSignal, options: SessionOptions, logger: Logger
     ) throws -> EstablishedSession {
         func refuse(_ code: ErrorCode, _ message: String) -> WireError {
             connection.send(.error(ErrorMessage(code: code, message: message)))
             try? connection.flush()
             return WireError(code, message)
         }
-        guard case .hello(let hello) = try connection.receive(timeout: options.handshakeTimeout) else {
-            throw refuse(.unexpectedMessage, "expected HELLO")
-        }
-        let receivedAt = Timestamp.nowMilliseconds()
+        let hello = authenticated.hello
         let site = hello.site
-        guard
-            hello.minimumVersion <= SessionOptions.protocolVersion
-                && SessionOptions.protocolVersion <= hello.maximumVersion
-        else {
-            throw refuse(
-                .unsupportedVersion,
-                "this hub speaks protocol \(SessionOptions.protocolVersion); site \(site) speaks \(hello.minimumVersion)–\(hello.maximumVersion)"
-            )
-        }
-        guard hello.role == .branch else {
-            throw refuse(.roleMismatch, "\(site) connected as a hub; only branches connect to a hub")
-        }
-        guard hello.schemaVersion == SessionOptions.schemaVersion else {
-            throw refuse(
-                .schemaMismatch,
-                "record schema \(hello.schemaVersion) at \(site) differs from \(SessionOptions.schemaVersion) at the hub; upgrade the older side"
-            )
-        }
-        guard let peer = try store.peer(site), peer.role == .branch, let storedKey = peer.storedKey,
-            let serverKey = peer.serverKey
-        else {
-            throw refuse(
-                .unknownSite,
-                "site \(site) is not enrolled at hub \(store.identity.site); run 'branchsync site add \(site)' on the hub"
-            )
-        }
-        let challenge = Challenge(
-            version: SessionOptions.protocolVersion, site: store.identity.site, software: software,
-            schemaVersion: SessionOptions.schemaVersion, clockMilliseconds: Timestamp.nowMilliseconds(),
-            nonce: SecureRandom.bytes(nonceLength))
-        connection.send(.challenge(challenge))
-        try connection.flush()
-        guard case .auth(let auth) = try connection.receive(timeout: options.handshakeTimeout) else {
-            throw refuse(.unexpectedMessage, "expected AUTH")
-        }
-        let message = SiteCredentials.authMessage(
-            helloPayload: Message.hello(hello).encodedPayload(),
-            challengePayload: Message.challenge(challenge).encodedPayload())
-        let verifier = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
-        guard SiteCredentials.verifyClientProof(auth.proof, verifier: verifier, authMessage: message) else {
-            try? store.recordPeerError(site, error: "authentication failed from \(connection.peerAddress)")
-            throw refuse(.authenticationFailed, "authentication failed for site \(site): wrong secret")
+        guard let peer = try store.peer(site), peer.role == .branch else {
+            throw refuse(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
         }
         if let other = registry.register(
             site, wake: wake, address: connection.peerAddress, grace: options.duplicateSessionGrace)
@@ -111,7 +69,8 @@ enum HubHandshake {
             connection.send(
                 .welcome(
                     Welcome(
-                        serverSignature: SiteCredentials.serverSignature(verifier: verifier, authMessage: message),
+                        serverSignature: SiteCredentials.serverSignature(
+                            verifier: authenticated.verifier, authMessage: authenticated.authMessage),
                         resume: hubState, flags: flags)))
             try connection.flush()
             guard case .cursor(let cursor) = try connection.receive(timeout: options.handshakeTimeout) else {
@@ -131,7 +90,7 @@ enum HubHandshake {
             return EstablishedSession(
                 peer: site, peerRole: .branch, peerSoftware: hello.software,
                 outboundCursor: resendDue ? 0 : Int64(clamping: plan.hubStreamStart),
-                clockSkewMilliseconds: clockSkew(peer: hello.clockMilliseconds, local: receivedAt),
+                clockSkewMilliseconds: clockSkew(peer: hello.clockMilliseconds, local: authenticated.helloReceivedAt),
                 clearance: current.clearance, resendEpoch: resendDue ? current.clearanceEpoch : nil,
                 fullResync: plan.hubRegressed, plan: plan)
         } catch {
@@ -227,8 +186,13 @@ enum BranchHandshake {
         if let value = extract(message) { return value }
         if case .error(let error) = message {
             connection.peerSentError()
+            let hint =
+                error.code == .authenticationFailed
+                ? "; check that 'branchsync site list' at the hub shows this site and that this branch holds the "
+                    + "secret 'site add' printed"
+                : ""
             throw NodeError(
-                "the hub refused: \(error.message.escapedForDisplay(limit: 300)) (\(error.code))",
+                "the hub refused: \(error.message.escapedForDisplay(limit: 300)) (\(error.code))\(hint)",
                 code: isRetryable(error.code) ? .transient : .refusedForGood)
         }
         throw NodeError("the hub sent \(message.type) instead of \(name)")

@@ -1,3 +1,4 @@
+import BranchSyncCore
 import Foundation
 import Synchronization
 
@@ -38,14 +39,22 @@ public struct Logger: Sendable {
         return copy
     }
 
+    /// Characters of a message or value written at most.
+    static let valueLimit = 600
+
     public func log(_ level: Level, _ message: String, _ extra: [(String, String)] = []) {
         guard level >= minimum else { return }
         let now = Date().timeIntervalSince1970
         let stamp = ISO8601DateFormatter.string(
-            from: Date(timeIntervalSince1970: now), timeZone: TimeZone(identifier: "UTC")!,
+            from: Date(timeIntervalSince1970: now), timeZone: TimeZone(secondsFromGMT: 0) ?? .current,
             formatOptions: [.withInternetDateTime])
-        let fields = (metadata + extra).map { "\($0.0)=\($0.1)" }.joined(separator: " ")
-        sink("\(stamp) \(level.rawValue) \(message)" + (fields.isEmpty ? "" : " " + fields))
+        // Values often come from peers (site ids, software, reasons): control characters are escaped and lengths
+        // capped, so no peer can forge or flood a line.
+        let fields = (metadata + extra).map { "\($0.0)=\($0.1.escapedForDisplay(limit: Self.valueLimit))" }
+            .joined(separator: " ")
+        sink(
+            "\(stamp) \(level.rawValue) \(message.escapedForDisplay(limit: Self.valueLimit))"
+                + (fields.isEmpty ? "" : " " + fields))
     }
 
     public func debug(_ message: String, _ extra: [(String, String)] = []) { log(.debug, message, extra) }

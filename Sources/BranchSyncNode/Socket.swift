@@ -54,17 +54,36 @@ enum Socket {
         return (fd, boundPort(storage))
     }
 
-    /// Accepts one pending connection, or `nil` if none is waiting.
-    static func accept(_ listener: Int32) -> (fd: Int32, address: String)? {
+    /// What one `accept` gave.
+    enum Accepted {
+        /// A connection, non-blocking, from `host` (numeric) and `port`.
+        case connection(fd: Int32, host: String, port: String)
+        /// Nothing is waiting.
+        case none
+        /// The process (or system) is out of file descriptors; the connection waits in the backlog.
+        case outOfDescriptors
+        /// Another failure (the peer reset before it was accepted, …); try again.
+        case failed(String)
+    }
+
+    /// Accepts one pending connection.
+    static func accept(_ listener: Int32) -> Accepted {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
         }
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else {
+            switch errno {
+            case EAGAIN, EWOULDBLOCK: return .none
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: return .outOfDescriptors
+            default: return .failed(errnoText())
+            }
+        }
         setNonBlocking(fd)
         setNoDelay(fd)
-        return (fd, describe(storage))
+        let (host, port) = describe(storage)
+        return .connection(fd: fd, host: host, port: port)
     }
 
     /// Connects to `host:port`, waiting at most `timeout` seconds.
@@ -130,7 +149,7 @@ enum Socket {
         }
     }
 
-    private static func describe(_ storage: sockaddr_storage) -> String {
+    private static func describe(_ storage: sockaddr_storage) -> (host: String, port: String) {
         var copy = storage
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
@@ -141,10 +160,10 @@ enum Socket {
                     socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
-        guard rc == 0 else { return "?" }
+        guard rc == 0 else { return ("?", "?") }
         func text(_ chars: [CChar]) -> String {
             String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         }
-        return text(host) + ":" + text(service)
+        return (text(host), text(service))
     }
 }

@@ -111,27 +111,45 @@ final class TLSSession {
 
     deinit { SSL_free(ssl) }
 
+    /// Where a non-blocking TLS handshake stands.
+    enum HandshakeProgress {
+        case done
+        /// Call ``handshakeStep(server:)`` again when the socket is readable.
+        case wantRead
+        /// Call ``handshakeStep(server:)`` again when the socket is writable.
+        case wantWrite
+    }
+
+    /// Advances the TLS handshake as far as the socket allows without blocking.
+    /// - Throws: ``NodeError`` with OpenSSL's reason (e.g. certificate verify failed).
+    func handshakeStep(server: Bool) throws -> HandshakeProgress {
+        ERR_clear_error()
+        let rc = server ? SSL_accept(ssl) : SSL_connect(ssl)
+        if rc == 1 { return .done }
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        default:
+            let verify = SSL_get_verify_result(ssl)
+            if verify != X509_V_OK {
+                throw NodeError(
+                    "TLS handshake failed: \(String(cString: X509_verify_cert_error_string(Int(verify))))",
+                    code: .configuration)
+            }
+            throw NodeError("TLS handshake failed: \(TLSContext.lastError())", code: .configuration)
+        }
+    }
+
     /// Runs the TLS handshake, waiting at most `timeout` seconds.
     /// - Throws: ``NodeError`` with OpenSSL's reason (e.g. certificate verify failed).
     func handshake(fd: Int32, server: Bool, timeout: Double) throws {
         let deadline = Clock.uptimeMilliseconds() + UInt64(timeout * 1000)
         while true {
-            ERR_clear_error()
-            let rc = server ? SSL_accept(ssl) : SSL_connect(ssl)
-            if rc == 1 { return }
-            let error = SSL_get_error(ssl, rc)
             let events: Int16
-            switch error {
-            case SSL_ERROR_WANT_READ: events = Int16(POLLIN)
-            case SSL_ERROR_WANT_WRITE: events = Int16(POLLOUT)
-            default:
-                let verify = SSL_get_verify_result(ssl)
-                if verify != X509_V_OK {
-                    throw NodeError(
-                        "TLS handshake failed: \(String(cString: X509_verify_cert_error_string(Int(verify))))",
-                        code: .configuration)
-                }
-                throw NodeError("TLS handshake failed: \(TLSContext.lastError())", code: .configuration)
+            switch try handshakeStep(server: server) {
+            case .done: return
+            case .wantRead: events = Int16(POLLIN)
+            case .wantWrite: events = Int16(POLLOUT)
             }
             let now = Clock.uptimeMilliseconds()
             guard now < deadline else { throw NodeError("TLS handshake timed out after \(Int(timeout)) s") }

@@ -1,33 +1,34 @@
+import CLinux
 @preconcurrency import Glibc
 
-/// A self-pipe that wakes a session thread blocked in `poll` (new local changes, shutdown).
+/// An eventfd that wakes a session thread blocked in `poll` (new local changes, shutdown). One file descriptor per
+/// session.
 public final class WakeSignal: Sendable {
     let readFD: Int32
-    let writeFD: Int32
 
-    public init() {
-        var fds: [Int32] = [0, 0]
-        precondition(pipe(&fds) == 0, "pipe() failed: \(String(cString: strerror(errno)))")
-        readFD = fds[0]
-        writeFD = fds[1]
-        Socket.setNonBlocking(readFD)
-        Socket.setNonBlocking(writeFD)
+    /// - Throws: ``NodeError`` when the process is out of file descriptors: the caller refuses that one connection
+    ///   and keeps serving the others.
+    public init() throws {
+        let fd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard fd >= 0 else {
+            throw NodeError("cannot create a wake signal: \(Socket.errnoText())", code: .transient)
+        }
+        readFD = fd
     }
 
     deinit {
         close(readFD)
-        close(writeFD)
     }
 
-    /// Wakes the waiting thread (a full pipe already means "woken").
+    /// Wakes the waiting thread (a counter already set means "woken").
     public func signal() {
-        var byte: UInt8 = 1
-        _ = write(writeFD, &byte, 1)
+        var one: UInt64 = 1
+        _ = write(readFD, &one, 8)
     }
 
-    /// Empties the pipe after waking.
+    /// Resets the signal after waking.
     func drain() {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(readFD, &buffer, buffer.count) > 0 {}
+        var value: UInt64 = 0
+        _ = read(readFD, &value, 8)
     }
 }

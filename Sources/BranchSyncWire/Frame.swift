@@ -28,6 +28,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
 public enum Frame {
     /// The largest length field accepted: 16 MiB.
     public static let maximumLength: UInt32 = 16 * 1024 * 1024
+    /// The largest frame a hub accepts before `WELCOME` (`Protocol.md` §5): handshake messages are small, and a
+    /// connection that has not proven its site costs the hub no more than this.
+    public static let handshakeMaximumLength: UInt32 = 4096
 
     /// Wraps a payload in a frame.
     public static func encode(type: MessageType, payload: [UInt8]) -> [UInt8] {

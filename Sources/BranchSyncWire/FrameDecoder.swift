@@ -2,12 +2,17 @@ import BranchSyncCore
 
 /// Splits a byte stream into frames. Feed it whatever `read` returned; take out complete frames.
 ///
-/// Memory is bounded: a length field over ``Frame/maximumLength`` is refused before any of the frame is buffered.
+/// Memory is bounded: a length field over ``maximumLength`` is refused before any of the frame is buffered.
 public struct FrameDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
+    /// The largest length field accepted: ``Frame/handshakeMaximumLength`` before `WELCOME`, then
+    /// ``Frame/maximumLength``.
+    public var maximumLength: UInt32
 
-    public init() {}
+    public init(maximumLength: UInt32 = Frame.maximumLength) {
+        self.maximumLength = maximumLength
+    }
 
     /// Bytes received but not yet returned as frames.
     public var bufferedCount: Int { buffer.count - start }
@@ -29,8 +34,8 @@ public struct FrameDecoder: Sendable {
         let length =
             UInt32(buffer[start]) << 24 | UInt32(buffer[start + 1]) << 16 | UInt32(buffer[start + 2]) << 8
             | UInt32(buffer[start + 3])
-        guard length <= Frame.maximumLength else {
-            throw WireError(.frameTooLarge, "frame of \(length) bytes exceeds the limit of \(Frame.maximumLength)")
+        guard length <= maximumLength else {
+            throw WireError(.frameTooLarge, "frame of \(length) bytes exceeds the limit of \(maximumLength)")
         }
         guard length >= 1 else { throw WireError(.malformedFrame, "frame length 0 (a frame holds at least its type)") }
         guard bufferedCount >= 4 + Int(length) else { return nil }

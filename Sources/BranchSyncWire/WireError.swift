@@ -37,6 +37,8 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
     public static let shuttingDown = ErrorCode(rawValue: 11)
     public static let timeout = ErrorCode(rawValue: 12)
     public static let invalidChange = ErrorCode(rawValue: 13)
+    /// The hub is at a limit (connections, failed-login throttle); retry after a while.
+    public static let tryLater = ErrorCode(rawValue: 14)
 
     /// The code's name as `Protocol.md` spells it.
     public var name: String {
@@ -54,6 +56,7 @@ public struct ErrorCode: Sendable, Hashable, CustomStringConvertible {
         case 11: return "SHUTTING_DOWN"
         case 12: return "TIMEOUT"
         case 13: return "INVALID_CHANGE"
+        case 14: return "TRY_LATER"
         default: return "ERROR_\(rawValue)"
         }
     }

@@ -12,6 +12,7 @@ final class Cluster {
     let port: UInt16
     let capture = LogCapture()
     var options: SessionOptions
+    let limits: HubLimits
     private var clients: [BranchClient] = []
     /// Each branch's enrolment secret.
     private(set) var secrets: [String: [UInt8]] = [:]
@@ -30,7 +31,7 @@ final class Cluster {
 
     init(
         branches: [(String, Classification)] = [("bj01", .internal), ("sh01", .internal)], tls: Bool = false,
-        trust: String = "ca.pem", handshakeTimeout: Double = 5
+        trust: String = "ca.pem", handshakeTimeout: Double = 5, limits: HubLimits = HubLimits()
     ) throws {
         trustedPEM = tls ? try String(contentsOfFile: Self.fixture(trust), encoding: .utf8) : nil
         root = NSTemporaryDirectory() + "branchsync-cluster-" + UUID().uuidString
@@ -47,9 +48,10 @@ final class Cluster {
         let context =
             tls
             ? try TLSContext.server(certificateFile: Self.fixture("hub.pem"), keyFile: Self.fixture("hub.key")) : nil
+        self.limits = limits
         hub = HubServer(
-            directory: root + "/hq", options: options, tls: context, logger: Self.logger(capture, "hq"),
-            software: "test")
+            directory: root + "/hq", options: options, limits: limits, tls: context,
+            logger: Self.logger(capture, "hq"), software: "test")
         port = try hub.start(listeningOn: "127.0.0.1:0")
         hubAddress = "127.0.0.1:\(port)"
         for (site, clearance) in branches { try addBranch(site, clearance: clearance) }
@@ -61,7 +63,8 @@ final class Cluster {
         hub.stop()
         try meanwhile()
         hub = HubServer(
-            directory: root + "/hq", options: options, tls: nil, logger: Self.logger(capture, "hq"), software: "test")
+            directory: root + "/hq", options: options, limits: limits, tls: nil, logger: Self.logger(capture, "hq"),
+            software: "test")
         _ = try hub.start(listeningOn: hubAddress)
     }
 

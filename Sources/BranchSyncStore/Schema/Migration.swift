@@ -191,5 +191,16 @@ extension Migration {
                 CREATE INDEX history_epochs_by_start ON history_epochs(start_after, seq);
                 """,
             after: { db in try RecordDigest.backfill(db) }),
+        Migration(
+            name: "004-limits",
+            sql: """
+                -- Hub: how often each limit was hit (DESIGN.md §14), written by the hub's housekeeping only.
+                CREATE TABLE limit_hits (
+                    name TEXT PRIMARY KEY,
+                    count INTEGER NOT NULL,
+                    last_at TEXT NOT NULL,
+                    last_detail TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """),
     ]
 }

@@ -1,0 +1,38 @@
+import CLinux
+@preconcurrency import Glibc
+
+/// The process's file descriptor limit (`RLIMIT_NOFILE`).
+public enum DescriptorLimit {
+    /// Descriptors an authenticated hub session holds: its socket, its wake signal, and its SQLite connection's
+    /// database, WAL and shared-memory files.
+    public static let perSession = 5
+    /// Descriptors kept for everything else (listener, logs, the hub's own connections).
+    public static let reserved = 64
+
+    /// Raises the soft limit to the hard limit (services often start with 1,024).
+    /// - Returns: the soft limit before and after.
+    @discardableResult
+    public static func raiseToHardLimit() -> (before: UInt64, after: UInt64) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (0, 0) }
+        let before = UInt64(limit.rlim_cur)
+        guard limit.rlim_cur < limit.rlim_max else { return (before, before) }
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 else { return (before, before) }
+        return (before, UInt64(raised.rlim_cur))
+    }
+
+    /// The current soft limit.
+    public static var current: UInt64 {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// Authenticated sessions the current limit leaves room for.
+    public static var sessionCapacity: Int {
+        let usable = Int(clamping: current) - reserved
+        return max(1, usable / perSession)
+    }
+}

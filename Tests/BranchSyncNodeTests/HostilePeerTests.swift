@@ -1,0 +1,211 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncStore
+import BranchSyncWire
+import Foundation
+import Testing
+
+@testable import BranchSyncNode
+
+/// Issue 7: nothing a peer sends before or after login crashes the hub or costs it more than its limits allow, and
+/// the hub keeps serving real branches throughout.
+@Suite(.serialized) struct HostilePeerTests {
+    /// Threads of this (test) process, from /proc.
+    static func threadCount() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Threads:") } ?? ""
+        return Int(line.split(separator: "\t").last.map(String.init) ?? "") ?? 0
+    }
+
+    /// Proves the hub still serves: a genuine branch syncs a new record through it.
+    func expectServing(_ cluster: Cluster, _ context: String) throws {
+        let record = try cluster.store("bj01").create(
+            .customers, values: customer(String(110_000 + Int.random(in: 0..<9_999))))
+        try cluster.syncOnce("bj01")
+        #expect(try cluster.hubStore().record(record.id) != nil, "the hub stopped serving after \(context)")
+    }
+
+    @Test func loggedInClocksAtTheEdgeOfUInt64AreSaturatedNotTrapped() throws {
+        let cluster = try Cluster(branches: [("bj01", .internal), ("sh01", .internal), ("gz01", .internal)])
+        for clock: UInt64 in [1 << 63, (1 << 63) + UInt64(Date().timeIntervalSince1970 * 1000), .max, 0] {
+            let peer = try RawPeer(port: cluster.port)
+            let (_, reply) = try peer.handshake(
+                site: "gz01", secret: cluster.secrets["gz01"] ?? [], nonce: SecureRandom.bytes(32), clock: clock)
+            guard case .welcome = reply else {
+                Issue.record("clock \(clock): \(reply)")
+                return
+            }
+            peer.send(RawPeer.cursor(0))
+            #expect(
+                try cluster.eventually {
+                    let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds
+                    return clock == 0 ? skew.map { $0 < -1_000_000 } == true : skew.map { $0 > 1 << 62 } == true
+                }, "clock \(clock)")
+            peer.send(.bye(Bye(reason: "done")))
+            #expect(cluster.eventually { !cluster.hub.registry.connectedSites.contains(try! SiteID("gz01")) })
+            try expectServing(cluster, "a HELLO clock of \(clock)")
+        }
+    }
+
+    @Test func aRelayThatRewritesTheHelloGetsNoSession() throws {
+        let cluster = try Cluster()
+        let peer = try RawPeer(port: cluster.port)
+        let genuine = RawPeer.hello(site: "sh01", nonce: SecureRandom.bytes(32))
+        var relayed = genuine
+        relayed.clockMilliseconds = 1 << 63
+        peer.send(.hello(relayed))
+        guard case .challenge(let challenge) = try peer.receive() else {
+            Issue.record("no CHALLENGE")
+            return
+        }
+        // The branch signed what it sent; the relay forwarded something else.
+        let signed = SiteCredentials.authMessage(
+            helloPayload: Message.hello(genuine).encodedPayload(),
+            challengePayload: Message.challenge(challenge).encodedPayload())
+        peer.send(
+            .auth(Auth(proof: SiteCredentials.clientProof(secret: cluster.secrets["sh01"] ?? [], authMessage: signed))))
+        guard case .error(let error) = try peer.receive() else {
+            Issue.record("the altered HELLO was accepted")
+            return
+        }
+        #expect(error.code == .authenticationFailed)
+        try expectServing(cluster, "a relayed HELLO")
+    }
+
+    @Test func anUnknownSiteIsChallengedAndRefusedLikeAWrongSecret() throws {
+        let cluster = try Cluster()
+        var answers: [String] = []
+        for site in ["nx01", "sh01"] {
+            let peer = try RawPeer(port: cluster.port)
+            let (_, reply) = try peer.handshake(
+                site: site, secret: SiteCredentials.newSecret(), nonce: SecureRandom.bytes(32))
+            guard case .error(let error) = reply else {
+                Issue.record("\(site): \(reply)")
+                return
+            }
+            answers.append("\(error.code) \(error.message.replacingOccurrences(of: site, with: "SITE"))")
+        }
+        #expect(answers[0] == answers[1])
+        #expect(answers[0] == "AUTHENTICATION_FAILED authentication failed for site SITE: unknown site or wrong secret")
+    }
+
+    @Test func failedLoginsAreThrottledAndCountedForStatus() throws {
+        let cluster = try Cluster()
+        for _ in 0..<6 {
+            let peer = try RawPeer(port: cluster.port)
+            _ = try peer.handshake(site: "sh01", secret: SiteCredentials.newSecret(), nonce: SecureRandom.bytes(32))
+        }
+        // The next attempt from this address is told to wait, before any proof is read.
+        let peer = try RawPeer(port: cluster.port)
+        peer.send(.hello(RawPeer.hello(site: "sh01", nonce: SecureRandom.bytes(32))))
+        guard case .error(let error) = try peer.receive() else {
+            Issue.record("no throttle after six failed logins")
+            return
+        }
+        #expect(error.code == .tryLater)
+        #expect(error.message.hasPrefix("too many failed logins; retry in "))
+        #expect(
+            try cluster.eventually {
+                try cluster.hubStore().limitHits().contains { $0.name == "auth-throttle" && $0.count >= 1 }
+            })
+        #expect(cluster.capture.entries.contains { $0.contains("limit reached") && $0.contains("auth-throttle") })
+    }
+
+    @Test func aLargeFrameBeforeLoginIsRefusedFromItsLengthAlone() throws {
+        let cluster = try Cluster()
+        let peer = try RawPeer(port: cluster.port)
+        // A legal 16 MiB length, and nothing after it: refused before the hub buffers any of it.
+        peer.send(bytes: [0x01, 0x00, 0x00, 0x00])
+        guard case .error(let error) = try peer.receive() else {
+            Issue.record("no refusal")
+            return
+        }
+        #expect(error.code == .frameTooLarge)
+        #expect(error.message == "frame of 16777216 bytes exceeds the limit of \(Frame.handshakeMaximumLength)")
+        try expectServing(cluster, "a 16 MiB frame before login")
+    }
+
+    @Test func stalledConnectionsCostNoThreadAndMeetTheirDeadline() throws {
+        var limits = HubLimits()
+        limits.maximumConnectionsPerAddress = 1_000
+        let cluster = try Cluster(handshakeTimeout: 2, limits: limits)
+        let threadsBefore = Self.threadCount()
+        var stalled: [RawPeer] = []
+        for index in 0..<300 {
+            let peer = try RawPeer(port: cluster.port)
+            // Half send a partial HELLO, half nothing at all.
+            if index % 2 == 0 { peer.send(bytes: [0x00, 0x00, 0x00, 0x40, 0x01, 0x02]) }
+            stalled.append(peer)
+        }
+        try expectServing(cluster, "300 stalled connections")
+        #expect(Self.threadCount() < threadsBefore + 20, "threads before \(threadsBefore), now \(Self.threadCount())")
+        // Each gets TIMEOUT at its deadline and is closed.
+        for peer in stalled.prefix(10) {
+            guard case .error(let error) = try peer.receive() else {
+                Issue.record("a stalled connection was not refused")
+                return
+            }
+            #expect(error.code == .timeout)
+        }
+        #expect(
+            try cluster.eventually { try cluster.hubStore().limitHits().contains { $0.name == "handshake-deadline" } })
+    }
+
+    @Test func connectionsBeyondTheLimitsGetTryLaterAndTheRestKeepSyncing() throws {
+        var limits = HubLimits()
+        limits.maximumConnectionsPerAddress = 4
+        let cluster = try Cluster(limits: limits)
+        let idle = try (0..<4).map { _ in try RawPeer(port: cluster.port) }
+        let refused = try RawPeer(port: cluster.port)
+        guard case .error(let error) = try refused.receive() else {
+            Issue.record("the fifth connection from one address was admitted")
+            return
+        }
+        #expect(error.code == .tryLater)
+        #expect(error.message == "4 connections from this address are open already; retry later")
+        #expect(
+            try cluster.eventually {
+                try cluster.hubStore().limitHits().contains { $0.name == "connections-per-address" }
+            })
+        // A connection that closes frees its place: a genuine branch from the same address syncs.
+        var remaining = idle
+        remaining.removeLast()
+        #expect(cluster.eventually(timeout: 10) { (try? cluster.syncOnce("bj01")) != nil })
+        withExtendedLifetime(remaining) {}
+    }
+
+    @Test func theThrottleBacksOffDoublesCapsAndForgets() {
+        var throttle = AuthThrottle()
+        for _ in 0..<5 { throttle.recordFailure(address: "10.0.0.1", site: "gz01", now: 1_000) }
+        #expect(throttle.retryAfter(address: "10.0.0.1", site: "gz01", now: 1_000) == nil)
+        throttle.recordFailure(address: "10.0.0.1", site: "gz01", now: 1_000)
+        #expect(throttle.retryAfter(address: "10.0.0.1", site: "gz01", now: 1_000) == 1_000)
+        // The site is throttled from any address, the address for any site.
+        #expect(throttle.retryAfter(address: "10.0.0.2", site: "gz01", now: 1_000) == 1_000)
+        #expect(throttle.retryAfter(address: "10.0.0.1", site: "sh01", now: 1_000) == 1_000)
+        #expect(throttle.retryAfter(address: "10.0.0.2", site: "sh01", now: 1_000) == nil)
+        throttle.recordFailure(address: "10.0.0.1", site: "gz01", now: 2_000)
+        #expect(throttle.retryAfter(address: "10.0.0.1", site: nil, now: 2_000) == 2_000)
+        for _ in 0..<40 { throttle.recordFailure(address: "10.0.0.1", site: nil, now: 3_000) }
+        #expect(throttle.retryAfter(address: "10.0.0.1", site: nil, now: 3_000) == 60_000)
+        throttle.recordSuccess(address: "10.0.0.1", site: "gz01")
+        #expect(throttle.retryAfter(address: "10.0.0.1", site: "gz01", now: 3_000) == nil)
+        // Failures long past are forgotten: the free allowance is back.
+        for _ in 0..<6 { throttle.recordFailure(address: "10.0.0.3", site: nil, now: 10_000) }
+        throttle.recordFailure(address: "10.0.0.3", site: nil, now: 10_000 + 700_000)
+        #expect(throttle.retryAfter(address: "10.0.0.3", site: nil, now: 10_000 + 700_000) == nil)
+    }
+
+    @Test func theThrottleForgetsTheOldestWhenFull() {
+        var policy = AuthThrottle.Policy()
+        policy.maximumEntries = 10
+        var throttle = AuthThrottle(policy: policy)
+        for index in 0..<1_000 {
+            for _ in 0..<6 {
+                throttle.recordFailure(address: "10.0.\(index / 256).\(index % 256)", site: nil, now: UInt64(index))
+            }
+        }
+        #expect(throttle.blockedCount(now: 1_000).addresses <= 10)
+        #expect(throttle.retryAfter(address: "10.0.3.231", site: nil, now: 1_000) != nil)
+    }
+}
