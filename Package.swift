@@ -60,7 +60,8 @@ let package = Package(
         .testTarget(
             name: "BranchSyncCommandsTests",
             dependencies: [
-                "BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "BranchSyncTestSupport", "branchsync",
+                "BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "BranchSyncWire", "BranchSyncTestSupport",
+                "branchsync",
             ]
         ),
     ],

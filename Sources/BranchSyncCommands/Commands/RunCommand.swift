@@ -25,6 +25,12 @@ enum RunCommand {
             OptionSpec(
                 "check-interval", value: "SECONDS",
                 help: "how often to look for changes written by other processes that did not poke (default 0.5)"),
+            OptionSpec(
+                "max-connections", value: "N",
+                help: "hub: connections at most (default: as many as the file descriptor limit allows)"),
+            OptionSpec(
+                "max-connections-per-address", value: "N",
+                help: "hub: connections at most from one address (default 64)"),
             .flag("verbose", help: "log every batch"),
         ],
         run: run)
@@ -67,8 +73,15 @@ enum RunCommand {
             case (nil, nil): tls = nil
             default: throw CLIError.usage("--tls-cert and --tls-key go together")
             }
+            var limits = HubLimits()
+            if invocation.value("max-connections") != nil {
+                limits.maximumConnections = try positive(invocation, "max-connections")
+            }
+            if invocation.value("max-connections-per-address") != nil {
+                limits.maximumConnectionsPerAddress = try positive(invocation, "max-connections-per-address")
+            }
             let server = HubServer(
-                directory: invocation.dataDirectory, options: options, tls: tls, logger: logger,
+                directory: invocation.dataDirectory, options: options, limits: limits, tls: tls, logger: logger,
                 software: BranchSyncTool.version)
             let address = invocation.value("listen") ?? "0.0.0.0:7700"
             let port: UInt16
@@ -115,6 +128,15 @@ enum RunCommand {
             if let error = failure.get() { throw CLIError(exitCode: ExitCode.failure, message: error.message) }
         }
         return ExitCode.success
+    }
+
+    /// The value of `--name` as a positive integer, or a usage error that says what was wrong.
+    static func positive(_ invocation: Invocation, _ name: String) throws -> Int {
+        let text = invocation.value(name) ?? ""
+        guard let value = Int(text), value > 0 else {
+            throw CLIError.usage("--\(name) must be a positive whole number, got '\(text)'")
+        }
+        return value
     }
 }
 

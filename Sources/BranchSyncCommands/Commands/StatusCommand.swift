@@ -75,6 +75,11 @@ enum StatusCommand {
                 "\(branches.count) site(s), \(branches.filter(\.isLive).count) online, "
                 + "\(branches.filter(\.caughtUp).count) caught up both ways\n"
             for site in branches { out += notes(site) }
+            for hit in try store.limitHits() {
+                out +=
+                    "limit \(hit.name) reached \(hit.count) time(s), last at \(hit.lastAt.prefix(19)): "
+                    + "\(hit.lastDetail.escapedForDisplay(limit: 160))\n"
+            }
         } else if let hub = sites.first(where: { $0.peer.role == .hub }) {
             out += "hub:               \(hub.peer.site) at \(identity.hubAddress ?? "?")\n"
             out += "connection:        \(hub.connection), last seen \(PeerHealth.age(hub.lastSeenSecondsAgo)) ago\n"
@@ -189,6 +194,16 @@ enum StatusCommand {
             ("quarantined", String(sites.reduce(0) { $0 + $1.issues.quarantined })),
             ("recovering", try store.metadata(NodeStore.recoveringKey) != nil ? "true" : "false"),
             ("peers", CanonicalJSON.array(entries)),
+            (
+                "limitHits",
+                CanonicalJSON.array(
+                    try store.limitHits().map { hit in
+                        CanonicalJSON.object([
+                            ("name", q(hit.name)), ("count", String(hit.count)), ("lastAt", q(hit.lastAt)),
+                            ("lastDetail", q(hit.lastDetail.escapedForDisplay(limit: 400))),
+                        ])
+                    })
+            ),
         ]) + "\n"
     }
 }
