@@ -95,7 +95,8 @@ enum ProtocolExamples {
                 "error",
                 .error(
                     ErrorMessage(
-                        code: .authenticationFailed, message: "authentication failed for site bj01: wrong secret"))
+                        code: .authenticationFailed,
+                        message: "authentication failed for site bj01: unknown site or wrong secret"))
             ),
             ("bye", .bye(Bye(reason: "caught up"))),
             ("verify", .verify(Verify(round: 1, paths: [[]]))),
