@@ -52,6 +52,7 @@ public final class HubServer: Sendable {
                 "this node is a branch; a branch syncs with 'branchsync run' without --listen", code: .configuration)
         }
         try store.markAllPeersOffline()
+        try store.preparePositionKey()
         let log = logger.with("site", store.identity.site.rawValue)
         let (before, after) = DescriptorLimit.raiseToHardLimit()
         let connections = ConnectionBook(

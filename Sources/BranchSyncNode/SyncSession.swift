@@ -66,10 +66,16 @@ final class SyncSession {
     /// feeds `status`, the receiver's stated cursor is what resumption relies on).
     private var unpersistedAck: Int64?
     private var lastAckPersist: UInt64 = 0
+    /// The last heartbeat stored, and when.
+    private var lastPersistedHeartbeat: (pending: Int64, age: Int64)?
+    private var lastHeartbeatPersist: UInt64 = 0
     /// Attachments already sent in this session (content-addressed: once is enough).
     private var blobsSent: Set<String> = []
     /// Attachments the peer sent in this session (hex SHA-256): the only ones its states may newly refer to.
     private var blobsReceived: Set<String> = []
+    /// Attachments the peer sent that were new here, until the batch that should refer to them is applied: those
+    /// no state of it mentions and no record refers to are removed (Protocol.md §9.2 A7).
+    private var unclaimedBlobs: Set<String> = []
 
     // Inbound stream.
     /// Whether the peer's latest `CHANGES` with `remaining = 0` came after it acknowledged every batch of ours that
@@ -115,7 +121,10 @@ final class SyncSession {
     /// Runs until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both sides are
     /// caught up and verified.
     func run() throws -> SessionSummary {
-        defer { try? persistAck() }
+        defer {
+            try? persistAck()
+            _ = try? store.dropUnreferencedBlobs(unclaimedBlobs)
+        }
         if let peer = try store.peer(session.peer) {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
@@ -318,9 +327,15 @@ final class SyncSession {
             case .ack(let ack):
                 try acknowledge(ack)
             case .blob(let blob):
+                guard blob.data.count <= LocalWriter.maximumAttachmentBytes else {
+                    throw protocolViolation(
+                        "an attachment of \(blob.data.count) bytes; attachments are at most "
+                            + "\(LocalWriter.maximumAttachmentBytes) bytes")
+                }
                 do {
-                    try store.storeBlob(sha256: hex(blob.sha256), bytes: blob.data)
-                    blobsReceived.insert(hex(blob.sha256))
+                    let sha = hex(blob.sha256)
+                    if try store.storeBlob(sha256: sha, bytes: blob.data) { unclaimedBlobs.insert(sha) }
+                    blobsReceived.insert(sha)
                 } catch let error as StorageError where error.code == .corrupt {
                     throw WireError(.malformedFrame, error.message)
                 }
@@ -335,9 +350,7 @@ final class SyncSession {
                         [("record", refused.recordID.description), ("reason", refused.reason.escapedForDisplay())])
                 }
             case .ping(let ping):
-                try store.recordHeartbeat(
-                    session.peer, peerPending: Int64(clamping: ping.pending),
-                    pendingAgeMilliseconds: Int64(clamping: ping.pendingAge))
+                try noteHeartbeat(pending: Int64(clamping: ping.pending), age: Int64(clamping: ping.pendingAge))
                 connection.send(.pong(Pong(echoedClockMilliseconds: ping.clockMilliseconds)))
             case .pong:
                 break
@@ -400,6 +413,7 @@ final class SyncSession {
             remaining: Int64(clamping: changes.remaining), policy: policy, attachmentsSent: blobsReceived,
             proof: isHub ? nil : changes.proof)
         try answer(result)
+        try dropUnclaimedBlobs(notMentionedIn: changes.encodedStates)
         connection.send(.ack(Ack(upTo: changes.upTo)))
         summary.received += changes.encodedStates.count
         if changes.remaining == 0 && !inflight.contains(where: \.carried) { peerCaughtUp = true }
@@ -425,6 +439,7 @@ final class SyncSession {
             repair.encodedStates, from: session.peer, upTo: nil, remaining: 0, policy: policy,
             attachmentsSent: blobsReceived)
         try answer(result)
+        try dropUnclaimedBlobs(notMentionedIn: repair.encodedStates)
         summary.received += repair.encodedStates.count
         if result.applied > 0 {
             scanDue = true
@@ -635,6 +650,35 @@ final class SyncSession {
     }
 
     // MARK: Helpers
+
+    /// Keeps a heartbeat in memory; stores it only when what the peer reports changed, or to keep `status`'s "last
+    /// seen" fresh (every ``heartbeatPersistInterval`` ms): a ping is not a database write.
+    private func noteHeartbeat(pending: Int64, age: Int64) throws {
+        let now = Clock.uptimeMilliseconds()
+        let reportChanged = lastPersistedHeartbeat.map { $0.pending != pending || ($0.age == 0) != (age == 0) } ?? true
+        guard reportChanged || now >= lastHeartbeatPersist + Self.heartbeatPersistInterval else { return }
+        try store.recordHeartbeat(session.peer, peerPending: pending, pendingAgeMilliseconds: age)
+        lastPersistedHeartbeat = (pending, age)
+        lastHeartbeatPersist = now
+    }
+
+    /// Milliseconds between stored heartbeats when nothing changed (well inside ``PeerHealth/staleAfterSeconds``).
+    static let heartbeatPersistInterval: UInt64 = 10_000
+
+    /// Removes the attachments received for this batch that none of its states mentions and no record refers to. A
+    /// state held or refused keeps the bytes it mentions (for review and retry).
+    private func dropUnclaimedBlobs(notMentionedIn states: [[UInt8]]) throws {
+        guard !unclaimedBlobs.isEmpty else { return }
+        let mentioned = unclaimedBlobs.filter { sha in
+            let needle = Array(sha.utf8)
+            return states.contains { $0.count >= needle.count && $0.firstRange(of: needle) != nil }
+        }
+        let dropped = try store.dropUnreferencedBlobs(unclaimedBlobs.subtracting(mentioned))
+        if dropped > 0 {
+            logger.warning("attachments no state of the batch refers to were not kept", [("count", String(dropped))])
+        }
+        unclaimedBlobs = []
+    }
 
     private func persistAck() throws {
         guard let upTo = unpersistedAck else { return }

@@ -174,6 +174,56 @@ import Testing
         withExtendedLifetime(remaining) {}
     }
 
+    @Test func aPingIsNotADatabaseWrite() throws {
+        let cluster = try Cluster()
+        let peer = try RawPeer.session(cluster, site: "sh01")
+        let observer = try cluster.hubStore()
+        // Let the session settle (its start, the first batch and its acknowledgement).
+        for message in [try peer.receive()] {
+            if case .changes(let changes) = message { peer.send(.ack(Ack(upTo: changes.upTo))) }
+        }
+        Thread.sleep(forTimeInterval: 1.5)
+        let before = try observer.dataVersion()
+        var commits = 0
+        var last = before
+        for index in 0..<30 {
+            peer.send(.ping(Ping(clockMilliseconds: UInt64(index), pending: 0, pendingAge: 0)))
+            usleep(30_000)
+            let now = try observer.dataVersion()
+            if now != last { commits += 1 }
+            last = now
+        }
+        #expect(commits <= 3, "30 pings made \(commits) commits")
+        // What a ping reports still reaches `status` when it changes.
+        peer.send(.ping(Ping(clockMilliseconds: 99, pending: 7, pendingAge: 1_500)))
+        #expect(try cluster.eventually { try cluster.hubStore().peer(try SiteID("sh01"))?.peerPending == 7 })
+    }
+
+    @Test func attachmentsNoStateRefersToAreNotKeptAndOversizedOnesEndTheSession() throws {
+        let cluster = try Cluster()
+        let peer = try RawPeer.session(cluster, site: "sh01")
+        let orphan = SecureRandom.bytes(1000)
+        peer.send(.blob(Blob(sha256: SHA256.digest(orphan), data: orphan)))
+        peer.send(.changes(Changes(upTo: 1, remaining: 0, encodedStates: [])))
+        var acknowledged = false
+        for _ in 0..<10 where !acknowledged {
+            if case .ack(let ack) = try peer.receive() { acknowledged = ack.upTo == 1 }
+        }
+        #expect(acknowledged)
+        #expect(try cluster.hubStore().blob(sha256: SHA256.hexDigest(orphan)) == nil, "an orphan attachment was kept")
+        // An attachment over 8 MiB is a protocol violation, refused before it is stored.
+        let huge = [UInt8](repeating: 7, count: (8 << 20) + 1)
+        peer.send(.blob(Blob(sha256: SHA256.digest(huge), data: huge)))
+        let after = peer.drain()
+        #expect(
+            after.contains {
+                if case .error(let error) = $0 { return error.message.hasPrefix("an attachment of 8388609 bytes") }
+                return false
+            })
+        #expect(try cluster.hubStore().blob(sha256: SHA256.hexDigest(huge)) == nil)
+        try expectServing(cluster, "an oversized attachment")
+    }
+
     @Test func theThrottleBacksOffDoublesCapsAndForgets() {
         var throttle = AuthThrottle()
         for _ in 0..<5 { throttle.recordFailure(address: "10.0.0.1", site: "gz01", now: 1_000) }

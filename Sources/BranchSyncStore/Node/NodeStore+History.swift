@@ -101,6 +101,13 @@ extension NodeStore {
         } ?? nil
     }
 
+    /// Makes the hub's position key now if it has none (at `init` and when the hub starts), so that every copy of
+    /// the hub's database taken later holds the key its proofs were made with: a hub restored from a copy taken
+    /// before its first proof must still recognise its own proofs to learn that it went back.
+    public func preparePositionKey() throws {
+        try db.write { _ = try positionKey() }
+    }
+
     /// The hub's position key, made once (the first writer wins; every proof uses the stored one).
     private func positionKey() throws -> [UInt8] {
         if let text = try metadata(Self.positionKeyName), let key = bytes(fromHex: text), key.count == 32 {

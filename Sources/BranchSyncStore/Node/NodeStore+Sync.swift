@@ -204,13 +204,39 @@ extension NodeStore {
 
     /// Stores an attachment received from a peer after checking that its bytes have the SHA-256 they claim.
     /// - Throws: ``StorageError`` `.corrupt` when they do not.
-    public func storeBlob(sha256: String, bytes: [UInt8]) throws {
+    /// - Returns: whether the attachment is new here (it was not stored before).
+    @discardableResult
+    public func storeBlob(sha256: String, bytes: [UInt8]) throws -> Bool {
         guard SHA256.hexDigest(bytes) == sha256 else {
             throw StorageError(code: .corrupt, message: "an attachment's bytes do not match its SHA-256 \(sha256)")
         }
-        try db.write {
-            try db.statement("INSERT OR IGNORE INTO blobs(sha256, size, data) VALUES (?1, ?2, ?3)")
+        return try db.write {
+            if try db.statement("SELECT 1 FROM blobs WHERE sha256 = ?1").firstRow([.text(sha256)], { _ in true })
+                != nil
+            {
+                return false
+            }
+            try db.statement("INSERT INTO blobs(sha256, size, data) VALUES (?1, ?2, ?3)")
                 .run([.text(sha256), .integer(Int64(bytes.count)), .blob(bytes)])
+            return true
+        }
+    }
+
+    /// Removes the attachments among `hashes` that no record refers to (a peer sent bytes no state of its batch
+    /// needed).
+    /// - Returns: how many were removed.
+    @discardableResult
+    public func dropUnreferencedBlobs(_ hashes: Set<String>) throws -> Int {
+        guard !hashes.isEmpty else { return 0 }
+        return try db.write {
+            var dropped = 0
+            let statement = try db.statement(
+                "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM records WHERE attachment = ?1)")
+            for sha in hashes.sorted() {
+                try statement.run([.text(sha)])
+                dropped += Int(db.changes)
+            }
+            return dropped
         }
     }
 }

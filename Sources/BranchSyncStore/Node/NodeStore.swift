@@ -93,7 +93,9 @@ public final class NodeStore {
                         + (identity.hubAddress.map { ", hub \($0)" } ?? "")),
             ])
         }
-        return try NodeStore(directory: directory, db: db, actor: actor)
+        let store = try NodeStore(directory: directory, db: db, actor: actor)
+        if identity.role == .hub { try store.preparePositionKey() }
+        return store
     }
 
     /// Refuses a data directory other users can read or enter: it holds the node's secrets and attachments.

@@ -49,6 +49,9 @@ public final class DatabaseConnection {
         sqlite3_close_v2(handle)
     }
 
+    /// Rows changed by the last `INSERT`, `UPDATE` or `DELETE` on this connection.
+    public var changes: Int64 { Int64(sqlite3_changes(handle)) }
+
     /// Runs SQL that returns no rows (may hold several statements).
     /// - Throws: ``StorageError`` with SQLite's message.
     public func execute(_ sql: String) throws(StorageError) {

@@ -201,6 +201,8 @@ extension Migration {
                     last_at TEXT NOT NULL,
                     last_detail TEXT NOT NULL
                 ) WITHOUT ROWID;
+                -- Which records refer to an attachment (attachments no record refers to are not kept).
+                CREATE INDEX records_by_attachment ON records(attachment) WHERE attachment IS NOT NULL;
                 """),
     ]
 }
