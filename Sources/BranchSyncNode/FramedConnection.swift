@@ -53,31 +53,6 @@ final class FramedConnection {
     /// The TLS session when the connection is encrypted (set after the TLS handshake).
     var tls: TLSSession?
 
-    /// Sends bytes through TLS or the plain socket.
-    private func transmit(_ buffer: UnsafeRawBufferPointer) -> TLSSession.IOResult {
-        if let tls { return tls.write(buffer) }
-        while true {
-            let count = Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
-            if count > 0 { return .transferred(count) }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .wouldBlock }
-            return .failed(Socket.errnoText())
-        }
-    }
-
-    /// Receives bytes through TLS or the plain socket.
-    private func receiveBytes(_ buffer: UnsafeMutableRawBufferPointer) -> TLSSession.IOResult {
-        if let tls { return tls.read(into: buffer) }
-        while true {
-            let count = recv(fd, buffer.baseAddress, buffer.count, 0)
-            if count > 0 { return .transferred(count) }
-            if count == 0 { return .closed }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
-            return .failed(Socket.errnoText())
-        }
-    }
-
     /// Bytes queued but not yet written.
     var pendingOutputCount: Int { output.count - outputOffset }
 
@@ -112,7 +87,7 @@ final class FramedConnection {
     func flush() throws {
         sending: while outputOffset < output.count {
             let result = output.withUnsafeBytes { raw in
-                transmit(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                StreamIO.write(fd: fd, tls: tls, UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
             }
             switch result {
             case .transferred(let count): outputOffset += count
@@ -142,7 +117,7 @@ final class FramedConnection {
         var messages: [Message] = []
         var readThisCall = 0
         while readThisCall < Self.maximumReadPerCall {
-            switch readBuffer.withUnsafeMutableBytes({ receiveBytes($0) }) {
+            switch readBuffer.withUnsafeMutableBytes({ StreamIO.read(fd: fd, tls: tls, into: $0) }) {
             case .transferred(let count):
                 readThisCall += count
                 lastReceiveUptime = Clock.uptimeMilliseconds()

@@ -47,7 +47,7 @@ struct AuthThrottle {
         bySite[site] = nil
     }
 
-    /// Addresses and sites currently made to wait, for `status`.
+    /// How many addresses and sites are made to wait now.
     func blockedCount(now: UInt64) -> (addresses: Int, sites: Int) {
         (byAddress.values.filter { $0.blockedUntil > now }.count, bySite.values.filter { $0.blockedUntil > now }.count)
     }

@@ -19,12 +19,12 @@ final class ConnectionBook: Sendable {
         self.maximumPerAddress = maximumPerAddress
     }
 
-    /// Why a new connection from `host` is refused, or `nil` after counting it in.
-    func admit(host: String) -> String? {
+    /// The limit a new connection from `host` meets and why, or `nil` after counting it in.
+    func admit(host: String) -> (limit: HubLimit, reason: String)? {
         counts.withLock { counts in
-            if counts.total >= maximum { return "the hub holds its maximum of \(maximum) connections" }
+            if counts.total >= maximum { return (.connections, "the hub holds its maximum of \(maximum) connections") }
             if counts.byAddress[host, default: 0] >= maximumPerAddress {
-                return "\(maximumPerAddress) connections from this address are open already"
+                return (.connectionsPerAddress, "\(maximumPerAddress) connections from this address are open already")
             }
             counts.total += 1
             counts.byAddress[host, default: 0] += 1
@@ -40,7 +40,4 @@ final class ConnectionBook: Sendable {
             counts.byAddress[host] = left > 0 ? left : nil
         }
     }
-
-    /// Connections open now.
-    var total: Int { counts.withLock { $0.total } }
 }

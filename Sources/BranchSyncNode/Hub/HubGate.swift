@@ -84,9 +84,6 @@ final class HubGate {
         if spareDescriptor >= 0 { close(spareDescriptor) }
     }
 
-    /// Connections waiting for their proof now.
-    var pendingCount: Int { pending.count }
-
     /// Serves until `stop` fires, then refuses the connections still in their handshake with `SHUTTING_DOWN`.
     func run(until stop: StopSignal) {
         while !stop.isStopped {
@@ -127,9 +124,7 @@ final class HubGate {
     }
 
     private func admit(_ fd: Int32, host: String, port: String) {
-        if let reason = configuration.book.admit(host: host) {
-            let limit: HubLimit =
-                configuration.book.total >= configuration.book.maximum ? .connections : .connectionsPerAddress
+        if let (limit, reason) = configuration.book.admit(host: host) {
             configuration.ledger.hit(limit, "\(reason); refused \(host)")
             refuseAtOnce(fd, WireError(.tryLater, "\(reason); retry later"))
             return
@@ -171,7 +166,7 @@ final class HubGate {
     private func refuseAtOnce(_ fd: Int32, _ error: WireError) {
         if configuration.tls == nil {
             let frame = Message.error(ErrorMessage(code: error.code, message: error.message)).encodedFrame()
-            _ = frame.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+            _ = frame.withUnsafeBytes { StreamIO.write(fd: fd, tls: nil, $0) }
         }
         close(fd)
     }
@@ -208,13 +203,8 @@ final class HubGate {
     private func receive(_ connection: Pending, token: UInt64) {
         var received = 0
         while received < 4 * Int(Frame.handshakeMaximumLength) {
-            let result = readBuffer.withUnsafeMutableBytes { buffer -> TLSSession.IOResult in
-                if let tls = connection.tls { return tls.read(into: buffer) }
-                let count = recv(connection.fd, buffer.baseAddress, buffer.count, 0)
-                if count > 0 { return .transferred(count) }
-                if count == 0 { return .closed }
-                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return .wouldBlock }
-                return .failed(Socket.errnoText())
+            let result = readBuffer.withUnsafeMutableBytes {
+                StreamIO.read(fd: connection.fd, tls: connection.tls, into: $0)
             }
             switch result {
             case .transferred(let count):
@@ -291,12 +281,8 @@ final class HubGate {
     /// Writes queued output. Returns `false` if the connection failed (and was dropped).
     private func flush(_ connection: Pending, token: UInt64) -> Bool {
         while !connection.output.isEmpty {
-            let result = connection.output.withUnsafeBytes { buffer -> TLSSession.IOResult in
-                if let tls = connection.tls { return tls.write(buffer) }
-                let count = send(connection.fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
-                if count > 0 { return .transferred(count) }
-                if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return .wouldBlock }
-                return .failed(Socket.errnoText())
+            let result = connection.output.withUnsafeBytes {
+                StreamIO.write(fd: connection.fd, tls: connection.tls, $0)
             }
             switch result {
             case .transferred(let count):
@@ -328,13 +314,7 @@ final class HubGate {
     private func refuse(_ connection: Pending, token: UInt64, _ error: any Error) {
         let wire = (error as? WireError) ?? WireError(.internalError, "the handshake failed; retry later")
         connection.output += Message.error(ErrorMessage(code: wire.code, message: wire.message)).encodedFrame()
-        connection.output.withUnsafeBytes { buffer in
-            if let tls = connection.tls {
-                _ = tls.write(buffer)
-            } else {
-                _ = send(connection.fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
-            }
-        }
+        _ = connection.output.withUnsafeBytes { StreamIO.write(fd: connection.fd, tls: connection.tls, $0) }
         drop(connection, token: token)
     }
 
