@@ -38,6 +38,20 @@ extension ResumeState {
     }
 }
 
+extension ResumeOutcome {
+    /// What one side of a session stores of the resume `plan`, given the resume state its `peer` sent: the hub and
+    /// the branch see the same plan from opposite ends.
+    init(_ plan: ResumePlan, peer: ResumeState, atHub: Bool) {
+        self.init(
+            peerIncarnation: peer.incarnation,
+            appliedCursor: Int64(clamping: atHub ? plan.branchStreamStart : plan.hubStreamStart),
+            ackedCursor: Int64(clamping: atHub ? plan.hubStreamStart : plan.branchStreamStart),
+            echoPeerChanges: atHub ? plan.hubEchoesBranchChanges : plan.branchEchoesHubChanges,
+            counterFloor: peer.yourCounter, peerRegressed: atHub ? plan.branchRegressed : plan.hubRegressed,
+            selfRegressed: atHub ? plan.hubRegressed : plan.branchRegressed, reasons: plan.reasons)
+    }
+}
+
 /// The hub's side of the handshake after the gate checked the proof (`Protocol.md` §8): one session per site, the
 /// position proof, `WELCOME` and the branch's `CURSOR`.
 enum HubHandshake {
@@ -77,13 +91,7 @@ enum HubHandshake {
                 throw refuse(.unexpectedMessage, "expected CURSOR")
             }
             let plan = ResumePlan(hub: hubState, branch: cursor.resume, flags: flags)
-            try store.recordResume(
-                ResumeOutcome(
-                    peerIncarnation: cursor.resume.incarnation, appliedCursor: Int64(clamping: plan.branchStreamStart),
-                    ackedCursor: Int64(clamping: plan.hubStreamStart), echoPeerChanges: plan.hubEchoesBranchChanges,
-                    counterFloor: cursor.resume.yourCounter, peerRegressed: plan.branchRegressed,
-                    selfRegressed: plan.hubRegressed, reasons: plan.reasons),
-                peer: site)
+            try store.recordResume(ResumeOutcome(plan, peer: cursor.resume, atHub: true), peer: site)
             // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
             let current = try store.peer(site) ?? peer
             let resendDue = current.syncedEpoch < current.clearanceEpoch
@@ -164,13 +172,7 @@ enum BranchHandshake {
         connection.send(.cursor(Cursor(resume: branchState)))
         try connection.flush()
         let plan = ResumePlan(hub: welcome.resume, branch: branchState, flags: welcome.flags)
-        try store.recordResume(
-            ResumeOutcome(
-                peerIncarnation: welcome.resume.incarnation, appliedCursor: Int64(clamping: plan.hubStreamStart),
-                ackedCursor: Int64(clamping: plan.branchStreamStart), echoPeerChanges: plan.branchEchoesHubChanges,
-                counterFloor: welcome.resume.yourCounter, peerRegressed: plan.hubRegressed,
-                selfRegressed: plan.branchRegressed, reasons: plan.reasons),
-            peer: challenge.site)
+        try store.recordResume(ResumeOutcome(plan, peer: welcome.resume, atHub: false), peer: challenge.site)
         return EstablishedSession(
             peer: challenge.site, peerRole: .hub, peerSoftware: challenge.software,
             outboundCursor: Int64(clamping: plan.branchStreamStart),

@@ -20,41 +20,41 @@ public struct ResumePlan: Sendable, Hashable {
     /// The plan for a hub whose state is `hub` (sent in `WELCOME` with `flags`) and a branch whose state is
     /// `branch` (sent in `CURSOR`).
     public init(hub: ResumeState, branch: ResumeState, flags: UInt8) {
-        var reasons: [String] = []
-        func zero(_ incarnation: [UInt8]) -> Bool { incarnation.allSatisfy { $0 == 0 } }
-        // The branch regressed if the hub remembers more of it than it has.
-        if branch.cursor < hub.acked {
-            reasons.append(
-                "the branch has applied the hub's log up to \(branch.cursor), but had acknowledged \(hub.acked)")
-        }
-        if branch.logHead < hub.cursor {
-            reasons.append("the branch's log ends at \(branch.logHead), but the hub had applied it up to \(hub.cursor)")
-        }
-        if !zero(hub.yourIncarnation) && hub.yourIncarnation != branch.incarnation {
-            reasons.append("the branch's incarnation changed (it was restored)")
-        }
-        let branchRegressed = !reasons.isEmpty
-        let branchReasons = reasons.count
-        // The hub regressed if the branch remembers more of it than it has.
-        if hub.cursor < branch.acked {
-            reasons.append(
-                "the hub has applied the branch's log up to \(hub.cursor), but had acknowledged \(branch.acked)")
-        }
-        if hub.logHead < branch.cursor {
-            reasons.append("the hub's log ends at \(hub.logHead), but the branch had applied it up to \(branch.cursor)")
-        }
-        if !zero(branch.yourIncarnation) && branch.yourIncarnation != hub.incarnation {
-            reasons.append("the hub's incarnation changed (it was restored)")
-        }
+        let branchReasons = Self.regressions(of: branch, "branch", rememberedBy: hub, "hub")
+        let branchRegressed = !branchReasons.isEmpty
+        var reasons = branchReasons + Self.regressions(of: hub, "hub", rememberedBy: branch, "branch")
         if flags & Welcome.fullResync != 0 {
             reasons.append("the hub is recovering from a restore and asked for a full resync")
         }
-        let hubRegressed = reasons.count > branchReasons
+        let hubRegressed = reasons.count > branchReasons.count
         self.branchRegressed = branchRegressed
         self.hubRegressed = hubRegressed
         self.reasons = reasons
         hubStreamStart = hubRegressed ? 0 : branch.cursor
         branchStreamStart = hubRegressed || branchRegressed ? 0 : hub.cursor
+    }
+
+    /// Why `side` (called `name`) went back in time: `other` remembers more of it than it has, or saw another
+    /// incarnation of it. The same three checks hold for the branch judged by the hub and for the hub judged by the
+    /// branch.
+    private static func regressions(
+        of side: ResumeState, _ name: String, rememberedBy other: ResumeState, _ otherName: String
+    ) -> [String] {
+        var reasons: [String] = []
+        if side.cursor < other.acked {
+            reasons.append(
+                "the \(name) has applied the \(otherName)'s log up to \(side.cursor), but had acknowledged \(other.acked)"
+            )
+        }
+        if side.logHead < other.cursor {
+            reasons.append(
+                "the \(name)'s log ends at \(side.logHead), but the \(otherName) had applied it up to \(other.cursor)")
+        }
+        let known = !other.yourIncarnation.allSatisfy { $0 == 0 }
+        if known && other.yourIncarnation != side.incarnation {
+            reasons.append("the \(name)'s incarnation changed (it was restored)")
+        }
+        return reasons
     }
 
     /// Whether the hub must send the branch's own changes back too (the branch lost some of them).
