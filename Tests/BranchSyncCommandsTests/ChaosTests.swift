@@ -4,41 +4,6 @@ import BranchSyncStore
 import Foundation
 import Testing
 
-/// A `branchsync` daemon in its own process group (Foundation starts every child as a group leader), optionally
-/// under `faketime` with a wrong clock. `faketime` forks, so the whole group is signalled.
-final class NodeProcess {
-    let process = Process()
-
-    init(_ arguments: [String], data: String, clock: String?, log: String) throws {
-        if let clock {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
-            process.arguments = ["-f", clock, branchsyncBinary().path, "--data", data] + arguments
-        } else {
-            process.executableURL = branchsyncBinary()
-            process.arguments = ["--data", data] + arguments
-        }
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        if !FileManager.default.fileExists(atPath: log) {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-    }
-
-    /// SIGKILL to the process and everything it started.
-    func kill9() {
-        kill(-process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    deinit { if process.isRunning { kill9() } }
-}
-
 /// A hub and branches as real processes on loopback, written to at random while they are killed, taken offline,
 /// restored from earlier copies, regranted and run with clocks hours apart; at the end every write that was
 /// acknowledged must still be there and verify must find every replica identical (issue 6).
@@ -62,7 +27,7 @@ final class ChaosWorld {
         Branch(site: "b3", clearance: .internal, clock: "-2h", offset: -2 * 3_600_000),
     ]
     var clearance: [String: Classification] = [:]
-    var processes: [String: NodeProcess] = [:]
+    var processes: [String: Daemon] = [:]
     var port = ""
     let actor = AuditActor(user: "chaos", origin: "test")
 
@@ -118,9 +83,9 @@ final class ChaosWorld {
             site == "hq"
             ? ["run", "--listen", "127.0.0.1:\(port.isEmpty ? "0" : port)", "--port-file", directory.file("port")]
             : ["run"]
-        processes[site] = try NodeProcess(
-            arguments, data: data(site), clock: branches.first { $0.site == site }?.clock,
-            log: directory.file(site + ".log"))
+        processes[site] = try Daemon(
+            arguments, data: data(site), log: directory.file(site + ".log"),
+            clock: branches.first { $0.site == site }?.clock)
     }
 
     func kill(_ site: String) {

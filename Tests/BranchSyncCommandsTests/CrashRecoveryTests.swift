@@ -4,13 +4,18 @@ import BranchSyncStore
 import Foundation
 import Testing
 
-/// A `branchsync run` process started from the built binary.
+/// A `branchsync run` process started from the built binary, under `faketime` when given a `clock` (e.g. "+3h").
 final class Daemon {
     let process = Process()
 
-    init(_ arguments: [String], data: String, log: String) throws {
-        process.executableURL = branchsyncBinary()
-        process.arguments = ["--data", data] + arguments
+    init(_ arguments: [String], data: String, log: String, clock: String? = nil) throws {
+        if let clock {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
+            process.arguments = ["-f", clock, branchsyncBinary().path, "--data", data] + arguments
+        } else {
+            process.executableURL = branchsyncBinary()
+            process.arguments = ["--data", data] + arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = env
@@ -24,8 +29,10 @@ final class Daemon {
         try process.run()
     }
 
+    /// SIGKILL to the process and everything it started: Foundation starts each child as a process group leader,
+    /// and `faketime` forks the real node.
     func kill9() {
-        kill(process.processIdentifier, SIGKILL)
+        kill(-process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
