@@ -190,7 +190,11 @@ public final class HubServer: Sendable {
             }
             let sync = SyncSession(
                 connection: connection, store: store, session: session, options: options, logger: log, wake: wake,
-                stop: stopSignal, stopWhenCaughtUp: false, onIncomingApplied: { [registry] in registry.wakeAll() })
+                stop: stopSignal, stopWhenCaughtUp: false,
+                hubLimits: HubSessionLimits(
+                    quarantineQuota: limits.maximumQuarantinePerSite,
+                    report: { [ledger] limit, detail in ledger.hit(limit, detail) }),
+                onIncomingApplied: { [registry] in registry.wakeAll() })
             do {
                 let summary = try sync.run()
                 try? store.recordSessionEnd(session.peer, error: nil)

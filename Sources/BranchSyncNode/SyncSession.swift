@@ -45,6 +45,8 @@ final class SyncSession {
     private let onIncomingApplied: @Sendable () -> Void
     private let stopWhenCaughtUp: Bool
     private let progress: ((SyncProgress) -> Void)?
+    /// Hub: the limits a logged-in branch meets.
+    private let hubLimits: HubSessionLimits?
     private var isHub: Bool { session.peerRole == .branch }
 
     // Outbound stream.
@@ -101,8 +103,10 @@ final class SyncSession {
     init(
         connection: FramedConnection, store: NodeStore, session: EstablishedSession, options: SessionOptions,
         logger: Logger, wake: WakeSignal, stop: StopSignal, stopWhenCaughtUp: Bool,
-        progress: ((SyncProgress) -> Void)? = nil, onIncomingApplied: @escaping @Sendable () -> Void
+        progress: ((SyncProgress) -> Void)? = nil, hubLimits: HubSessionLimits? = nil,
+        onIncomingApplied: @escaping @Sendable () -> Void
     ) {
+        self.hubLimits = hubLimits
         self.connection = connection
         self.store = store
         self.session = session
@@ -328,6 +332,7 @@ final class SyncSession {
                 try acknowledge(ack)
             case .blob(let blob):
                 guard blob.data.count <= LocalWriter.maximumAttachmentBytes else {
+                    hubLimits?.report(.attachments, "\(session.peer) sent an attachment of \(blob.data.count) bytes")
                     throw protocolViolation(
                         "an attachment of \(blob.data.count) bytes; attachments are at most "
                             + "\(LocalWriter.maximumAttachmentBytes) bytes")
@@ -408,10 +413,12 @@ final class SyncSession {
     }
 
     private func receive(_ changes: Changes) throws {
-        let result = try store.applyIncoming(
-            changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
-            remaining: Int64(clamping: changes.remaining), policy: policy, attachmentsSent: blobsReceived,
-            proof: isHub ? nil : changes.proof)
+        let result = try withinQuota {
+            try store.applyIncoming(
+                changes.encodedStates, from: session.peer, upTo: Int64(clamping: changes.upTo),
+                remaining: Int64(clamping: changes.remaining), policy: policy, attachmentsSent: blobsReceived,
+                proof: isHub ? nil : changes.proof, quarantineQuota: hubLimits?.quarantineQuota)
+        }
         try answer(result)
         try dropUnclaimedBlobs(notMentionedIn: changes.encodedStates)
         connection.send(.ack(Ack(upTo: changes.upTo)))
@@ -435,9 +442,11 @@ final class SyncSession {
 
     /// Applies a verify repair: the same judgement as `CHANGES`, no cursor moves.
     private func receive(_ repair: Repair) throws {
-        let result = try store.applyIncoming(
-            repair.encodedStates, from: session.peer, upTo: nil, remaining: 0, policy: policy,
-            attachmentsSent: blobsReceived)
+        let result = try withinQuota {
+            try store.applyIncoming(
+                repair.encodedStates, from: session.peer, upTo: nil, remaining: 0, policy: policy,
+                attachmentsSent: blobsReceived, quarantineQuota: hubLimits?.quarantineQuota)
+        }
         try answer(result)
         try dropUnclaimedBlobs(notMentionedIn: repair.encodedStates)
         summary.received += repair.encodedStates.count
@@ -447,6 +456,17 @@ final class SyncSession {
         }
         if repair.kind == .finalReply { try feedVerify(.repair(repair)) }
         try endIfInvalid(result)
+    }
+
+    /// Runs an apply; a batch refused for the peer's quarantine quota ends the session with `TRY_LATER` (nothing of
+    /// it was stored or acknowledged: the peer sends it again once an operator has reviewed the quarantine).
+    private func withinQuota(_ apply: () throws -> BatchResult) throws -> BatchResult {
+        do { return try apply() } catch let error as StorageError where error.code == .quotaExceeded {
+            hubLimits?.report(.quarantineQuota, error.message)
+            connection.send(.error(ErrorMessage(code: .tryLater, message: error.message)))
+            try? connection.flush()
+            throw NodeError(error.message, code: .transient)
+        }
     }
 
     /// What a batch's judgement asks of this session: refusal notices, purges of records the peer may not hold.
@@ -675,7 +695,11 @@ final class SyncSession {
         }
         let dropped = try store.dropUnreferencedBlobs(unclaimedBlobs.subtracting(mentioned))
         if dropped > 0 {
-            logger.warning("attachments no state of the batch refers to were not kept", [("count", String(dropped))])
+            hubLimits?.report(.attachments, "\(dropped) attachment(s) of \(session.peer) no state referred to")
+            if hubLimits == nil {
+                logger.warning(
+                    "attachments no state of the batch refers to were not kept", [("count", String(dropped))])
+            }
         }
         unclaimedBlobs = []
     }

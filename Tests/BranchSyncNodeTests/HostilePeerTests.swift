@@ -224,6 +224,109 @@ import Testing
         try expectServing(cluster, "an oversized attachment")
     }
 
+    /// A customer state of `site` as a branch would send it, with `values`.
+    static func state(of site: String, _ values: [String: String]) throws -> [UInt8] {
+        let owner = try SiteID(site)
+        var record = RecordState(
+            id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10)),
+            collection: .customers, owner: owner)
+        record.applyLocalWrite(
+            values, stamp: Stamp(dot: Dot(site: owner, counter: 5), time: HLCTimestamp(wallMilliseconds: 1, logical: 0))
+        )
+        return record.encoded()
+    }
+
+    static func errors(_ messages: [Message]) -> [ErrorMessage] {
+        messages.compactMap { if case .error(let error) = $0 { return error } else { return nil } }
+    }
+
+    /// Sends one batch and waits for its ACK; `nil` when the hub answered otherwise (the messages it sent instead).
+    static func sendBatch(_ peer: RawPeer, upTo: UInt64, _ states: [[UInt8]]) -> [Message]? {
+        peer.send(.changes(Changes(upTo: upTo, remaining: 0, encodedStates: states)))
+        var seen: [Message] = []
+        while let message = try? peer.receive() {
+            if case .ack(let ack) = message, ack.upTo == upTo { return nil }
+            if case .changes(let changes) = message { peer.send(.ack(Ack(upTo: changes.upTo))) }
+            seen.append(message)
+            if case .error = message { return seen }
+        }
+        return seen
+    }
+
+    @Test func anUndecodableStateQuarantinesOnlyItselfAndTheGoodStatesAroundItAreKept() throws {
+        let cluster = try Cluster()
+        let before = try Self.state(of: "sh01", customer("310001"))
+        let after = try Self.state(of: "sh01", customer("310002"))
+        let peer = try RawPeer.session(cluster, site: "sh01")
+        peer.send(.changes(Changes(upTo: 3, remaining: 0, encodedStates: [before, [0x01, 0xFF, 0x00, 0x13], after])))
+        let answer = peer.drain()
+        #expect(answer.contains { if case .ack(let ack) = $0 { return ack.upTo == 3 } else { return false } })
+        #expect(Self.errors(answer).map(\.code) == [.invalidChange])
+        let hub = try cluster.hubStore()
+        #expect(try hub.records(in: .customers).count == 2, "the good states on either side were kept")
+        #expect(try hub.quarantined().map(\.kind) == ["invalid"])
+        try expectServing(cluster, "an undecodable state")
+    }
+
+    @Test func aHugeValueIsNotCopiedIntoAQuarantineReasonOrTheAuditTrail() throws {
+        let cluster = try Cluster()
+        let peer = try RawPeer.session(cluster, site: "sh01")
+        var values = customer("310001")
+        values["code"] = String(repeating: "9", count: 900_000) + "\nforged line"
+        #expect(Self.sendBatch(peer, upTo: 1, [try Self.state(of: "sh01", values)]) == nil)
+        let hub = try cluster.hubStore()
+        let reasons = try hub.quarantined().map(\.reason)
+        #expect(reasons.count == 1)
+        #expect(reasons.allSatisfy { $0.count <= 501 && !$0.contains("\n") }, "\(reasons.map(\.count))")
+        let details = try hub.auditTrail(limit: 1_000).map(\.detail)
+        #expect(details.allSatisfy { $0.count <= 1_001 && !$0.contains("\n") }, "\(details.map(\.count).max() ?? 0)")
+    }
+
+    @Test func aBranchAtItsQuarantineQuotaGetsTryLaterAndNothingOfTheBatchIsApplied() throws {
+        var limits = HubLimits()
+        limits.maximumQuarantinePerSite = 2
+        let cluster = try Cluster(limits: limits)
+        let sh01 = try SiteID("sh01")
+        let bad = { (code: String) in
+            try Self.state(of: "sh01", customer(code).merging(["creditCode": "not a code"]) { $1 })
+        }
+        var peer = try RawPeer.session(cluster, site: "sh01")
+        #expect(Self.sendBatch(peer, upTo: 1, [try bad("310001")]) == nil)
+        #expect(Self.sendBatch(peer, upTo: 2, [try bad("310002")]) == nil)
+        let good = try Self.state(of: "sh01", customer("310003"))
+        let refused = try #require(Self.sendBatch(peer, upTo: 3, [good, try bad("310004")]))
+        let error = try #require(Self.errors(refused).first)
+        #expect(error.code == .tryLater)
+        #expect(error.message.contains("quota (--max-quarantine-per-site 2)"), "\(error.message)")
+        let hub = try cluster.hubStore()
+        #expect(try hub.records(in: .customers).isEmpty, "nothing of the refused batch was applied")
+        #expect(try hub.quarantined().count == 2)
+        #expect(try hub.peer(sh01)?.appliedCursor == 2, "the refused batch moved no cursor")
+        #expect(try cluster.eventually { try hub.limitHits().contains { $0.name == "quarantine-quota" } })
+        // An operator reviews the quarantine; the branch's next attempt goes through.
+        for change in try hub.quarantined() { try hub.dropQuarantined(change.id) }
+        peer = try RawPeer.session(cluster, site: "sh01")
+        #expect(Self.sendBatch(peer, upTo: 3, [good, try bad("310004")]) == nil)
+        #expect(try hub.records(in: .customers).count == 1)
+    }
+
+    @Test func anAckOfAPositionNeverSentIsAViolationAndMovesNothing() throws {
+        let cluster = try Cluster()
+        _ = try cluster.store("bj01").create(.customers, values: customer("110001"))
+        try cluster.syncOnce("bj01")
+        let peer = try RawPeer.session(cluster, site: "sh01")
+        guard case .changes = try peer.receive() else {
+            Issue.record("no CHANGES from the hub")
+            return
+        }
+        peer.send(.ack(Ack(upTo: 1 << 40)))
+        let answer = peer.drain()
+        #expect(Self.errors(answer).map(\.code) == [.unexpectedMessage])
+        let hub = try cluster.hubStore()
+        #expect(try hub.peer(try SiteID("sh01"))?.ackedCursor ?? 0 <= hub.lastSeq())
+        #expect(try hub.health(of: try SiteID("sh01"))?.toSite ?? 0 > 0, "status does not claim the change delivered")
+    }
+
     @Test func theThrottleBacksOffDoublesCapsAndForgets() {
         var throttle = AuthThrottle()
         for _ in 0..<5 { throttle.recordFailure(address: "10.0.0.1", site: "gz01", now: 1_000) }

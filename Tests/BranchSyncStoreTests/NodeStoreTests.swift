@@ -33,6 +33,20 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         }
     }
 
+    @Test func whatAPeerSaysIsStoredOnOneLineOfBoundedLength() throws {
+        let directory = TemporaryDirectory()
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let site = try SiteID("sh01")
+        try hub.enroll(site: site, clearance: .internal, storedKey: [1], serverKey: [2])
+        let forged = "branch 1.0\nsh01  online  caught up" + String(repeating: "x", count: 1_000_000)
+        try hub.recordSessionStart(site, software: forged, clockSkewMilliseconds: 0)
+        let software = try #require(try hub.peer(site)?.peerSoftware)
+        #expect(!software.contains("\n") && software.count <= NodeStore.maximumPeerTextLength + 1)
+        try hub.recordSessionEnd(site, error: "peer said BYE: " + forged)
+        let error = try #require(try hub.peer(site)?.lastError)
+        #expect(!error.contains("\n") && error.count <= NodeStore.maximumErrorLength + 1)
+    }
+
     @Test func openingAnEmptyDirectorySaysToRunInit() throws {
         let directory = TemporaryDirectory()
         do {

@@ -31,6 +31,10 @@ enum RunCommand {
             OptionSpec(
                 "max-connections-per-address", value: "N",
                 help: "hub: connections at most from one address (default 64)"),
+            OptionSpec(
+                "max-quarantine-per-site", value: "N",
+                help: "hub: open quarantine rows one branch may have before the hub applies nothing more of it "
+                    + "(default 10000)"),
             .flag("verbose", help: "log every batch"),
         ],
         run: run)
@@ -79,6 +83,9 @@ enum RunCommand {
             }
             if invocation.value("max-connections-per-address") != nil {
                 limits.maximumConnectionsPerAddress = try positive(invocation, "max-connections-per-address")
+            }
+            if invocation.value("max-quarantine-per-site") != nil {
+                limits.maximumQuarantinePerSite = try positive(invocation, "max-quarantine-per-site")
             }
             let server = HubServer(
                 directory: invocation.dataDirectory, options: options, limits: limits, tls: tls, logger: logger,

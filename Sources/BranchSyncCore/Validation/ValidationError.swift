@@ -5,10 +5,16 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
     /// What is wrong, in one line.
     public var message: String
 
+    /// Messages often quote the offending value, which may come from a peer: the field and the message are kept to
+    /// one line of bounded length (control characters escaped), so a 10 MB value never travels into a quarantine
+    /// reason, an audit row or a log.
     public init(field: String, message: String) {
-        self.field = field
-        self.message = message
+        self.field = field.escapedForDisplay(limit: 60)
+        self.message = message.escapedForDisplay(limit: Self.maximumMessageLength)
     }
+
+    /// Characters of a message at most.
+    public static let maximumMessageLength = 400
 
     public var description: String { message }
 }

@@ -4,6 +4,10 @@ public struct HubLimits: Sendable {
     public var maximumConnections: Int?
     /// Connections at most from one source address (branches behind one NAT share an address).
     public var maximumConnectionsPerAddress = 64
+    /// Open quarantine rows one branch may have at most; past it the hub applies nothing more of that branch (its
+    /// session ends with `TRY_LATER`) until an operator reviews and drops them. Bounds what a faulty or hostile
+    /// branch can make the hub store.
+    public var maximumQuarantinePerSite = 10_000
 
     public init() {}
 

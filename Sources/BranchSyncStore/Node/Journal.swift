@@ -148,12 +148,8 @@ final class Journal {
 
     /// Appends an audit row about a record.
     func audit(action: String, state: RecordState, detail: String, actor: AuditActor? = nil) throws {
-        let actor = actor ?? store.actor
-        try db.statement(
-            "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        ).run([
-            .text(Timestamp.iso8601(milliseconds: now)), .text(actor.user), .text(actor.origin), .text(action),
-            .text(state.collection.rawValue), .text(state.id.description), .text(detail),
-        ])
+        try NodeStore.insertAudit(
+            db, at: Timestamp.iso8601(milliseconds: now), actor: actor ?? store.actor, action: action,
+            collection: state.collection, recordID: state.id, detail: detail)
     }
 }

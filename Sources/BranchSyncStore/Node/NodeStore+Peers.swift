@@ -125,6 +125,11 @@ extension NodeStore {
 
     // MARK: Session bookkeeping (for `status`)
 
+    /// Characters of a peer's software string kept (it is the peer's to choose, and `status` shows it).
+    static let maximumPeerTextLength = 120
+    /// Characters of a session's last error kept (errors quote what a peer sent).
+    static let maximumErrorLength = 600
+
     /// Records that a session with `site` started.
     public func recordSessionStart(_ site: SiteID, software: String, clockSkewMilliseconds: Int64) throws {
         let now = Timestamp.nowISO8601()
@@ -134,7 +139,10 @@ extension NodeStore {
                 UPDATE peers SET online = 1, state_since = ?2, last_seen_at = ?2, peer_software = ?3, clock_skew_ms = ?4,
                 last_error = NULL WHERE site = ?1
                 """
-            ).run([.text(site.rawValue), .text(now), .text(software), .integer(clockSkewMilliseconds)])
+            ).run([
+                .text(site.rawValue), .text(now), .text(software.escapedForDisplay(limit: Self.maximumPeerTextLength)),
+                .integer(clockSkewMilliseconds),
+            ])
         }
     }
 
@@ -142,7 +150,10 @@ extension NodeStore {
     public func recordSessionEnd(_ site: SiteID, error: String?) throws {
         try db.write {
             try db.statement("UPDATE peers SET online = 0, state_since = ?2, last_error = ?3 WHERE site = ?1")
-                .run([.text(site.rawValue), .text(Timestamp.nowISO8601()), .optionalText(error)])
+                .run([
+                    .text(site.rawValue), .text(Timestamp.nowISO8601()),
+                    .optionalText(error?.escapedForDisplay(limit: Self.maximumErrorLength)),
+                ])
         }
     }
 
@@ -150,7 +161,7 @@ extension NodeStore {
     public func recordPeerError(_ site: SiteID, error: String) throws {
         try db.write {
             try db.statement("UPDATE peers SET last_error = ?2 WHERE site = ?1").run([
-                .text(site.rawValue), .text(error),
+                .text(site.rawValue), .text(error.escapedForDisplay(limit: Self.maximumErrorLength)),
             ])
         }
     }
@@ -193,11 +204,27 @@ extension NodeStore {
     func auditEvent(action: String, detail: String, recordID: RecordID? = nil, collection: RecordCollection? = nil)
         throws
     {
+        try Self.insertAudit(
+            db, at: Timestamp.nowISO8601(), actor: actor, action: action, collection: collection, recordID: recordID,
+            detail: detail)
+    }
+
+    /// Characters of an audit detail at most (details quote reasons, which may quote a peer's values).
+    static let maximumAuditDetailLength = 1_000
+
+    /// Appends an audit row. The only writer of audit rows: every detail is one line of bounded length.
+    static func insertAudit(
+        _ db: DatabaseConnection, at: String, actor: AuditActor, action: String, collection: RecordCollection?,
+        recordID: RecordID?,
+        detail: String
+    ) throws {
         try db.statement(
             "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ).run([
-            .text(Timestamp.nowISO8601()), .text(actor.user), .text(actor.origin), .text(action),
-            .optionalText(collection?.rawValue), .optionalText(recordID?.description), .text(detail),
+            .text(at), .text(actor.user.escapedForDisplay(limit: 120)),
+            .text(actor.origin.escapedForDisplay(limit: 200)), .text(action), .optionalText(collection?.rawValue),
+            .optionalText(recordID?.description),
+            .text(detail.escapedForDisplay(limit: Self.maximumAuditDetailLength)),
         ])
     }
 }

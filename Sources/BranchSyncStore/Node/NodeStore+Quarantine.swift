@@ -24,6 +24,13 @@ extension NodeStore {
         ])
     }
 
+    /// Quarantine rows of changes from `peer` still open or held (what counts against its quota at the hub).
+    func openQuarantineCount(from peer: SiteID) throws -> Int {
+        Int(
+            try db.statement("SELECT count(*) FROM quarantine WHERE peer = ?1 AND status IN ('open', 'held')")
+                .firstRow([.text(peer.rawValue)]) { $0.int(0) } ?? 0)
+    }
+
     /// The state a quarantined change carried, kept for an operator.
     public func quarantinedState(_ id: Int64) throws -> RecordState? {
         try db.statement("SELECT state FROM quarantine WHERE id = ?1").firstRow([.integer(id)]) {

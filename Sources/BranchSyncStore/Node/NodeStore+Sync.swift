@@ -91,13 +91,17 @@ extension NodeStore {
     ///     state may newly refer only to those.
     ///   - proof: branch: the hub's proof of `upTo`, kept (replacing the one before) with the cursor, for the next
     ///     `HELLO` (Protocol.md §8.2).
+    ///   - quarantineQuota: hub: the open quarantine rows the peer may have at most.
+    /// - Throws: ``StorageError`` with code ``StorageError/Code/quotaExceeded`` when the batch would take the peer
+    ///   past `quarantineQuota`; nothing of the batch is stored then.
     public func applyIncoming(
         _ encodedStates: [[UInt8]], from peer: SiteID, upTo: Int64?, remaining: Int64, policy: AdmissionPolicy,
-        attachmentsSent: Set<String> = [], proof: PositionProof? = nil
+        attachmentsSent: Set<String> = [], proof: PositionProof? = nil, quarantineQuota: Int? = nil
     ) throws -> BatchResult {
         try journaled { journal in
             let applier = RemoteApplier(
-                journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent)
+                journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent,
+                quarantineQuota: quarantineQuota)
             for bytes in encodedStates { try applier.apply(bytes) }
             if let upTo {
                 try db.statement(

@@ -84,14 +84,10 @@ public final class NodeStore {
             ]
             if let hub = identity.hubAddress { entries.append(("hub", hub)) }
             for (key, value) in entries { try insert.run([.text(key), .text(value)]) }
-            try db.statement(
-                "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, 'init', NULL, NULL, ?4)"
-            ).run([
-                .text(Timestamp.nowISO8601()), .text(actor.user), .text(actor.origin),
-                .text(
-                    "site \(identity.site) as \(identity.role.rawValue)"
-                        + (identity.hubAddress.map { ", hub \($0)" } ?? "")),
-            ])
+            try insertAudit(
+                db, at: Timestamp.nowISO8601(), actor: actor, action: "init", collection: nil, recordID: nil,
+                detail: "site \(identity.site) as \(identity.role.rawValue)"
+                    + (identity.hubAddress.map { ", hub \($0)" } ?? ""))
         }
         let store = try NodeStore(directory: directory, db: db, actor: actor)
         if identity.role == .hub { try store.preparePositionKey() }

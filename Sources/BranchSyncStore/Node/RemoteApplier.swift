@@ -26,12 +26,20 @@ final class RemoteApplier {
     /// SHA-256 (hex) of the attachments the peer sent in this session: the only ones a state of its may newly refer
     /// to (anything else would let a branch obtain bytes it may not read by naming their hash).
     private let attachmentsSent: Set<String>
+    /// Open quarantine rows the peer may have at most (hub); `nil` for no limit.
+    private let quarantineQuota: Int?
+    /// The peer's open quarantine rows, counted at its first quarantined state of the batch.
+    private var openQuarantineRows: Int?
 
-    init(journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = []) {
+    init(
+        journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = [],
+        quarantineQuota: Int? = nil
+    ) {
         self.journal = journal
         self.peer = peer
         self.policy = policy
         self.attachmentsSent = attachmentsSent
+        self.quarantineQuota = quarantineQuota
         syncActor = AuditActor(user: "sync", origin: "site \(peer)")
     }
 
@@ -273,6 +281,7 @@ final class RemoteApplier {
         _ state: RecordState, bytes: [UInt8], from sender: SiteID, kind: String, reason: String,
         awaits: RecordID? = nil, dot: Dot? = nil, noticeSeq: Int64? = nil
     ) throws {
+        if sender == peer { try countQuarantineRow() }
         try store.insertQuarantine(
             peer: sender, recordID: state.id.description, collection: state.collection.rawValue, kind: kind,
             reason: reason, state: bytes, awaits: awaits?.description, dot: dot?.description,
@@ -288,11 +297,27 @@ final class RemoteApplier {
 
     private func quarantineUndecodable(_ bytes: [UInt8], reason: String) throws {
         let id = bytes.count >= 17 ? (try? RecordID(bytes: Array(bytes[1..<17])))?.description ?? "?" : "?"
+        try countQuarantineRow()
         try store.insertQuarantine(
             peer: peer, recordID: id, collection: "unknown", kind: "invalid", reason: reason, state: bytes,
             awaits: nil, dot: nil, status: "open", at: journal.now)
         result.quarantined += 1
         if case .hub = policy { result.invalid.append(reason) }
         try store.auditEvent(action: "reject", detail: reason.escapedForDisplay(limit: 300))
+    }
+
+    /// Counts one more quarantine row of the peer against its quota; beyond it the whole batch is refused (the
+    /// transaction rolls back, nothing of it is acknowledged, the peer keeps it and sends it again later).
+    private func countQuarantineRow() throws {
+        guard let quota = quarantineQuota else { return }
+        let open = try openQuarantineRows ?? store.openQuarantineCount(from: peer)
+        guard open < quota else {
+            throw StorageError(
+                code: .quotaExceeded,
+                message: "site \(peer) has \(open) changes in quarantine at the hub, its quota "
+                    + "(--max-quarantine-per-site \(quota)); nothing of this batch was applied. An operator reviews "
+                    + "them with 'branchsync quarantine list' and drops them before the site syncs again")
+        }
+        openQuarantineRows = open + 1
     }
 }

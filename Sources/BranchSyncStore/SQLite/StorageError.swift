@@ -13,6 +13,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case notFound
             case invalidOperation
             case insecure
+            case quotaExceeded
         }
 
         fileprivate let kind: Kind
@@ -34,6 +35,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let invalidOperation = Code(kind: .invalidOperation)
         /// Files are open to other users.
         public static let insecure = Code(kind: .insecure)
+        /// A peer reached a quota (e.g. its quarantine rows at the hub); nothing of the operation was stored.
+        public static let quotaExceeded = Code(kind: .quotaExceeded)
 
         /// The SQLite primary result code, if this is an SQLite error.
         public var sqliteCode: Int32? {
@@ -51,6 +54,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case .notFound: return "notFound"
             case .invalidOperation: return "invalidOperation"
             case .insecure: return "insecure"
+            case .quotaExceeded: return "quotaExceeded"
             }
         }
     }

@@ -204,5 +204,11 @@ extension Migration {
                 -- Which records refer to an attachment (attachments no record refers to are not kept).
                 CREATE INDEX records_by_attachment ON records(attachment) WHERE attachment IS NOT NULL;
                 """),
+        Migration(
+            name: "005-quarantine-quota",
+            sql: """
+                -- Hub: a site's open quarantine rows, counted against its quota before each batch is applied.
+                CREATE INDEX quarantine_open_by_peer ON quarantine(peer) WHERE status IN ('open', 'held');
+                """),
     ]
 }
