@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "branchsync", targets: ["branchsync"]),
         .executable(name: "branchsync-bench", targets: ["branchsync-bench"]),
+        .executable(name: "branchsync-fuzz", targets: ["branchsync-fuzz"]),
         .library(name: "BranchSyncCore", targets: ["BranchSyncCore"]),
         .library(name: "BranchSyncStore", targets: ["BranchSyncStore"]),
     ],
@@ -42,6 +43,8 @@ let package = Package(
                 "BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire",
             ]
         ),
+        .target(name: "BranchSyncFuzzing", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
+        .executableTarget(name: "branchsync-fuzz", dependencies: ["BranchSyncFuzzing"]),
         .target(name: "BranchSyncTestSupport", path: "Tests/BranchSyncTestSupport"),
         .testTarget(name: "BranchSyncCoreTests", dependencies: ["BranchSyncCore", "BranchSyncTestSupport"]),
         .testTarget(
@@ -49,7 +52,9 @@ let package = Package(
             dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncCrypto", "BranchSyncTestSupport"]),
         .testTarget(
             name: "BranchSyncWireTests",
-            dependencies: ["BranchSyncCore", "BranchSyncWire", "BranchSyncCrypto", "BranchSyncTestSupport"]),
+            dependencies: [
+                "BranchSyncCore", "BranchSyncWire", "BranchSyncCrypto", "BranchSyncFuzzing", "BranchSyncTestSupport",
+            ]),
         .testTarget(
             name: "BranchSyncNodeTests",
             dependencies: [

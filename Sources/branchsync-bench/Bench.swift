@@ -10,6 +10,10 @@ struct BenchOptions {
     var single = 5_000
     var branches = 20
     var writes = 300
+    /// Fleet: seconds of idling measured, single writes fanned out, seconds of every branch writing once a second.
+    var idleSeconds = 10
+    var fanouts = 50
+    var writeSeconds = 10
 }
 
 /// The benchmark runs, sharing a temporary directory and generated rows.

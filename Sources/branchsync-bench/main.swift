@@ -1,8 +1,12 @@
 import Foundation
 
 // Benchmarks for BranchSync, kept out of `swift test`. Run in release mode:
-//   swift run -c release branchsync-bench [local|sync|latency|all] [--count N] [--single N] [--branches N] [--writes N]
+//   swift run -c release branchsync-bench [local|sync|latency|fleet|all] [--count N] [--single N] [--branches N] [--writes N]
 // Results and the commands that produced them are recorded in BENCHMARKS.md.
+
+if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "fleet-hub" {
+    try Bench.runFleetHub(directory: CommandLine.arguments[2], portFile: CommandLine.arguments[3])
+}
 
 var options = BenchOptions()
 var modes: Set<String> = []
@@ -17,11 +21,14 @@ while !arguments.isEmpty {
         return value
     }
     switch argument {
-    case "local", "sync", "latency", "all": modes.insert(argument)
+    case "local", "sync", "latency", "fleet", "all": modes.insert(argument)
     case "--count": options.count = number()
     case "--single": options.single = number()
     case "--branches": options.branches = number()
     case "--writes": options.writes = number()
+    case "--idle-seconds": options.idleSeconds = number()
+    case "--fanouts": options.fanouts = number()
+    case "--write-seconds": options.writeSeconds = number()
     case "--help", "-h":
         print(
             """
@@ -29,9 +36,12 @@ while !arguments.isEmpty {
               local     local writes (1 and 1000 per transaction) and CSV import
               sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows
               latency   A -> hub -> B propagation of single writes with N connected branches
+              fleet     N light branches against a hub process: sessions, handshakes/s, hub RSS, threads, fds,
+                        idle CPU, fan-out of one write to all, every branch writing once a second
               --count N     customers for batched writes, import and bulk sync (default 100000)
               --single N    customers written one transaction each (default 5000)
-              --branches N  connected branches for the latency run (default 20)
+              --branches N  connected branches for the latency and fleet runs (default 20)
+              --idle-seconds N, --fanouts N, --write-seconds N   fleet phases (default 10, 50, 10)
               --writes N    single writes measured for latency (default 300)
             """)
         exit(0)
@@ -49,4 +59,5 @@ if modes.isEmpty { modes = ["all"] }
 if modes.contains("local") || modes.contains("all") { try bench.local() }
 if modes.contains("sync") || modes.contains("all") { try bench.bulkSync() }
 if modes.contains("latency") || modes.contains("all") { try bench.latency() }
+if modes.contains("fleet") { try bench.fleet() }
 bench.cleanUp()

@@ -1,0 +1,190 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncNode
+import BranchSyncStore
+import Foundation
+
+/// `branchsync-bench fleet`: a hub in its own process (this executable in `fleet-hub` mode, the same `HubServer` as
+/// `branchsync run --listen`) and N light in-process branches on loopback. Measures what issue 7 asks: sessions up,
+/// handshakes/s, the hub's RSS, threads, descriptors and idle CPU, the fan-out of one write to all others, and every
+/// branch writing once a second.
+extension Bench {
+    func fleet() throws {
+        let count = options.branches
+        print("fleet: \(count) branches against a hub process on loopback")
+        raiseDescriptorLimit()
+        let hubDirectory = root + "/fleet-hq"
+        let hub = try node("fleet-hq", role: .hub)
+        var sites: [(SiteID, [UInt8])] = []
+        for index in 0..<count {
+            let secret = SiteCredentials.newSecret()
+            let verifier = SiteCredentials.verifier(for: secret)
+            let site = try SiteID(String(format: "b%05d", index))
+            try hub.enroll(
+                site: site, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+            sites.append((site, secret))
+        }
+        let portFile = root + "/fleet-port"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL
+        process.arguments = ["fleet-hub", hubDirectory, portFile]
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        guard let port = waitForPort(portFile) else {
+            print("fleet: the hub did not start")
+            return
+        }
+        let pid = process.processIdentifier
+        let baseline = HubProcessStats(pid: pid)
+        print(
+            "hub at start: RSS \(baseline.residentMegabytes) MB, \(baseline.threads) threads, "
+                + "\(baseline.descriptors) fds")
+
+        // Sessions up.
+        let fleet = FleetClients(sites: sites, port: port, rows: customerRows(10_000))
+        let start = DispatchTime.now().uptimeNanoseconds
+        fleet.connectAll()
+        let deadline = start + 120_000_000_000
+        while fleet.clients.contains(where: { !$0.caughtUp && $0.phase != .failed })
+            && DispatchTime.now().uptimeNanoseconds < deadline
+        {
+            fleet.poll(milliseconds: 50)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print(
+            String(
+                format: "sessions up: %d of %d live in %.2f s (%.0f handshakes/s); failed %d", fleet.live, count,
+                seconds, Double(fleet.live) / seconds, fleet.failed.count))
+        for client in fleet.failed.prefix(3) { print("  \(client.site): \(client.error ?? "?")") }
+        let loaded = HubProcessStats(pid: pid)
+        print(
+            "hub with \(fleet.live) sessions: RSS \(loaded.residentMegabytes) MB, \(loaded.threads) threads, "
+                + "\(loaded.descriptors) fds")
+
+        // Idle: the branches only answer the hub's pings.
+        let idleStart = HubProcessStats(pid: pid)
+        let idleBegan = DispatchTime.now().uptimeNanoseconds
+        runFor(fleet, seconds: Double(options.idleSeconds))
+        let idleEnd = HubProcessStats(pid: pid)
+        let idleCPU =
+            Double(idleEnd.cpuTicks - idleStart.cpuTicks) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            / (Double(DispatchTime.now().uptimeNanoseconds - idleBegan) / 1e9) * 100
+        print(String(format: "idle for %d s: hub CPU %.2f %% of a core", options.idleSeconds, idleCPU))
+
+        // Fan-out: one write at one branch, timed at every other.
+        fleet.resetArrivals()
+        let writer = fleet.clients.first { $0.phase == .live }
+        for _ in 0..<options.fanouts {
+            guard let writer else { break }
+            let expected = fleet.arrivals.count + fleet.live - 1
+            fleet.write(at: writer)
+            let until = DispatchTime.now().uptimeNanoseconds + 10_000_000_000
+            while fleet.arrivals.count < expected && DispatchTime.now().uptimeNanoseconds < until {
+                fleet.poll(milliseconds: 10)
+            }
+        }
+        report("fan-out of one write to \(fleet.live - 1) branches (\(options.fanouts) writes)", fleet.arrivals)
+
+        // Every branch writes once a second.
+        fleet.resetArrivals()
+        let liveClients = fleet.clients.filter { $0.phase == .live }
+        let writeStart = DispatchTime.now().uptimeNanoseconds
+        let period = 1_000_000_000 / UInt64(max(1, liveClients.count))
+        var written = 0
+        let writeEnd = writeStart + UInt64(options.writeSeconds) * 1_000_000_000
+        while DispatchTime.now().uptimeNanoseconds < writeEnd {
+            let due = Int((DispatchTime.now().uptimeNanoseconds - writeStart) / period)
+            while written < due {
+                fleet.write(at: liveClients[written % liveClients.count])
+                written += 1
+            }
+            fleet.poll(milliseconds: 1)
+        }
+        runFor(fleet, seconds: 3)
+        let expected = written * (liveClients.count - 1)
+        report(
+            "every branch writing 1/s for \(options.writeSeconds) s (\(written) writes, \(fleet.arrivals.count) of "
+                + "\(expected) deliveries)", fleet.arrivals)
+        let busy = HubProcessStats(pid: pid)
+        print(
+            "hub after the writes: RSS \(busy.residentMegabytes) MB, \(busy.threads) threads, \(busy.descriptors) fds"
+        )
+        fleet.closeAll()
+    }
+
+    private func report(_ label: String, _ samples: [Double]) {
+        let sorted = samples.sorted()
+        guard !sorted.isEmpty else {
+            print("\(label): no deliveries")
+            return
+        }
+        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        print(
+            String(
+                format: "%@: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d deliveries)", label, percentile(0.5),
+                percentile(0.99), sorted.last ?? 0, sorted.count))
+    }
+
+    private func runFor(_ fleet: FleetClients, seconds: Double) {
+        let until = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        while DispatchTime.now().uptimeNanoseconds < until { fleet.poll(milliseconds: 100) }
+    }
+
+    private func waitForPort(_ path: String) -> UInt16? {
+        for _ in 0..<300 {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let port = UInt16(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                return port
+            }
+            usleep(100_000)
+        }
+        return nil
+    }
+
+    private func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// `fleet-hub DIR PORTFILE`: runs the hub of a fleet run until terminated.
+    static func runFleetHub(directory: String, portFile: String) throws -> Never {
+        var limits = HubLimits()
+        limits.maximumConnectionsPerAddress = 100_000
+        let server = HubServer(directory: directory, limits: limits, logger: .silent, software: "bench")
+        let port = try server.start(listeningOn: "127.0.0.1:0")
+        _ = FileManager.default.createFile(atPath: portFile, contents: Data("\(port)\n".utf8))
+        while true { sleep(60) }
+    }
+}
+
+/// The hub process as `/proc` shows it.
+struct HubProcessStats {
+    var residentMegabytes = 0
+    var threads = 0
+    var descriptors = 0
+    /// User + system CPU in clock ticks.
+    var cpuTicks = 0
+
+    init(pid: Int32) {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        for line in status.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if line.hasPrefix("VmRSS:"), parts.count >= 2 { residentMegabytes = (Int(parts[1]) ?? 0) / 1024 }
+            if line.hasPrefix("Threads:"), parts.count >= 2 { threads = Int(parts[1]) ?? 0 }
+        }
+        descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        // Fields after the command name (which is in parentheses): utime is field 14, stime field 15.
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        {
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 13 { cpuTicks = (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncNode
+import BranchSyncStore
+import BranchSyncWire
+import Foundation
+
+/// Many light branches in one thread: each a non-blocking socket speaking `Protocol.md` (handshake, CURSOR, ACK of
+/// every CHANGES, PONG to PING, its own writes as CHANGES), driven by `poll`. Not the branch daemon: no SQLite, so
+/// the numbers are the hub's.
+final class FleetClients {
+    enum Phase { case connecting, awaitingChallenge, awaitingWelcome, live, failed }
+
+    final class Client {
+        let site: SiteID
+        let secret: [UInt8]
+        var fd: Int32 = -1
+        var phase = Phase.connecting
+        var decoder = FrameDecoder()
+        var output: [UInt8] = []
+        var hello: Hello?
+        var sentUpTo: UInt64 = 0
+        var counter: UInt64 = 0
+        var caughtUp = false
+        var error: String?
+
+        init(site: SiteID, secret: [UInt8]) {
+            self.site = site
+            self.secret = secret
+        }
+    }
+
+    let clients: [Client]
+    let port: UInt16
+    private let rows: [[String: String]]
+    private var rowIndex = 0
+    /// When each record written by a client was sent (uptime ns), to time its arrival at the others.
+    private var sentAt: [RecordID: UInt64] = [:]
+    /// Arrival delays in milliseconds since ``resetArrivals()``.
+    private(set) var arrivals: [Double] = []
+    /// Clients live (WELCOME received).
+    var live: Int { clients.count { $0.phase == .live } }
+    var failed: [Client] { clients.filter { $0.phase == .failed } }
+
+    init(sites: [(SiteID, [UInt8])], port: UInt16, rows: [[String: String]]) {
+        clients = sites.map { Client(site: $0.0, secret: $0.1) }
+        self.port = port
+        self.rows = rows
+    }
+
+    /// Opens every connection and sends its HELLO.
+    func connectAll() {
+        for client in clients { connect(client) }
+    }
+
+    private func connect(_ client: Client) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else {
+            fail(client, "socket: \(String(cString: strerror(errno)))")
+            return
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else {
+            close(fd)
+            fail(client, "connect: \(String(cString: strerror(errno)))")
+            return
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        client.fd = fd
+        let hello = Hello(
+            minimumVersion: SessionOptions.protocolVersion, maximumVersion: SessionOptions.protocolVersion,
+            site: client.site, role: .branch, software: "bench-fleet", schemaVersion: SessionOptions.schemaVersion,
+            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: SecureRandom.bytes(32))
+        client.hello = hello
+        client.phase = .awaitingChallenge
+        send(.hello(hello), to: client)
+    }
+
+    private func fail(_ client: Client, _ text: String) {
+        client.phase = .failed
+        client.error = client.error ?? text
+        if client.fd >= 0 {
+            close(client.fd)
+            client.fd = -1
+        }
+    }
+
+    private func send(_ message: Message, to client: Client) {
+        client.output += message.encodedFrame()
+        flush(client)
+    }
+
+    private func flush(_ client: Client) {
+        while !client.output.isEmpty && client.fd >= 0 {
+            let written = client.output.withUnsafeBytes { Glibc.send(client.fd, $0.baseAddress, $0.count, 0) }
+            if written > 0 {
+                client.output.removeFirst(written)
+            } else {
+                if errno != EAGAIN && errno != EWOULDBLOCK { fail(client, "send: \(String(cString: strerror(errno)))") }
+                return
+            }
+        }
+    }
+
+    /// Writes one new customer at `client`, sent at once as a CHANGES batch.
+    func write(at client: Client) {
+        guard client.phase == .live else { return }
+        let now = Timestamp.nowMilliseconds()
+        client.counter = max(client.counter + 1, now)
+        var record = RecordState(
+            id: RecordID.version7(unixMilliseconds: now, random: SecureRandom.bytes(10)), collection: .customers,
+            owner: client.site)
+        _ = record.applyLocalWrite(
+            rows[rowIndex % rows.count],
+            stamp: Stamp(
+                dot: Dot(site: client.site, counter: client.counter),
+                time: HLCTimestamp(wallMilliseconds: now, logical: 0)))
+        rowIndex += 1
+        sentAt[record.id] = DispatchTime.now().uptimeNanoseconds
+        client.sentUpTo += 1
+        send(.changes(Changes(upTo: client.sentUpTo, remaining: 0, states: [record])), to: client)
+    }
+
+    func resetArrivals() {
+        arrivals = []
+    }
+
+    /// Polls every socket for up to `milliseconds` and handles what arrived.
+    func poll(milliseconds: Int32) {
+        var fds = clients.map { client in
+            pollfd(
+                fd: client.fd, events: Int16(POLLIN) | (client.output.isEmpty ? 0 : Int16(POLLOUT)), revents: 0)
+        }
+        let ready = Glibc.poll(&fds, nfds_t(fds.count), milliseconds)
+        guard ready > 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for (index, entry) in fds.enumerated() where entry.revents != 0 {
+            let client = clients[index]
+            if entry.revents & Int16(POLLOUT) != 0 { flush(client) }
+            guard entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 else { continue }
+            while client.fd >= 0 {
+                let count = recv(client.fd, &buffer, buffer.count, 0)
+                if count > 0 {
+                    client.decoder.append(buffer[0..<count])
+                    continue
+                }
+                if count == 0 {
+                    fail(client, "the hub closed the connection")
+                } else if errno != EAGAIN && errno != EWOULDBLOCK {
+                    fail(client, "recv: \(String(cString: strerror(errno)))")
+                }
+                break
+            }
+            do {
+                while let frame = try client.decoder.next() {
+                    handle(try Message.decode(type: frame.type, payload: frame.payload), client)
+                }
+            } catch {
+                fail(client, "\(error)")
+            }
+        }
+    }
+
+    private func handle(_ message: Message, _ client: Client) {
+        switch message {
+        case .challenge(let challenge):
+            guard let hello = client.hello else { return }
+            let authMessage = SiteCredentials.authMessage(
+                helloPayload: Message.hello(hello).encodedPayload(),
+                challengePayload: Message.challenge(challenge).encodedPayload())
+            client.phase = .awaitingWelcome
+            send(
+                .auth(Auth(proof: SiteCredentials.clientProof(secret: client.secret, authMessage: authMessage))),
+                to: client)
+        case .welcome:
+            client.phase = .live
+            send(
+                .cursor(
+                    Cursor(
+                        resume: ResumeState(
+                            cursor: 0, acked: 0, logHead: 0, yourCounter: 0, incarnation: SecureRandom.bytes(16),
+                            yourIncarnation: Array(repeating: 0, count: incarnationLength)))), to: client)
+        case .changes(let changes):
+            let now = DispatchTime.now().uptimeNanoseconds
+            for bytes in changes.encodedStates {
+                guard let state = try? RecordState(decoding: bytes), state.owner != client.site,
+                    let sent = sentAt[state.id]
+                else { continue }
+                arrivals.append(Double(now - sent) / 1e6)
+            }
+            if changes.remaining == 0 { client.caughtUp = true }
+            send(.ack(Ack(upTo: changes.upTo)), to: client)
+        case .ping(let ping):
+            send(.pong(Pong(echoedClockMilliseconds: ping.clockMilliseconds)), to: client)
+        case .error(let error):
+            fail(client, "ERROR \(error.code): \(error.message)")
+        case .bye(let bye):
+            fail(client, "BYE \(bye.reason)")
+        default:
+            break
+        }
+    }
+
+    /// Closes every connection.
+    func closeAll() {
+        for client in clients where client.fd >= 0 {
+            send(.bye(Bye(reason: "bench done")), to: client)
+            close(client.fd)
+            client.fd = -1
+        }
+    }
+}
