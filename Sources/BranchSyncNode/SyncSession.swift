@@ -99,6 +99,9 @@ final class SyncSession {
     }
 
     private var summary = SessionSummary()
+    /// When the last `PING` went out and local changes were last looked for (uptime milliseconds).
+    private var lastPing: UInt64 = 0
+    private var lastLocalCheck: UInt64 = 0
 
     init(
         connection: FramedConnection, store: NodeStore, session: EstablishedSession, options: SessionOptions,
@@ -122,13 +125,26 @@ final class SyncSession {
         verifySchedule = VerifySchedule(delay: options.verifyDelay, interval: options.verifyInterval)
     }
 
-    /// Runs until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both sides are
-    /// caught up and verified.
+    /// Runs on this thread until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both
+    /// sides are caught up and verified: waits on the socket and the wake signal, and hands what happened to
+    /// ``step(received:woken:now:)``.
     func run() throws -> SessionSummary {
-        defer {
-            try? persistAck()
-            _ = try? store.dropUnreferencedBlobs(unclaimedBlobs)
+        defer { finish() }
+        try begin()
+        var received = connection.pendingHandshakeMessages
+        connection.pendingHandshakeMessages = []
+        var woken = false
+        while try !step(received: received, woken: woken, now: Clock.uptimeMilliseconds()) {
+            let timeout = Int32(clamping: max(1, Int64(nextDeadline) - Int64(Clock.uptimeMilliseconds())))
+            let (readable, wokenNow) = connection.wait(timeoutMilliseconds: timeout, wake: wake)
+            woken = wokenNow
+            received = readable ? try connection.receiveAvailable() : []
         }
+        return summary
+    }
+
+    /// Starts the session: loads what the peer's row says, completes purges and owed notices.
+    func begin() throws {
         if let peer = try store.peer(session.peer) {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
@@ -136,62 +152,76 @@ final class SyncSession {
         if !isHub { try store.completePendingPurges(peerApplied: peerApplied) }
         outboundTotal = try pendingCount(after: scanned)
         try sendUndeliveredNotices()
-        var lastPing = Clock.uptimeMilliseconds()
-        var lastLocalCheck = lastPing
-        var pending = connection.pendingHandshakeMessages
-        connection.pendingHandshakeMessages = []
-        while true {
-            if stop.isStopped {
-                connection.send(.bye(Bye(reason: "shutting down")))
-                try? connection.flush()
-                return summary
-            }
-            if try !pending.isEmpty && handle(pending) { return summary }
-            pending = []
-            if unpersistedAck != nil && Clock.uptimeMilliseconds() >= lastAckPersist + 1000 { try persistAck() }
-            try fillWindow()
-            try connection.flush()
-            let now = Clock.uptimeMilliseconds()
-            let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0
-            verifySchedule.noteCaughtUp(caughtUp, at: now)
-            if caughtUp { try caughtUpBothWays(now: now) }
-            if stopWhenCaughtUp && caughtUp && verifiedOnce && verifyRun == nil {
-                connection.send(.bye(Bye(reason: "caught up")))
-                try? connection.flush()
-                return summary
-            }
-            let pingDue = lastPing + UInt64(options.pingInterval * 1000)
-            let checkDue = lastLocalCheck + UInt64(options.localCheckInterval * 1000)
-            let timeout = Int32(clamping: max(1, Int64(min(pingDue, checkDue)) - Int64(now)))
-            let (readable, woken) = connection.wait(timeoutMilliseconds: timeout, wake: wake)
-            if woken { try wokenUp() }
-            if readable { pending = try connection.receiveAvailable() }
-            let after = Clock.uptimeMilliseconds()
-            if after >= checkDue {
-                try wokenUp()
-                lastLocalCheck = after
-            }
-            if after >= pingDue {
-                // Everything the peer has not acknowledged yet, in flight or not sent.
-                let backlog = try store.pending(
-                    for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
-                let age = backlog.oldestMilliseconds.map { Int64(clamping: store.wallClock()) - $0 } ?? 0
-                connection.send(
-                    .ping(
-                        Ping(
-                            clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog.count)),
-                            pendingAge: UInt64(max(0, age)))))
-                lastPing = after
-            }
-            if pending.isEmpty && after - connection.lastReceiveUptime > UInt64(options.peerTimeout * 1000) {
-                connection.send(
-                    .error(ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
-                try? connection.flush()
-                throw NodeError(
-                    "\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session",
-                    code: .connection)
-            }
+        let now = Clock.uptimeMilliseconds()
+        lastPing = now
+        lastLocalCheck = now
+    }
+
+    /// Stores what is kept in memory between flushes; drops attachments no batch claimed. Call once, at the end.
+    func finish() {
+        try? persistAck()
+        _ = try? store.dropUnreferencedBlobs(unclaimedBlobs)
+    }
+
+    /// When the session next needs a ``step(received:woken:now:)`` with nothing received (uptime milliseconds):
+    /// its next ping or check for local changes.
+    var nextDeadline: UInt64 {
+        min(lastPing + UInt64(options.pingInterval * 1000), lastLocalCheck + UInt64(options.localCheckInterval * 1000))
+    }
+
+    /// One turn of the session: handles the messages received, the wake signal and the timers due at `now`, then
+    /// sends what the window allows. Queued output is flushed as far as the socket takes it.
+    /// - Returns: `true` when the session ended (the peer said `BYE`, `stop` fired, or it is caught up and asked to
+    ///   stop then).
+    /// - Throws: when the session failed (the peer broke the protocol, went silent, or the store failed).
+    func step(received: [Message], woken: Bool, now: UInt64) throws -> Bool {
+        if woken { try wokenUp() }
+        if now >= lastLocalCheck + UInt64(options.localCheckInterval * 1000) {
+            try wokenUp()
+            lastLocalCheck = now
         }
+        if now >= lastPing + UInt64(options.pingInterval * 1000) {
+            try sendPing()
+            lastPing = now
+        }
+        if received.isEmpty && now > connection.lastReceiveUptime + UInt64(options.peerTimeout * 1000) {
+            connection.send(
+                .error(ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
+            try? connection.flush()
+            throw NodeError(
+                "\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session",
+                code: .connection)
+        }
+        if stop.isStopped {
+            connection.send(.bye(Bye(reason: "shutting down")))
+            try? connection.flush()
+            return true
+        }
+        if try !received.isEmpty && handle(received) { return true }
+        if unpersistedAck != nil && now >= lastAckPersist + 1000 { try persistAck() }
+        try fillWindow()
+        try connection.flush()
+        let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0
+        verifySchedule.noteCaughtUp(caughtUp, at: now)
+        if caughtUp { try caughtUpBothWays(now: now) }
+        if stopWhenCaughtUp && caughtUp && verifiedOnce && verifyRun == nil {
+            connection.send(.bye(Bye(reason: "caught up")))
+            try? connection.flush()
+            return true
+        }
+        return false
+    }
+
+    /// Tells the peer this node's clock and everything it has not acknowledged yet (in flight or not sent).
+    private func sendPing() throws {
+        let backlog = try store.pending(
+            for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
+        let age = backlog.oldestMilliseconds.map { Int64(clamping: store.wallClock()) - $0 } ?? 0
+        connection.send(
+            .ping(
+                Ping(
+                    clockMilliseconds: Timestamp.nowMilliseconds(), pending: UInt64(max(0, backlog.count)),
+                    pendingAge: UInt64(max(0, age)))))
     }
 
     private func pendingCount(after cursor: Int64) throws -> Int64 {
