@@ -111,11 +111,17 @@ final class FramedConnection {
     /// instead of growing this process's memory.
     static let maximumReadPerCall = 4 << 20
 
+    /// Whether input may be waiting that the socket's readiness does not show: TLS records OpenSSL already
+    /// decrypted, or bytes left when the last read stopped at ``maximumReadPerCall``.
+    var mayHoldUnreadInput: Bool { readStoppedAtLimit || (tls?.pending ?? 0) > 0 }
+    private var readStoppedAtLimit = false
+
     /// Reads what has arrived (up to ``maximumReadPerCall`` bytes) and returns the complete messages in it.
     /// - Throws: ``WireError`` for a malformed frame; ``NodeError`` when the peer closed the connection.
     func receiveAvailable() throws -> [Message] {
         var messages: [Message] = []
         var readThisCall = 0
+        readStoppedAtLimit = false
         while readThisCall < Self.maximumReadPerCall {
             switch readBuffer.withUnsafeMutableBytes({ StreamIO.read(fd: fd, tls: tls, into: $0) }) {
             case .transferred(let count):
@@ -134,6 +140,7 @@ final class FramedConnection {
                 throw NodeError("connection to \(peerAddress) lost: \(reason)", code: .connection)
             }
         }
+        readStoppedAtLimit = true
         return messages
     }
 

@@ -52,59 +52,62 @@ extension ResumeOutcome {
     }
 }
 
-/// The hub's side of the handshake after the gate checked the proof (`Protocol.md` §8): one session per site, the
-/// position proof, `WELCOME` and the branch's `CURSOR`.
+/// The hub's side of the handshake after the gate checked the proof and the site was registered (`Protocol.md` §8):
+/// the position proof and `WELCOME`, then the branch's `CURSOR`. Each half runs when its input is there, so an event
+/// loop drives it without waiting.
 enum HubHandshake {
-    static func complete(
-        _ authenticated: AuthenticatedPeer, connection: FramedConnection, store: NodeStore, registry: SessionRegistry,
-        wake: WakeSignal, options: SessionOptions, logger: Logger
-    ) throws -> EstablishedSession {
-        func refuse(_ code: ErrorCode, _ message: String) -> WireError {
-            connection.send(.error(ErrorMessage(code: code, message: message)))
-            try? connection.flush()
-            return WireError(code, message)
-        }
-        let hello = authenticated.hello
-        let site = hello.site
+    /// What `WELCOME` told the branch, for judging its `CURSOR`.
+    struct Welcomed {
+        var authenticated: AuthenticatedPeer
+        var hubState: ResumeState
+        var flags: UInt8
+    }
+
+    /// The site is enrolled as a branch (the gate's cache may be a moment behind a `site remove`).
+    static func checkEnrolled(_ site: SiteID, store: NodeStore) throws {
         guard let peer = try store.peer(site), peer.role == .branch else {
-            throw refuse(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
+            throw WireError(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
         }
-        if let other = registry.register(
-            site, wake: wake, address: connection.peerAddress, grace: options.duplicateSessionGrace)
-        {
-            throw refuse(.duplicateSession, "site \(site) already has a session open from \(other)")
+    }
+
+    /// Judges the branch's position proof and queues `WELCOME` with the hub's resume state.
+    static func welcome(
+        _ authenticated: AuthenticatedPeer, connection: FramedConnection, store: NodeStore, logger: Logger
+    ) throws -> Welcomed {
+        let site = authenticated.hello.site
+        if let proof = authenticated.hello.proof {
+            try judgeRestoreProof(proof, from: site, store: store, logger: logger)
         }
-        // From here on the site is registered: any failure must release it, or the site could never connect again.
-        do {
-            if let proof = hello.proof { try judgeRestoreProof(proof, from: site, store: store, logger: logger) }
-            let positions = try store.resumePositions(for: site)
-            let hubState = ResumeState(positions)
-            let flags = positions.resyncPending ? Welcome.fullResync : 0
-            connection.send(
-                .welcome(
-                    Welcome(
-                        serverSignature: SiteCredentials.serverSignature(
-                            verifier: authenticated.verifier, authMessage: authenticated.authMessage),
-                        resume: hubState, flags: flags)))
-            try connection.flush()
-            guard case .cursor(let cursor) = try connection.receive(timeout: options.handshakeTimeout) else {
-                throw refuse(.unexpectedMessage, "expected CURSOR")
-            }
-            let plan = ResumePlan(hub: hubState, branch: cursor.resume, flags: flags)
-            try store.recordResume(ResumeOutcome(plan, peer: cursor.resume, atHub: true), peer: site)
-            // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
-            let current = try store.peer(site) ?? peer
-            let resendDue = current.syncedEpoch < current.clearanceEpoch
-            return EstablishedSession(
-                peer: site, peerRole: .branch, peerSoftware: hello.software,
-                outboundCursor: resendDue ? 0 : Int64(clamping: plan.hubStreamStart),
-                clockSkewMilliseconds: clockSkew(peer: hello.clockMilliseconds, local: authenticated.helloReceivedAt),
-                clearance: current.clearance, resendEpoch: resendDue ? current.clearanceEpoch : nil,
-                fullResync: plan.hubRegressed, plan: plan)
-        } catch {
-            registry.unregister(site, wake: wake)
-            throw error
+        let positions = try store.resumePositions(for: site)
+        let hubState = ResumeState(positions)
+        let flags = positions.resyncPending ? Welcome.fullResync : 0
+        connection.send(
+            .welcome(
+                Welcome(
+                    serverSignature: SiteCredentials.serverSignature(
+                        verifier: authenticated.verifier, authMessage: authenticated.authMessage),
+                    resume: hubState, flags: flags)))
+        return Welcomed(authenticated: authenticated, hubState: hubState, flags: flags)
+    }
+
+    /// Takes the branch's `CURSOR`: decides where each stream starts and stores it.
+    static func established(_ welcomed: Welcomed, cursor: Cursor, store: NodeStore) throws -> EstablishedSession {
+        let hello = welcomed.authenticated.hello
+        let site = hello.site
+        let plan = ResumePlan(hub: welcomed.hubState, branch: cursor.resume, flags: welcomed.flags)
+        try store.recordResume(ResumeOutcome(plan, peer: cursor.resume, atHub: true), peer: site)
+        // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
+        guard let current = try store.peer(site) else {
+            throw WireError(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
         }
+        let resendDue = current.syncedEpoch < current.clearanceEpoch
+        return EstablishedSession(
+            peer: site, peerRole: .branch, peerSoftware: hello.software,
+            outboundCursor: resendDue ? 0 : Int64(clamping: plan.hubStreamStart),
+            clockSkewMilliseconds: clockSkew(
+                peer: hello.clockMilliseconds, local: welcomed.authenticated.helloReceivedAt),
+            clearance: current.clearance, resendEpoch: resendDue ? current.clearanceEpoch : nil,
+            fullResync: plan.hubRegressed, plan: plan)
     }
 }
 

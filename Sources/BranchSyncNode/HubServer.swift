@@ -5,10 +5,10 @@ import Foundation
 @preconcurrency import Glibc
 import Synchronization
 
-/// The hub's network side. A gate thread with epoll (``HubGate``) accepts every connection and runs each handshake up
-/// to the checked proof; an authenticated branch then gets a session thread with its own SQLite connection. A
-/// housekeeping thread refreshes the in-memory verifiers and stores limit counts. A bad peer ends only its own
-/// connection.
+/// The hub's network side, three threads whatever the number of branches: a gate with epoll (``HubGate``) accepts
+/// every connection and runs each handshake up to the checked proof; the session loop (``HubSessionLoop``, epoll,
+/// one SQLite connection) runs every logged-in branch's session; a housekeeping thread refreshes the in-memory
+/// verifiers and stores limit counts. A bad peer ends only its own connection.
 public final class HubServer: Sendable {
     private let directory: String
     private let options: SessionOptions
@@ -23,6 +23,7 @@ public final class HubServer: Sendable {
     private let ledger: LimitLedger
     private let book: Mutex<ConnectionBook?> = Mutex(nil)
     private let credentials: Mutex<CredentialCache?> = Mutex(nil)
+    private let loop: Mutex<HubSessionLoop?> = Mutex(nil)
 
     /// - Parameters:
     ///   - directory: the hub's data directory.
@@ -69,6 +70,12 @@ public final class HubServer: Sendable {
         let credentials = try CredentialCache(
             store: try NodeStore.open(directory: directory, actor: AuditActor(user: "hub", origin: "gate")))
         self.credentials.withLock { $0 = credentials }
+        let sessions = try HubSessionLoop(
+            configuration: HubSessionLoop.Configuration(
+                directory: directory, options: options, limits: limits, registry: registry, ledger: ledger,
+                stop: stopSignal, logger: log),
+            onClosed: { host in connections.release(host: host) })
+        loop.withLock { $0 = sessions }
         let (host, port) = try Socket.parseAddress(address)
         let (fd, bound) = try Socket.listen(host: host, port: port)
         let gate: HubGate
@@ -79,8 +86,8 @@ public final class HubServer: Sendable {
                     hubSite: store.identity.site, software: software, tls: tls,
                     handshakeTimeout: options.handshakeTimeout, book: connections, ledger: ledger,
                     credentials: credentials, logger: log)
-            ) { [self] connection, peer, host in
-                startSession(connection, peer: peer, host: host, book: connections, logger: log)
+            ) { connection, peer, host in
+                sessions.admit(connection, peer: peer, host: host)
             }
         } catch {
             close(fd)
@@ -93,6 +100,11 @@ public final class HubServer: Sendable {
             defer { group.leave() }
             unsafeGate.value.run(until: stopSignal)
             close(fd)
+        }
+        group.enter()
+        Thread.detachNewThread { [self] in
+            defer { group.leave() }
+            sessions.run()
         }
         group.enter()
         Thread.detachNewThread { [self] in
@@ -137,86 +149,10 @@ public final class HubServer: Sendable {
         }
     }
 
-    /// Runs an authenticated branch's session on a thread of its own.
-    private func startSession(
-        _ connection: FramedConnection, peer: AuthenticatedPeer, host: String, book: ConnectionBook, logger: Logger
-    ) {
-        let transfer = UnsafeTransfer(connection)
-        group.enter()
-        Thread.detachNewThread { [self] in
-            defer {
-                book.release(host: host)
-                group.leave()
-            }
-            serve(
-                transfer.value, peer: peer, logger: logger.with("peer-address", transfer.value.peerAddress))
-        }
-    }
-
-    private func serve(_ connection: FramedConnection, peer authenticated: AuthenticatedPeer, logger: Logger) {
-        let wake: WakeSignal
-        do { wake = try WakeSignal() } catch {
-            ledger.hit(.fileDescriptors, "no descriptor for a session of \(authenticated.hello.site)")
-            connection.fail(with: WireError(.tryLater, "the hub is out of file descriptors; retry later"))
-            return
-        }
-        var established: EstablishedSession?
-        do {
-            try connection.takeBufferedMessages()
-            let store = try NodeStore.open(
-                directory: directory, actor: AuditActor(user: "sync", origin: "session \(connection.peerAddress)"))
-            let session = try HubHandshake.complete(
-                authenticated, connection: connection, store: store, registry: registry, wake: wake,
-                options: options, logger: logger)
-            established = session
-            defer { registry.unregister(session.peer, wake: wake) }
-            let log = logger.with("peer", session.peer.rawValue)
-            store.actor = AuditActor(user: "sync", origin: "site \(session.peer) at \(connection.peerAddress)")
-            try store.recordSessionStart(
-                session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
-            log.info(
-                "session started",
-                [("cursor", String(session.outboundCursor)), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
-            if session.clockSkewMilliseconds.magnitude > options.clockSkewWarning.magnitude {
-                log.warning("clock skew beyond threshold", [("skew-ms", String(session.clockSkewMilliseconds))])
-            }
-            if let plan = session.plan, !plan.reasons.isEmpty {
-                log.warning(
-                    "restore detected at the handshake; streams restart from the beginning",
-                    [
-                        ("hub-restored", String(plan.hubRegressed)), ("branch-restored", String(plan.branchRegressed)),
-                        ("reasons", plan.reasons.joined(separator: "; ")),
-                    ])
-            }
-            let sync = SyncSession(
-                connection: connection, store: store, session: session, options: options, logger: log, wake: wake,
-                stop: stopSignal, stopWhenCaughtUp: false,
-                hubLimits: HubSessionLimits(
-                    quarantineQuota: limits.maximumQuarantinePerSite,
-                    report: { [ledger] limit, detail in ledger.hit(limit, detail) }),
-                onIncomingApplied: { [registry] in registry.wakeAll() })
-            do {
-                let summary = try sync.run()
-                try? store.recordSessionEnd(session.peer, error: nil)
-                log.info("session ended", [("sent", String(summary.sent)), ("received", String(summary.received))])
-            } catch {
-                try? store.recordSessionEnd(session.peer, error: "\(error)")
-                log.warning("session failed", [("error", "\(error)")])
-                connection.fail(with: error)
-            }
-        } catch {
-            if established == nil {
-                logger.warning("handshake refused", [("error", "\(error)")])
-            }
-            connection.fail(with: error)
-        }
-        connection.close()
-    }
-
     /// Stops accepting, tells every session to end with `BYE`, and waits (at most `timeout` seconds) for them.
     public func stop(timeout: Double = 5) {
         stopSignal.stop()
-        registry.wakeAll()
+        loop.withLock { $0?.wake.signal() }
         _ = group.wait(timeout: .now() + timeout)
         credentials.withLock {
             $0?.close()

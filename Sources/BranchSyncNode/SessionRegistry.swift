@@ -6,6 +6,7 @@ import Synchronization
 /// at once (live mode, no polling between nodes).
 public final class SessionRegistry: Sendable {
     private struct Entry {
+        var token: UInt64
         var wake: WakeSignal
         var address: String
     }
@@ -14,35 +15,31 @@ public final class SessionRegistry: Sendable {
 
     public init() {}
 
-    /// Registers a session for `site`. If one is open, waits up to `grace` seconds for it to end first: a branch
-    /// that reconnects at once after its process died or its link dropped meets its own old session, which ends as
-    /// soon as the hub reads the closed socket.
-    /// - Returns: `nil` on success, or the address of the session still open for that site.
-    func register(_ site: SiteID, wake: WakeSignal, address: String, grace: Double) -> String? {
-        let deadline = Clock.uptimeMilliseconds() + UInt64(max(0, grace) * 1000)
-        while true {
-            let existing: Entry? = entries.withLock { entries in
-                if let existing = entries[site] { return existing }
-                entries[site] = Entry(wake: wake, address: address)
-                return nil
-            }
-            guard let existing else { return nil }
-            guard Clock.uptimeMilliseconds() < deadline else { return existing.address }
-            existing.wake.signal()
-            usleep(50_000)
-        }
-    }
-
-    /// Removes `site`'s session if it is the one with `wake`.
-    func unregister(_ site: SiteID, wake: WakeSignal) {
+    /// Registers the session `token` for `site`, woken through `wake`; fails while another session of the site is
+    /// registered (the caller retries for a grace period: a branch that reconnects at once after its process died
+    /// or its link dropped meets its own old session, which ends as soon as the hub reads the closed socket).
+    /// - Returns: `nil` on success, or the address of the session open for that site.
+    func register(_ site: SiteID, token: UInt64, wake: WakeSignal, address: String) -> String? {
         entries.withLock { entries in
-            if entries[site]?.wake === wake { entries[site] = nil }
+            if let existing = entries[site] { return existing.address }
+            entries[site] = Entry(token: token, wake: wake, address: address)
+            return nil
         }
     }
 
-    /// Wakes every session (new local changes to push, or shutdown).
+    /// Removes `site`'s session if it is `token`.
+    func unregister(_ site: SiteID, token: UInt64) {
+        entries.withLock { entries in
+            if entries[site]?.token == token { entries[site] = nil }
+        }
+    }
+
+    /// Wakes every session (new changes to push, or shutdown): each distinct wake signal once.
     public func wakeAll() {
-        let wakes = entries.withLock { $0.values.map(\.wake) }
+        let wakes = entries.withLock { entries in
+            var seen = Set<ObjectIdentifier>()
+            return entries.values.map(\.wake).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        }
         for wake in wakes { wake.signal() }
     }
 

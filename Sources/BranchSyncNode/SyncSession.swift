@@ -228,6 +228,14 @@ final class SyncSession {
         try store.pendingCount(for: session.peer, after: cursor, clearance: session.clearance, echoFloor: echoFloor)
     }
 
+    /// What the session moved so far.
+    var summarySoFar: SessionSummary { summary }
+
+    /// This node's log moved (another session applied changes): look for what concerns the peer at the next step.
+    func logMoved() {
+        scanDue = true
+    }
+
     /// New local changes, a clearance change, or a verify request may be waiting.
     private func wokenUp() throws {
         scanDue = true

@@ -327,6 +327,38 @@ import Testing
         #expect(try hub.health(of: try SiteID("sh01"))?.toSite ?? 0 > 0, "status does not claim the change delivered")
     }
 
+    /// Descriptors open in this (test) process.
+    static func descriptorCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+    }
+
+    @Test func loggedInSessionsCostNoThreadAndNoDatabaseConnection() throws {
+        var limits = HubLimits()
+        limits.maximumConnectionsPerAddress = 1_000
+        let sites = (0..<60).map { (String(format: "s%03d", $0), Classification.internal) }
+        let cluster = try Cluster(branches: [("bj01", .internal)] + sites, limits: limits)
+        try expectServing(cluster, "the start")
+        let threadsBefore = Self.threadCount()
+        let descriptorsBefore = Self.descriptorCount()
+        var peers: [RawPeer] = []
+        for (site, _) in sites {
+            let peer = try RawPeer.session(cluster, site: site)
+            guard case .changes = try peer.receive() else {
+                Issue.record("\(site) got no CHANGES")
+                return
+            }
+            peers.append(peer)
+        }
+        #expect(cluster.eventually { cluster.hub.registry.connectedSites.count == sites.count })
+        let threads = Self.threadCount() - threadsBefore
+        // Each session: the peer's socket here and the hub's socket; no eventfd, no SQLite files, no thread.
+        let descriptors = Self.descriptorCount() - descriptorsBefore
+        #expect(threads < 5, "\(sites.count) sessions added \(threads) threads")
+        #expect(descriptors <= 2 * sites.count + 8, "\(sites.count) sessions added \(descriptors) descriptors")
+        try expectServing(cluster, "60 live sessions")
+        withExtendedLifetime(peers) {}
+    }
+
     @Test func theThrottleBacksOffDoublesCapsAndForgets() {
         var throttle = AuthThrottle()
         for _ in 0..<5 { throttle.recordFailure(address: "10.0.0.1", site: "gz01", now: 1_000) }
