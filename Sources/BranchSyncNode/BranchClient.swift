@@ -145,10 +145,10 @@ public final class BranchClient: Sendable {
             session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
         log.info("connected to hub", [("address", address), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
         let sync = SyncSession(
-            connection: connection, store: store, session: session, options: options, logger: log, wake: wake,
+            connection: connection, store: store, session: session, options: options, logger: log,
             stop: stopSignal, stopWhenCaughtUp: stopWhenCaughtUp, progress: progress, onIncomingApplied: {})
         do {
-            let summary = try sync.run()
+            let summary = try sync.run(on: connection, wake: wake)
             try? store.recordSessionEnd(session.peer, error: nil)
             return summary
         } catch {

@@ -35,12 +35,11 @@ public struct SyncProgress: Sendable {
 ///
 /// Not `Sendable`: runs on the thread that owns the connection and the store.
 final class SyncSession {
-    private let connection: FramedConnection
+    private let connection: any SessionChannel
     private let store: NodeStore
     private var session: EstablishedSession
     private let options: SessionOptions
     private let logger: Logger
-    private let wake: WakeSignal
     private let stop: StopSignal
     private let onIncomingApplied: @Sendable () -> Void
     private let stopWhenCaughtUp: Bool
@@ -99,13 +98,16 @@ final class SyncSession {
     }
 
     private var summary = SessionSummary()
+    /// The driver's clock at the current step (uptime milliseconds): every timer of the session reads it, so tests
+    /// drive the session with a clock of their own.
+    private var now: UInt64 = 0
     /// When the last `PING` went out and local changes were last looked for (uptime milliseconds).
     private var lastPing: UInt64 = 0
     private var lastLocalCheck: UInt64 = 0
 
     init(
-        connection: FramedConnection, store: NodeStore, session: EstablishedSession, options: SessionOptions,
-        logger: Logger, wake: WakeSignal, stop: StopSignal, stopWhenCaughtUp: Bool,
+        connection: any SessionChannel, store: NodeStore, session: EstablishedSession, options: SessionOptions,
+        logger: Logger, stop: StopSignal, stopWhenCaughtUp: Bool,
         progress: ((SyncProgress) -> Void)? = nil, hubLimits: HubSessionLimits? = nil,
         onIncomingApplied: @escaping @Sendable () -> Void
     ) {
@@ -115,7 +117,6 @@ final class SyncSession {
         self.session = session
         self.options = options
         self.logger = logger
-        self.wake = wake
         self.stop = stop
         self.stopWhenCaughtUp = stopWhenCaughtUp
         self.progress = progress
@@ -125,26 +126,10 @@ final class SyncSession {
         verifySchedule = VerifySchedule(delay: options.verifyDelay, interval: options.verifyInterval)
     }
 
-    /// Runs on this thread until the peer leaves, `stop` fires, an error occurs, or (with `stopWhenCaughtUp`) both
-    /// sides are caught up and verified: waits on the socket and the wake signal, and hands what happened to
-    /// ``step(received:woken:now:)``.
-    func run() throws -> SessionSummary {
-        defer { finish() }
-        try begin()
-        var received = connection.pendingHandshakeMessages
-        connection.pendingHandshakeMessages = []
-        var woken = false
-        while try !step(received: received, woken: woken, now: Clock.uptimeMilliseconds()) {
-            let timeout = Int32(clamping: max(1, Int64(nextDeadline) - Int64(Clock.uptimeMilliseconds())))
-            let (readable, wokenNow) = connection.wait(timeoutMilliseconds: timeout, wake: wake)
-            woken = wokenNow
-            received = readable ? try connection.receiveAvailable() : []
-        }
-        return summary
-    }
-
-    /// Starts the session: loads what the peer's row says, completes purges and owed notices.
-    func begin() throws {
+    /// Starts the session at `now` (uptime milliseconds): loads what the peer's row says, completes purges and owed
+    /// notices.
+    func begin(now: UInt64) throws {
+        self.now = now
         if let peer = try store.peer(session.peer) {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
@@ -152,7 +137,6 @@ final class SyncSession {
         if !isHub { try store.completePendingPurges(peerApplied: peerApplied) }
         outboundTotal = try pendingCount(after: scanned)
         try sendUndeliveredNotices()
-        let now = Clock.uptimeMilliseconds()
         lastPing = now
         lastLocalCheck = now
     }
@@ -175,6 +159,7 @@ final class SyncSession {
     ///   stop then).
     /// - Throws: when the session failed (the peer broke the protocol, went silent, or the store failed).
     func step(received: [Message], woken: Bool, now: UInt64) throws -> Bool {
+        self.now = max(self.now, now)
         if woken { try wokenUp() }
         if now >= lastLocalCheck + UInt64(options.localCheckInterval * 1000) {
             try wokenUp()
@@ -635,7 +620,7 @@ final class SyncSession {
             scanDue = true
             return
         }
-        verifySchedule.noteVerified(at: Clock.uptimeMilliseconds())
+        verifySchedule.noteVerified(at: now)
         verifiedOnce = true
         summary.verify = outcome
         let result: String
@@ -712,7 +697,6 @@ final class SyncSession {
     /// Keeps a heartbeat in memory; stores it only when what the peer reports changed, or to keep `status`'s "last
     /// seen" fresh (every ``heartbeatPersistInterval`` ms): a ping is not a database write.
     private func noteHeartbeat(pending: Int64, age: Int64) throws {
-        let now = Clock.uptimeMilliseconds()
         let reportChanged = lastPersistedHeartbeat.map { $0.pending != pending || ($0.age == 0) != (age == 0) } ?? true
         guard reportChanged || now >= lastHeartbeatPersist + Self.heartbeatPersistInterval else { return }
         try store.recordHeartbeat(session.peer, peerPending: pending, pendingAgeMilliseconds: age)
@@ -746,7 +730,7 @@ final class SyncSession {
         guard let upTo = unpersistedAck else { return }
         try store.recordAck(session.peer, upTo: upTo)
         unpersistedAck = nil
-        lastAckPersist = Clock.uptimeMilliseconds()
+        lastAckPersist = now
     }
 
     private func protocolViolation(_ text: String) -> NodeError {

@@ -333,12 +333,12 @@ final class HubSessionLoop: Sendable {
         let ledger = configuration.ledger
         let session = SyncSession(
             connection: slot.connection, store: store, session: established, options: options, logger: log,
-            wake: wake, stop: configuration.stop, stopWhenCaughtUp: false,
+            stop: configuration.stop, stopWhenCaughtUp: false,
             hubLimits: HubSessionLimits(
                 quarantineQuota: configuration.limits.maximumQuarantinePerSite,
                 report: { limit, detail in ledger.hit(limit, detail) }),
             onIncomingApplied: { [weak self] in self?.noteLogMoved() })
-        try session.begin()
+        try session.begin(now: Clock.uptimeMilliseconds())
         slot.session = session
     }
 

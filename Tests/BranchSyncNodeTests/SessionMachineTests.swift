@@ -1,0 +1,141 @@
+import BranchSyncCore
+import BranchSyncCrypto
+import BranchSyncStore
+import BranchSyncTestSupport
+import BranchSyncWire
+import Foundation
+import Testing
+
+@testable import BranchSyncNode
+
+/// The sync session without sockets or threads: two ``SyncSession``s (hub and branch) wired through in-memory
+/// channels and stepped by a fake clock. The same code runs in the hub's event loop and the branch's thread.
+@Suite struct SessionMachineTests {
+    /// A channel that keeps what the session sends, for the test to deliver.
+    final class QueueChannel: SessionChannel {
+        var outbox: [Message] = []
+        var lastReceiveUptime: UInt64 = 0
+        var pendingOutputCount: Int { 0 }
+        var peerErrored = false
+
+        func send(_ message: Message) { outbox.append(message) }
+        func flush() {}
+        func peerSentError() { peerErrored = true }
+
+        func take() -> [Message] {
+            defer { outbox = [] }
+            return outbox
+        }
+    }
+
+    /// A hub and a branch store, with a session of each over queue channels.
+    struct Pair {
+        let directory = TemporaryDirectory()
+        let hub: NodeStore
+        let branch: NodeStore
+        let hubChannel = QueueChannel()
+        let branchChannel = QueueChannel()
+        let hubSession: SyncSession
+        let branchSession: SyncSession
+        /// The fake clock, uptime milliseconds.
+        var now: UInt64 = 1_000_000
+
+        init(options: SessionOptions = SessionOptions(), branchStopsWhenCaughtUp: Bool = true) throws {
+            let actor = AuditActor(user: "test", origin: "test")
+            let hq = try SiteID("hq")
+            let bj01 = try SiteID("bj01")
+            hub = try NodeStore.initialize(
+                directory: directory.file("hq"), identity: NodeIdentity(site: hq, role: .hub), actor: actor)
+            branch = try NodeStore.initialize(
+                directory: directory.file("bj01"), identity: NodeIdentity(site: bj01, role: .branch), actor: actor)
+            let verifier = SiteCredentials.verifier(for: SiteCredentials.newSecret())
+            try hub.enroll(
+                site: bj01, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+            try branch.rememberHub(hq)
+            hubSession = SyncSession(
+                connection: hubChannel, store: hub,
+                session: EstablishedSession(
+                    peer: bj01, peerRole: .branch, peerSoftware: "test", outboundCursor: 0, clockSkewMilliseconds: 0,
+                    clearance: .internal),
+                options: options, logger: .silent, stop: StopSignal(), stopWhenCaughtUp: false,
+                hubLimits: nil, onIncomingApplied: {})
+            branchSession = SyncSession(
+                connection: branchChannel, store: branch,
+                session: EstablishedSession(
+                    peer: hq, peerRole: .hub, peerSoftware: "test", outboundCursor: 0, clockSkewMilliseconds: 0,
+                    clearance: nil),
+                options: options, logger: .silent, stop: StopSignal(), stopWhenCaughtUp: branchStopsWhenCaughtUp,
+                onIncomingApplied: {})
+            hubChannel.lastReceiveUptime = now
+            branchChannel.lastReceiveUptime = now
+            try hubSession.begin(now: now)
+            try branchSession.begin(now: now)
+        }
+
+        /// Advances the clock by `milliseconds`, delivers what each side sent to the other, steps both; with
+        /// `branchDead` the branch neither receives nor sends nor runs.
+        /// - Returns: whether the branch's session ended (caught up and verified).
+        mutating func turn(_ milliseconds: UInt64 = 100, branchDead: Bool = false) throws -> Bool {
+            now += milliseconds
+            var branchEnded = false
+            if !branchDead {
+                let toBranch = hubChannel.take()
+                if !toBranch.isEmpty { branchChannel.lastReceiveUptime = now }
+                branchEnded = try branchSession.step(received: toBranch, woken: false, now: now)
+            }
+            let toHub = branchDead ? [] : branchChannel.take()
+            if !toHub.isEmpty { hubChannel.lastReceiveUptime = now }
+            _ = try hubSession.step(received: toHub, woken: false, now: now)
+            return branchEnded
+        }
+    }
+
+    @Test func aHubAndABranchSessionConvergeAndVerifyOnAFakeClock() throws {
+        var pair = try Pair()
+        for code in ["110001", "110002", "110003"] { _ = try pair.branch.create(.customers, values: customer(code)) }
+        _ = try pair.hub.create(.customers, values: customer("310001"))
+        let start = pair.now
+        var ended = false
+        for _ in 0..<500 where !ended { ended = try pair.turn() }
+        #expect(ended, "the branch never finished (caught up and verified)")
+        #expect(try pair.hub.records(in: .customers).count == 4)
+        #expect(try pair.branch.records(in: .customers).count == 4)
+        let verify = try #require(pair.branchSession.summarySoFar.verify)
+        #expect(verify.identical && verify.records == 4)
+        #expect(pair.now - start < 5_000)
+    }
+
+    @Test func theHubVerifiesAfterBothSidesStayedCaughtUpForTheDelayOfItsClock() throws {
+        var pair = try Pair(branchStopsWhenCaughtUp: false)
+        _ = try pair.branch.create(.customers, values: customer("110001"))
+        var convergedAt: UInt64?
+        var verifiedAt: UInt64?
+        for _ in 0..<200 where verifiedAt == nil {
+            _ = try pair.turn()
+            if convergedAt == nil, try pair.hub.records(in: .customers).count == 1 { convergedAt = pair.now }
+            if try pair.hub.peer(try SiteID("bj01"))?.lastVerifyResult != nil { verifiedAt = pair.now }
+        }
+        let converged = try #require(convergedAt)
+        let verified = try #require(verifiedAt, "the hub never verified")
+        // `verifyDelay` (2 s) of the session's clock, the fake one: the whole run takes milliseconds of real time.
+        #expect(verified - converged >= 2_000, "verified \(verified - converged) ms after converging")
+        #expect(try pair.hub.peer(try SiteID("bj01"))?.lastVerifyResult?.hasPrefix("identical") == true)
+    }
+
+    @Test func pingsFollowTheClockAndASilentPeerIsDroppedAtItsTimeout() throws {
+        var pair = try Pair()
+        for _ in 0..<20 { _ = try pair.turn() }
+        _ = pair.hubChannel.take()
+        // Five seconds of the session's clock: a PING.
+        _ = try pair.turn(5_000, branchDead: true)
+        #expect(pair.hubChannel.outbox.contains { if case .ping = $0 { return true } else { return false } })
+        // Twenty seconds with nothing from the branch: the hub ends the session with TIMEOUT.
+        #expect(throws: NodeError.self) {
+            for _ in 0..<30 { _ = try pair.turn(1_000, branchDead: true) }
+        }
+        #expect(
+            pair.hubChannel.outbox.contains {
+                if case .error(let error) = $0 { return error.code == .timeout } else { return false }
+            })
+    }
+}
