@@ -99,13 +99,17 @@ final class FramedConnection {
             }
         }
         if outputOffset == output.count {
-            output.removeAll(keepingCapacity: output.capacity <= 4 << 20)
+            // A hub holds thousands of connections: only a small buffer is kept between bursts.
+            output.removeAll(keepingCapacity: output.capacity <= Self.retainedBufferBytes)
             outputOffset = 0
         } else if outputOffset > 1 << 20 {
             output.removeFirst(outputOffset)
             outputOffset = 0
         }
     }
+
+    /// Buffer capacity a connection keeps once its output or input is drained; more is given back.
+    static let retainedBufferBytes = 64 << 10
 
     /// Bytes read per call at most: a peer sending faster than this node applies waits in TCP (backpressure)
     /// instead of growing this process's memory.

@@ -6,6 +6,9 @@ public struct SessionOptions: Sendable {
     public var batchBytes = 1 << 20
     /// Unacknowledged batches in flight.
     public var window = 4
+    /// Bytes of queued output above which no new batch is queued (the socket must drain first): bounds what a
+    /// slow peer makes this node buffer.
+    public var outputHighWater = 2 << 20
     /// Seconds between `PING`s.
     public var pingInterval: Double = 5
     /// Seconds without any byte from the peer before the session is declared dead.

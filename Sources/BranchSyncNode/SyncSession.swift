@@ -276,7 +276,8 @@ final class SyncSession {
 
     /// Sends batches while the window has room and the log has more.
     private func fillWindow() throws {
-        while inflight.count < options.window && connection.pendingOutputCount < 8 << 20 && (scanDue || !outboundAtEnd)
+        while inflight.count < options.window && connection.pendingOutputCount < options.outputHighWater
+            && (scanDue || !outboundAtEnd)
         {
             let batch = try store.outboundBatch(
                 for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,

@@ -46,7 +46,8 @@ public struct FrameDecoder: Sendable {
         let payload = Array(buffer[(start + 5)..<(start + 4 + Int(length))])
         start += 4 + Int(length)
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // Keep a small buffer between frames; give back what a large frame needed.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 64 << 10)
             start = 0
         }
         return (type, payload)

@@ -14,6 +14,8 @@ struct BenchOptions {
     var idleSeconds = 10
     var fanouts = 50
     var writeSeconds = 10
+    /// Fleet: unauthenticated connections left stalled (0: skip that phase).
+    var stalled = 0
 }
 
 /// The benchmark runs, sharing a temporary directory and generated rows.

@@ -64,6 +64,8 @@ extension Bench {
             "hub with \(fleet.live) sessions: RSS \(loaded.residentMegabytes) MB, \(loaded.threads) threads, "
                 + "\(loaded.descriptors) fds")
 
+        if options.stalled > 0 { stalledConnections(fleet, pid: pid) }
+
         // Idle: the branches only answer the hub's pings.
         let idleStart = HubProcessStats(pid: pid)
         let idleBegan = DispatchTime.now().uptimeNanoseconds
@@ -113,6 +115,65 @@ extension Bench {
             "hub after the writes: RSS \(busy.residentMegabytes) MB, \(busy.threads) threads, \(busy.descriptors) fds"
         )
         fleet.closeAll()
+    }
+
+    /// Opens `--stalled` connections that never finish their handshake (half send a partial HELLO, half nothing)
+    /// and 60 that announce a 16 MiB frame and send the start of it; measures the hub's memory while they stall and
+    /// that the live branches still get every write.
+    private func stalledConnections(_ fleet: FleetClients, pid: Int32) {
+        let before = HubProcessStats(pid: pid)
+        var sockets: [Int32] = []
+        for index in 0..<(options.stalled + 60) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { break }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = fleet.port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard connected == 0 else {
+                close(fd)
+                break
+            }
+            let bytes: [UInt8]
+            if index >= options.stalled {
+                // A legal 16 MiB frame (length 0x01000000, type HELLO) and its first 64 KiB.
+                bytes = [0x01, 0x00, 0x00, 0x00, 0x01] + [UInt8](repeating: 0x41, count: 65_536)
+            } else if index % 2 == 0 {
+                bytes = [0x00, 0x00, 0x00, 0x40, 0x01, 0x02]
+            } else {
+                bytes = []
+            }
+            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            sockets.append(fd)
+            if index % 100 == 0 { fleet.poll(milliseconds: 0) }
+        }
+        runFor(fleet, seconds: 2)
+        let during = HubProcessStats(pid: pid)
+        fleet.resetArrivals()
+        if let writer = fleet.clients.first(where: { $0.phase == .live }) {
+            for _ in 0..<5 {
+                let expected = fleet.arrivals.count + fleet.live - 1
+                fleet.write(at: writer)
+                let until = DispatchTime.now().uptimeNanoseconds + 10_000_000_000
+                while fleet.arrivals.count < expected && DispatchTime.now().uptimeNanoseconds < until {
+                    fleet.poll(milliseconds: 10)
+                }
+            }
+        }
+        print(
+            "\(sockets.count - 60) stalled connections + 60 stalled 16 MiB frames: hub RSS \(before.residentMegabytes) "
+                + "-> \(during.residentMegabytes) MB (+\(during.residentMegabytes - before.residentMegabytes) MB), "
+                + "\(during.threads) threads, \(during.descriptors) fds")
+        report("  meanwhile, fan-out of one write to \(fleet.live - 1) branches (5 writes)", fleet.arrivals)
+        for fd in sockets { close(fd) }
+        runFor(fleet, seconds: 1)
+        let after = HubProcessStats(pid: pid)
+        print("  after they closed: hub RSS \(after.residentMegabytes) MB, \(after.descriptors) fds")
     }
 
     private func report(_ label: String, _ samples: [Double]) {

@@ -193,8 +193,8 @@ final class FleetClients {
         case .changes(let changes):
             let now = DispatchTime.now().uptimeNanoseconds
             for bytes in changes.encodedStates {
-                guard let state = try? RecordState(decoding: bytes), state.owner != client.site,
-                    let sent = sentAt[state.id]
+                // The record id follows the format byte (Protocol.md §4): no need to decode the whole state.
+                guard bytes.count > 17, let id = try? RecordID(bytes: Array(bytes[1..<17])), let sent = sentAt[id]
                 else { continue }
                 arrivals.append(Double(now - sent) / 1e6)
             }

@@ -29,6 +29,7 @@ while !arguments.isEmpty {
     case "--idle-seconds": options.idleSeconds = number()
     case "--fanouts": options.fanouts = number()
     case "--write-seconds": options.writeSeconds = number()
+    case "--stalled": options.stalled = number()
     case "--help", "-h":
         print(
             """
@@ -42,6 +43,7 @@ while !arguments.isEmpty {
               --single N    customers written one transaction each (default 5000)
               --branches N  connected branches for the latency and fleet runs (default 20)
               --idle-seconds N, --fanouts N, --write-seconds N   fleet phases (default 10, 50, 10)
+              --stalled N   fleet: also N stalled unauthenticated connections and 60 stalled 16 MiB frames
               --writes N    single writes measured for latency (default 300)
             """)
         exit(0)
