@@ -46,6 +46,8 @@ final class SyncSession {
     private let progress: ((SyncProgress) -> Void)?
     /// Hub: the limits a logged-in branch meets.
     private let hubLimits: HubSessionLimits?
+    /// The newest log entries in memory, shared by the sessions of one loop (fan-out without a query per session).
+    private let recentLog: RecentLog?
     private var isHub: Bool { session.peerRole == .branch }
 
     // Outbound stream.
@@ -108,10 +110,11 @@ final class SyncSession {
     init(
         connection: any SessionChannel, store: NodeStore, session: EstablishedSession, options: SessionOptions,
         logger: Logger, stop: StopSignal, stopWhenCaughtUp: Bool,
-        progress: ((SyncProgress) -> Void)? = nil, hubLimits: HubSessionLimits? = nil,
+        progress: ((SyncProgress) -> Void)? = nil, hubLimits: HubSessionLimits? = nil, recentLog: RecentLog? = nil,
         onIncomingApplied: @escaping @Sendable () -> Void
     ) {
         self.hubLimits = hubLimits
+        self.recentLog = recentLog
         self.connection = connection
         self.store = store
         self.session = session
@@ -199,8 +202,10 @@ final class SyncSession {
 
     /// Tells the peer this node's clock and everything it has not acknowledged yet (in flight or not sent).
     private func sendPing() throws {
-        let backlog = try store.pending(
-            for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
+        let backlog =
+            try recentLog?.pending(
+                for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
+            ?? store.pending(for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
         let age = backlog.oldestMilliseconds.map { Int64(clamping: store.wallClock()) - $0 } ?? 0
         connection.send(
             .ping(
@@ -279,9 +284,13 @@ final class SyncSession {
         while inflight.count < options.window && connection.pendingOutputCount < options.outputHighWater
             && (scanDue || !outboundAtEnd)
         {
-            let batch = try store.outboundBatch(
-                for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,
-                limit: options.batchLimit, maximumBytes: options.batchBytes)
+            let batch =
+                try recentLog?.batch(
+                    for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,
+                    limit: options.batchLimit, maximumBytes: options.batchBytes)
+                ?? store.outboundBatch(
+                    for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,
+                    limit: options.batchLimit, maximumBytes: options.batchBytes)
             scanDue = false
             guard batch.upTo != scanned else {
                 outboundAtEnd = true

@@ -72,7 +72,12 @@ final class HubSessionLoop: Sendable {
             for arrival in arrivals.withLock({ $0 }) { arrival.connection.fail(with: error) }
             return
         }
-        var state = LoopState(store: store, epoll: epoll)
+        let recentLog: RecentLog
+        do { recentLog = RecentLog(head: try store.lastSeq()) } catch {
+            logger.error("the session loop cannot read the log; no branch can sync", [("error", "\(error)")])
+            return
+        }
+        var state = LoopState(store: store, epoll: epoll, recentLog: recentLog)
         var lastDataVersion = (try? store.dataVersion()) ?? 0
         var lastLocalCheck = Clock.uptimeMilliseconds()
         let checkInterval = UInt64(configuration.options.localCheckInterval * 1000)
@@ -129,6 +134,9 @@ final class HubSessionLoop: Sendable {
             }
             let moved = logMoved.exchange(false, ordering: .acquiring)
             if fullCheck || moved {
+                do { try recentLog.refresh(from: store) } catch {
+                    logger.warning("cannot read the log's newest entries", [("error", "\(error)")])
+                }
                 for slot in Array(state.slots.values) where slot.session != nil {
                     if moved { slot.session?.logMoved() }
                     step(slot, received: [], woken: fullCheck, now: after, &state)
@@ -191,6 +199,8 @@ final class HubSessionLoop: Sendable {
     private struct LoopState {
         let store: NodeStore
         let epoll: Epoll
+        /// The log's newest entries, read once for every session.
+        let recentLog: RecentLog
         var slots: [UInt64: Slot] = [:]
         var nextToken: UInt64 = 1
         /// Connections with bytes possibly waiting that epoll will not report (TLS records already decrypted, or a
@@ -288,7 +298,7 @@ final class HubSessionLoop: Sendable {
                     throw WireError(.unexpectedMessage, "expected CURSOR")
                 }
                 let established = try HubHandshake.established(welcomed, cursor: cursor, store: store)
-                try startSession(slot, established, store: store)
+                try startSession(slot, established, store: store, recentLog: state.recentLog)
                 slot.phase = .streaming
             case .streaming:
                 break
@@ -304,7 +314,9 @@ final class HubSessionLoop: Sendable {
         }
     }
 
-    private func startSession(_ slot: Slot, _ established: EstablishedSession, store: NodeStore) throws {
+    private func startSession(
+        _ slot: Slot, _ established: EstablishedSession, store: NodeStore, recentLog: RecentLog
+    ) throws {
         let log = slot.logger
         slot.established = established
         try store.recordSessionStart(
@@ -337,7 +349,7 @@ final class HubSessionLoop: Sendable {
             hubLimits: HubSessionLimits(
                 quarantineQuota: configuration.limits.maximumQuarantinePerSite,
                 report: { limit, detail in ledger.hit(limit, detail) }),
-            onIncomingApplied: { [weak self] in self?.noteLogMoved() })
+            recentLog: recentLog, onIncomingApplied: { [weak self] in self?.noteLogMoved() })
         try session.begin(now: Clock.uptimeMilliseconds())
         slot.session = session
     }

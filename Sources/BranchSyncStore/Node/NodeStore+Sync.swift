@@ -16,34 +16,16 @@ extension NodeStore {
         for peer: SiteID, after cursor: Int64, clearance: Classification?, echoFloor: Int64 = 0, limit: Int,
         maximumBytes: Int
     ) throws -> OutboundBatch {
-        var batch = OutboundBatch(upTo: cursor, encodedStates: [], purges: [], attachments: [], reachedEnd: true)
-        var bytes = 0
-        var scanned = 0
+        var builder = OutboundBatchBuilder(after: cursor, maximumBytes: maximumBytes)
         // Scope is decided from the owner and class columns, and states go out as stored: nothing is decoded.
-        try db.statement(
-            "SELECT seq, origin, owner, class, id, state, attachment FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-        )
-        .forEachRow([.integer(cursor), .integer(Int64(limit))]) { row in
-            scanned += 1
-            guard bytes < maximumBytes else { return }
-            let seq = row.int(0)
-            batch.upTo = seq
-            if let clearance {
-                let recordClass = Classification(rawValue: row.text(3)) ?? .secret
-                guard Scope.mayHold(owner: row.text(2), classification: recordClass, site: peer, clearance: clearance)
-                else {
-                    if let id = try? RecordID(row.text(4)) { batch.purges.append(id) }
-                    return
-                }
-            }
-            if row.text(1) == peer.rawValue && seq > echoFloor { return }
-            let state = row.blob(5)
-            bytes += state.count
-            batch.encodedStates.append(state)
-            if let sha = row.optionalText(6) { batch.attachments.append(sha) }
+        let scanned = try forEachLogEntry(after: cursor, limit: limit) { entry in
+            guard !builder.isFull else { return false }
+            builder.add(entry, for: peer, clearance: clearance, echoFloor: echoFloor)
+            return true
         }
-        batch.reachedEnd = scanned < limit && bytes < maximumBytes
-        if bytes >= maximumBytes {
+        var batch = builder.batch
+        batch.reachedEnd = true
+        if scanned == limit || builder.isFull {
             batch.reachedEnd =
                 try db.statement("SELECT 1 FROM records WHERE seq > ?1 LIMIT 1").firstRow([.integer(batch.upTo)]) { _ in
                     true
@@ -51,6 +33,28 @@ extension NodeStore {
                 == nil
         }
         return batch
+    }
+
+    /// Reads the log entries after `cursor`, oldest first, at most `limit`, until `body` returns `false`.
+    /// - Returns: how many entries `body` took (`limit` when it never said stop and the log had that many).
+    @discardableResult
+    public func forEachLogEntry(after cursor: Int64, limit: Int, _ body: (LogEntry) throws -> Bool) throws -> Int {
+        var taken = 0
+        try db.statement(
+            """
+            SELECT seq, origin, owner, class, id, state, attachment, changed_at FROM records WHERE seq > ?1
+            ORDER BY seq LIMIT ?2
+            """
+        ).readRows([.integer(cursor), .integer(Int64(limit))]) { row in
+            let entry = LogEntry(
+                seq: row.int(0), origin: row.text(1), owner: row.text(2),
+                classification: Classification(rawValue: row.text(3)) ?? .secret, id: row.text(4), state: row.blob(5),
+                attachment: row.optionalText(6), changedAt: row.int(7))
+            guard try body(entry) else { return false }
+            taken += 1
+            return true
+        }
+        return taken
     }
 
     /// How many log entries after `cursor` would be sent to `peer` (its lag behind this node in changes), and when

@@ -67,6 +67,18 @@ public final class Statement {
         }
     }
 
+    /// Calls `body` for each row until it returns `false` (the rest is not read).
+    public func readRows(_ values: [SQLValue] = [], while body: (borrowing Row) throws -> Bool) throws {
+        try bind(values)
+        defer { sqlite3_reset(pointer) }
+        while true {
+            let rc = sqlite3_step(pointer)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw fail(rc) }
+            guard try body(Row(pointer: pointer)) else { return }
+        }
+    }
+
     /// The rows mapped by `transform`.
     public func rows<T>(_ values: [SQLValue] = [], _ transform: (borrowing Row) throws -> T) throws -> [T] {
         var result: [T] = []

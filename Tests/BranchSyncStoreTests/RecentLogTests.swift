@@ -1,0 +1,76 @@
+import BranchSyncCore
+import BranchSyncTestSupport
+import Testing
+
+@testable import BranchSyncStore
+
+/// The hub's in-memory log window must send exactly what a query of SQLite sends: the same batches, the same
+/// purges, the same pending counts, for any peer, clearance, echo floor and cursor it still covers.
+@Suite struct RecentLogTests {
+    @Test func batchesAndPendingCountsFromMemoryEqualThoseFromSQLite() throws {
+        let seed = TestSeed.make()
+        var random = SeededGenerator(seed: seed)
+        let directory = TemporaryDirectory()
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let head = try hub.lastSeq()
+        let window = RecentLog(head: head, maximumBytes: 1 << 20, maximumEntries: 40)
+        var ids: [RecordID] = []
+        let classes: [Classification] = [.public, .internal, .confidential, .secret]
+        for step in 0..<120 {
+            if ids.isEmpty || Int.random(in: 0..<3, using: &random) == 0 {
+                var values = customerValues
+                values["code"] = String(110_000 + step)
+                values["class"] = classes[Int.random(in: 0..<4, using: &random)].rawValue
+                ids.append(try hub.create(.customers, values: values).id)
+            } else {
+                let id = ids[Int.random(in: 0..<ids.count, using: &random)]
+                _ = try? hub.update(
+                    id, changes: ["class": classes[Int.random(in: 0..<4, using: &random)].rawValue, "notes": "\(step)"])
+            }
+            if Int.random(in: 0..<4, using: &random) == 0 { try window.refresh(from: hub) }
+        }
+        try window.refresh(from: hub)
+        let last = try hub.lastSeq()
+        // Log positions are not dense (they follow the clock, DESIGN.md §12): compare at each one and just before.
+        var positions: [Int64] = [head]
+        try hub.forEachLogEntry(after: head, limit: 10_000) { entry in
+            positions += [entry.seq - 1, entry.seq]
+            return true
+        }
+        var compared = 0
+        for peer in [try SiteID("bj01"), try SiteID("hq")] {
+            for clearance in [nil, Classification.internal, .confidential] {
+                for echoFloor in [Int64(0), last / 2, last] {
+                    for cursor in positions {
+                        guard
+                            let fromMemory = window.batch(
+                                for: peer, after: cursor, clearance: clearance, echoFloor: echoFloor, limit: 10,
+                                maximumBytes: 4_000)
+                        else { continue }
+                        let fromSQLite = try hub.outboundBatch(
+                            for: peer, after: cursor, clearance: clearance, echoFloor: echoFloor, limit: 10,
+                            maximumBytes: 4_000)
+                        let context =
+                            "seed \(seed) (BRANCHSYNC_SEED): \(peer) \(clearance?.rawValue ?? "-") echo \(echoFloor) after \(cursor)"
+                        #expect(fromMemory.upTo == fromSQLite.upTo, "\(context)")
+                        #expect(fromMemory.encodedStates == fromSQLite.encodedStates, "\(context)")
+                        #expect(fromMemory.purges == fromSQLite.purges, "\(context)")
+                        #expect(fromMemory.reachedEnd == fromSQLite.reachedEnd, "\(context)")
+                        let pendingMemory = window.pending(
+                            for: peer, after: cursor, clearance: clearance, echoFloor: echoFloor)
+                        let pendingSQLite = try hub.pending(
+                            for: peer, after: cursor, clearance: clearance, echoFloor: echoFloor)
+                        #expect(pendingMemory?.count == pendingSQLite.count, "\(context)")
+                        #expect(pendingMemory?.oldestMilliseconds == pendingSQLite.oldestMilliseconds, "\(context)")
+                        compared += 1
+                    }
+                }
+            }
+        }
+        #expect(compared > 20, "the window covered too few cursors to compare")
+        #expect(
+            window.batch(
+                for: try SiteID("bj01"), after: head, clearance: nil, echoFloor: 0, limit: 10, maximumBytes: 4_000)
+                == nil, "a trimmed window claims positions it no longer holds")
+    }
+}
