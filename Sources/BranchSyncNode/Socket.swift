@@ -133,6 +133,15 @@ enum Socket {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Closes a refused connection after reading what the peer already sent: closing with unread input makes the
+    /// kernel reset the connection, which can destroy the `ERROR` frame just written before the peer reads it.
+    static func closeAfterDraining(_ fd: Int32) {
+        _ = shutdown(fd, Int32(SHUT_WR))
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        for _ in 0..<64 where recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) > 0 {}
+        close(fd)
+    }
+
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
     private static func boundPort(_ storage: sockaddr_storage) -> UInt16 {

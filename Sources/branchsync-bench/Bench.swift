@@ -16,6 +16,8 @@ struct BenchOptions {
     var writeSeconds = 10
     /// Fleet: unauthenticated connections left stalled (0: skip that phase).
     var stalled = 0
+    /// Fleet: the hub's descriptor limit, soft and hard (`nil`: inherited).
+    var hubDescriptorLimit: Int?
 }
 
 /// The benchmark runs, sharing a temporary directory and generated rows.

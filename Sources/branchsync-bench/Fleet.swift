@@ -26,8 +26,18 @@ extension Bench {
         }
         let portFile = root + "/fleet-port"
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL
-        process.arguments = ["fleet-hub", hubDirectory, portFile]
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL.path
+        if let limit = options.hubDescriptorLimit {
+            // A service's usual limit, soft and hard: the hub cannot raise it.
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = [
+                "-c", "ulimit -n \(limit) && exec \"$0\" fleet-hub \"$1\" \"$2\"", executable, hubDirectory, portFile,
+            ]
+            print("hub descriptor limit: \(limit) (soft and hard)")
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["fleet-hub", hubDirectory, portFile]
+        }
         try process.run()
         defer {
             process.terminate()
@@ -58,7 +68,9 @@ extension Bench {
             String(
                 format: "sessions up: %d of %d live in %.2f s (%.0f handshakes/s); failed %d", fleet.live, count,
                 seconds, Double(fleet.live) / seconds, fleet.failed.count))
-        for client in fleet.failed.prefix(3) { print("  \(client.site): \(client.error ?? "?")") }
+        var reasons: [String: Int] = [:]
+        for client in fleet.failed { reasons[client.error ?? "?", default: 0] += 1 }
+        for (reason, count) in reasons.sorted(by: { $0.value > $1.value }).prefix(3) { print("  \(count)× \(reason)") }
         let loaded = HubProcessStats(pid: pid)
         print(
             "hub with \(fleet.live) sessions: RSS \(loaded.residentMegabytes) MB, \(loaded.threads) threads, "

@@ -148,6 +148,7 @@ final class FleetClients {
             let client = clients[index]
             if entry.revents & Int16(POLLOUT) != 0 { flush(client) }
             guard entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 else { continue }
+            var ended: String?
             while client.fd >= 0 {
                 let count = recv(client.fd, &buffer, buffer.count, 0)
                 if count > 0 {
@@ -155,19 +156,21 @@ final class FleetClients {
                     continue
                 }
                 if count == 0 {
-                    fail(client, "the hub closed the connection")
+                    ended = "the hub closed the connection"
                 } else if errno != EAGAIN && errno != EWOULDBLOCK {
-                    fail(client, "recv: \(String(cString: strerror(errno)))")
+                    ended = "recv: \(String(cString: strerror(errno)))"
                 }
                 break
             }
+            // What arrived before the end (an ERROR saying why) is read first.
             do {
-                while let frame = try client.decoder.next() {
+                while client.phase != .failed, let frame = try client.decoder.next() {
                     handle(try Message.decode(type: frame.type, payload: frame.payload), client)
                 }
             } catch {
                 fail(client, "\(error)")
             }
+            if let ended { fail(client, ended) }
         }
     }
 

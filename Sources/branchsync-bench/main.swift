@@ -30,6 +30,7 @@ while !arguments.isEmpty {
     case "--fanouts": options.fanouts = number()
     case "--write-seconds": options.writeSeconds = number()
     case "--stalled": options.stalled = number()
+    case "--hub-fd-limit": options.hubDescriptorLimit = number()
     case "--help", "-h":
         print(
             """
@@ -44,6 +45,7 @@ while !arguments.isEmpty {
               --branches N  connected branches for the latency and fleet runs (default 20)
               --idle-seconds N, --fanouts N, --write-seconds N   fleet phases (default 10, 50, 10)
               --stalled N   fleet: also N stalled unauthenticated connections and 60 stalled 16 MiB frames
+              --hub-fd-limit N   fleet: start the hub with this descriptor limit, soft and hard
               --writes N    single writes measured for latency (default 300)
             """)
         exit(0)

@@ -3,9 +3,9 @@ import CLinux
 
 /// The process's file descriptor limit (`RLIMIT_NOFILE`).
 public enum DescriptorLimit {
-    /// Descriptors an authenticated hub session holds: its socket, its wake signal, and its SQLite connection's
-    /// database, WAL and shared-memory files.
-    public static let perSession = 5
+    /// Descriptors a hub connection holds, before and after login: its socket (the session loop's epoll, wake
+    /// signal and SQLite connection are shared by all).
+    public static let perSession = 1
     /// Descriptors kept for everything else (listener, logs, the hub's own connections).
     public static let reserved = 64
 

@@ -168,7 +168,7 @@ final class HubGate {
             let frame = Message.error(ErrorMessage(code: error.code, message: error.message)).encodedFrame()
             _ = frame.withUnsafeBytes { StreamIO.write(fd: fd, tls: nil, $0) }
         }
-        close(fd)
+        Socket.closeAfterDraining(fd)
     }
 
     // MARK: Connections in their handshake
@@ -322,7 +322,7 @@ final class HubGate {
         epoll.remove(connection.fd)
         pending[token] = nil
         connection.tls?.shutdown()
-        close(connection.fd)
+        Socket.closeAfterDraining(connection.fd)
         configuration.book.release(host: connection.host)
     }
 
