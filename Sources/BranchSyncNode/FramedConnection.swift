@@ -13,7 +13,6 @@ final class FramedConnection {
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var closed = false
-    private var readBuffer = [UInt8](repeating: 0, count: 65_536)
     /// When bytes last arrived (monotonic milliseconds), for liveness checks.
     private(set) var lastReceiveUptime = Clock.uptimeMilliseconds()
     /// Whether an `ERROR` was queued or received: the connection must end, and no (further) error should follow.
@@ -123,15 +122,25 @@ final class FramedConnection {
     /// Reads what has arrived (up to ``maximumReadPerCall`` bytes) and returns the complete messages in it.
     /// - Throws: ``WireError`` for a malformed frame; ``NodeError`` when the peer closed the connection.
     func receiveAvailable() throws -> [Message] {
+        // The read buffer lives only for this call: a hub holding thousands of idle connections keeps none.
+        try withUnsafeTemporaryAllocation(byteCount: Self.readChunk, alignment: 1) { buffer in
+            try receiveAvailable(using: buffer)
+        }
+    }
+
+    /// Bytes asked of the socket per read.
+    static let readChunk = 65_536
+
+    private func receiveAvailable(using buffer: UnsafeMutableRawBufferPointer) throws -> [Message] {
         var messages: [Message] = []
         var readThisCall = 0
         readStoppedAtLimit = false
         while readThisCall < Self.maximumReadPerCall {
-            switch readBuffer.withUnsafeMutableBytes({ StreamIO.read(fd: fd, tls: tls, into: $0) }) {
+            switch StreamIO.read(fd: fd, tls: tls, into: buffer) {
             case .transferred(let count):
                 readThisCall += count
                 lastReceiveUptime = Clock.uptimeMilliseconds()
-                decoder.append(readBuffer[0..<count])
+                decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 while let frame = try decoder.next() {
                     messages.append(try Message.decode(type: frame.type, payload: frame.payload))
                 }
