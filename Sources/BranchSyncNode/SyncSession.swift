@@ -48,6 +48,11 @@ final class SyncSession {
     private let hubLimits: HubSessionLimits?
     /// The newest log entries in memory, shared by the sessions of one loop (fan-out without a query per session).
     private let recentLog: RecentLog?
+    /// Whether the driver stores acknowledged positions and heartbeats (``flushBookkeeping()``, the hub's loop: all
+    /// sessions in one transaction a second) instead of each session on its own.
+    private let driverFlushesBookkeeping: Bool
+    /// A heartbeat kept in memory until the driver's next flush.
+    private var unpersistedHeartbeat: (pending: Int64, age: Int64)?
     private var isHub: Bool { session.peerRole == .branch }
 
     // Outbound stream.
@@ -111,8 +116,9 @@ final class SyncSession {
         connection: any SessionChannel, store: NodeStore, session: EstablishedSession, options: SessionOptions,
         logger: Logger, stop: StopSignal, stopWhenCaughtUp: Bool,
         progress: ((SyncProgress) -> Void)? = nil, hubLimits: HubSessionLimits? = nil, recentLog: RecentLog? = nil,
-        onIncomingApplied: @escaping @Sendable () -> Void
+        driverFlushesBookkeeping: Bool = false, onIncomingApplied: @escaping @Sendable () -> Void
     ) {
+        self.driverFlushesBookkeeping = driverFlushesBookkeeping
         self.hubLimits = hubLimits
         self.recentLog = recentLog
         self.connection = connection
@@ -146,7 +152,7 @@ final class SyncSession {
 
     /// Stores what is kept in memory between flushes; drops attachments no batch claimed. Call once, at the end.
     func finish() {
-        try? persistAck()
+        try? flushBookkeeping()
         _ = try? store.dropUnreferencedBlobs(unclaimedBlobs)
     }
 
@@ -186,7 +192,7 @@ final class SyncSession {
             return true
         }
         if try !received.isEmpty && handle(received) { return true }
-        if unpersistedAck != nil && now >= lastAckPersist + 1000 { try persistAck() }
+        if !driverFlushesBookkeeping && unpersistedAck != nil && now >= lastAckPersist + 1000 { try persistAck() }
         try fillWindow()
         try connection.flush()
         let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0
@@ -709,9 +715,23 @@ final class SyncSession {
     private func noteHeartbeat(pending: Int64, age: Int64) throws {
         let reportChanged = lastPersistedHeartbeat.map { $0.pending != pending || ($0.age == 0) != (age == 0) } ?? true
         guard reportChanged || now >= lastHeartbeatPersist + Self.heartbeatPersistInterval else { return }
-        try store.recordHeartbeat(session.peer, peerPending: pending, pendingAgeMilliseconds: age)
         lastPersistedHeartbeat = (pending, age)
         lastHeartbeatPersist = now
+        if driverFlushesBookkeeping {
+            unpersistedHeartbeat = (pending, age)
+        } else {
+            try store.recordHeartbeat(session.peer, peerPending: pending, pendingAgeMilliseconds: age)
+        }
+    }
+
+    /// Stores the acknowledged position and the heartbeat kept in memory (the driver calls it for every session in
+    /// one transaction).
+    func flushBookkeeping() throws {
+        try persistAck()
+        if let (pending, age) = unpersistedHeartbeat {
+            try store.recordHeartbeat(session.peer, peerPending: pending, pendingAgeMilliseconds: age)
+            unpersistedHeartbeat = nil
+        }
     }
 
     /// Milliseconds between stored heartbeats when nothing changed (well inside ``PeerHealth/staleAfterSeconds``).

@@ -199,6 +199,36 @@ import Testing
         #expect(try cluster.eventually { try cluster.hubStore().peer(try SiteID("sh01"))?.peerPending == 7 })
     }
 
+    @Test func theHeartbeatsOfManySessionsAreStoredTogether() throws {
+        let sites = (0..<10).map { (String(format: "h%03d", $0), Classification.internal) }
+        let cluster = try Cluster(branches: [("bj01", .internal)] + sites)
+        var peers: [RawPeer] = []
+        for (site, _) in sites {
+            let peer = try RawPeer.session(cluster, site: site)
+            if case .changes(let changes) = try peer.receive() { peer.send(.ack(Ack(upTo: changes.upTo))) }
+            peers.append(peer)
+        }
+        Thread.sleep(forTimeInterval: 1.5)
+        let observer = try cluster.hubStore()
+        var last = try observer.dataVersion()
+        var commits = 0
+        // Each of 10 sessions reports a different backlog 10 times: 100 heartbeats that change what status shows.
+        for round in 1...10 {
+            for peer in peers { peer.send(.ping(Ping(clockMilliseconds: 1, pending: UInt64(round), pendingAge: 10))) }
+            for _ in 0..<10 {
+                usleep(10_000)
+                let now = try observer.dataVersion()
+                if now != last { commits += 1 }
+                last = now
+            }
+        }
+        #expect(commits <= 4, "100 heartbeats of 10 sessions made \(commits) commits in about a second")
+        #expect(
+            try cluster.eventually {
+                try sites.allSatisfy { try cluster.hubStore().peer(try SiteID($0.0))?.peerPending == 10 }
+            }, "the last heartbeat of every session reaches status")
+    }
+
     @Test func attachmentsNoStateRefersToAreNotKeptAndOversizedOnesEndTheSession() throws {
         let cluster = try Cluster()
         let peer = try RawPeer.session(cluster, site: "sh01")

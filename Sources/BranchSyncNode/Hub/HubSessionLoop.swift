@@ -142,6 +142,10 @@ final class HubSessionLoop: Sendable {
                     step(slot, received: [], woken: fullCheck, now: after, &state)
                 }
             }
+            if after >= state.nextBookkeepingFlush {
+                state.nextBookkeepingFlush = after + Self.bookkeepingInterval
+                flushBookkeeping(&state)
+            }
             if after >= state.nextTimerScan {
                 state.nextTimerScan = after + Self.timerResolution
                 for slot in Array(state.slots.values) where slot.isDue(at: after) {
@@ -207,6 +211,26 @@ final class HubSessionLoop: Sendable {
         /// read cut at its per-call limit).
         var readAgain: Set<UInt64> = []
         var nextTimerScan: UInt64 = 0
+        var nextBookkeepingFlush: UInt64 = 0
+    }
+
+    /// Milliseconds between flushes of every session's acknowledged position and heartbeat.
+    private static let bookkeepingInterval: UInt64 = 1_000
+
+    /// Stores every session's acknowledged position and heartbeat in one transaction: they feed `status` only (a
+    /// branch's own stated cursor is what resumption relies on), so a second's delay costs nothing and a thousand
+    /// sessions make one commit a second, not a thousand.
+    private func flushBookkeeping(_ state: inout LoopState) {
+        let sessions = state.slots.values.compactMap(\.session)
+        guard !sessions.isEmpty else { return }
+        do {
+            try state.store.inOneTransaction {
+                for session in sessions { try session.flushBookkeeping() }
+            }
+        } catch {
+            configuration.logger.warning(
+                "cannot store the sessions' positions and heartbeats; status may lag", [("error", "\(error)")])
+        }
     }
 
     private static let wakeToken: UInt64 = 0
@@ -349,7 +373,8 @@ final class HubSessionLoop: Sendable {
             hubLimits: HubSessionLimits(
                 quarantineQuota: configuration.limits.maximumQuarantinePerSite,
                 report: { limit, detail in ledger.hit(limit, detail) }),
-            recentLog: recentLog, onIncomingApplied: { [weak self] in self?.noteLogMoved() })
+            recentLog: recentLog, driverFlushesBookkeeping: true,
+            onIncomingApplied: { [weak self] in self?.noteLogMoved() })
         try session.begin(now: Clock.uptimeMilliseconds())
         slot.session = session
     }

@@ -125,6 +125,11 @@ extension NodeStore {
 
     // MARK: Session bookkeeping (for `status`)
 
+    /// Runs `body` in one write transaction: the writes inside (each its own transaction otherwise) commit together.
+    public func inOneTransaction<T>(_ body: () throws -> T) throws -> T {
+        try db.write(body)
+    }
+
     /// Characters of a peer's software string kept (it is the peer's to choose, and `status` shows it).
     static let maximumPeerTextLength = 120
     /// Characters of a session's last error kept (errors quote what a peer sent).
