@@ -62,19 +62,21 @@ final class HubSessionLoop: Sendable {
         let logger = configuration.logger
         let store: NodeStore
         let epoll: Epoll
+        let recentLog: RecentLog
         do {
             store = try NodeStore.open(
                 directory: configuration.directory, actor: AuditActor(user: "sync", origin: "hub sessions"))
             epoll = try Epoll(capacity: 1024)
             try epoll.add(wake.readFD, token: Self.wakeToken)
+            recentLog = RecentLog(head: try store.lastSeq())
         } catch {
-            logger.error("the session loop cannot start; no branch can sync", [("error", "\(error)")])
-            for arrival in arrivals.withLock({ $0 }) { arrival.connection.fail(with: error) }
-            return
-        }
-        let recentLog: RecentLog
-        do { recentLog = RecentLog(head: try store.lastSeq()) } catch {
-            logger.error("the session loop cannot read the log; no branch can sync", [("error", "\(error)")])
+            // Without its loop the hub cannot serve anyone: it stops rather than accept logins it cannot serve.
+            logger.error("the session loop cannot start; the hub stops", [("error", "\(error)")])
+            configuration.stop.stop()
+            for arrival in arrivals.withLock({ $0 }) {
+                arrival.connection.fail(with: WireError(.internalError, "the hub cannot serve sessions; retry later"))
+                onClosed(arrival.host)
+            }
             return
         }
         var state = LoopState(store: store, epoll: epoll, recentLog: recentLog)
