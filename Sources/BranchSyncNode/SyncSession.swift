@@ -33,7 +33,11 @@ public struct SyncProgress: Sendable {
 /// acknowledged. Caught up, it stays open, pushes new changes when woken, and verifies that both replicas hold the
 /// same records.
 ///
-/// Not `Sendable`: runs on the thread that owns the connection and the store.
+/// Driven one turn at a time (``step(received:woken:now:)``) with what arrived and the driver's clock: by the hub's
+/// event loop (``HubSessionLoop``), by the branch's thread (`run(on:wake:)`), or by a test. It sends through a
+/// ``SessionChannel`` and never reads a socket or a clock itself.
+///
+/// Not `Sendable`: used only by the thread that drives it and owns its store connection.
 final class SyncSession {
     private let connection: any SessionChannel
     private let store: NodeStore

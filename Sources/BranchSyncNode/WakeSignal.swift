@@ -1,8 +1,8 @@
 import CLinux
 @preconcurrency import Glibc
 
-/// An eventfd that wakes a session thread blocked in `poll` (new local changes, shutdown). One file descriptor per
-/// session.
+/// An eventfd that wakes a thread blocked in `poll` or `epoll_wait` (new changes, new sessions, shutdown): the hub's
+/// session loop has one for all its sessions, a branch one for its session.
 public final class WakeSignal: Sendable {
     let readFD: Int32
 
