@@ -212,6 +212,7 @@ final class SyncSession {
 
     /// Tells the peer this node's clock and everything it has not acknowledged yet (in flight or not sent).
     private func sendPing() throws {
+        try recentLog?.refreshIfBehind(store)
         let backlog =
             try recentLog?.pending(
                 for: session.peer, after: peerApplied, clearance: session.clearance, echoFloor: echoFloor)
@@ -294,6 +295,7 @@ final class SyncSession {
         while inflight.count < options.window && connection.pendingOutputCount < options.outputHighWater
             && (scanDue || !outboundAtEnd)
         {
+            try recentLog?.refreshIfBehind(store)
             let batch =
                 try recentLog?.batch(
                     for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,

@@ -312,6 +312,42 @@ import Testing
         #expect(details.allSatisfy { $0.count <= 1_001 && !$0.contains("\n") }, "\(details.map(\.count).max() ?? 0)")
     }
 
+    @Test func aCompensatingWriteReachesTheLiveOriginWithoutAnyOtherChange() throws {
+        let cluster = try Cluster()
+        let peer = try RawPeer.session(cluster, site: "sh01")
+        let sh01 = try SiteID("sh01")
+        var record = RecordState(
+            id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10)),
+            collection: .customers, owner: sh01)
+        let now = Timestamp.nowMilliseconds()
+        _ = record.applyLocalWrite(
+            customer("310001"),
+            stamp: Stamp(dot: Dot(site: sh01, counter: 5), time: HLCTimestamp(wallMilliseconds: now, logical: 0)))
+        #expect(Self.sendBatch(peer, upTo: 1, [record.encoded()]) == nil)
+        // The owner's own edit with a malformed credit code: refused, undone by a hub write that must come back now.
+        _ = record.applyLocalWrite(
+            ["creditCode": "not a code"],
+            stamp: Stamp(dot: Dot(site: sh01, counter: 6), time: HLCTimestamp(wallMilliseconds: now + 1, logical: 0)))
+        peer.send(.changes(Changes(upTo: 2, remaining: 0, encodedStates: [record.encoded()])))
+        var refused = false
+        var undone = false
+        while !(refused && undone), let message = try? peer.receive() {
+            switch message {
+            case .refused: refused = true
+            case .changes(let changes):
+                peer.send(.ack(Ack(upTo: changes.upTo)))
+                undone =
+                    undone
+                    || changes.encodedStates.contains {
+                        (try? RecordState(decoding: $0))?["creditCode"] == huaweiCredit
+                    }
+            default: break
+            }
+        }
+        #expect(refused, "no REFUSED notice")
+        #expect(undone, "the compensating write did not reach the live origin")
+    }
+
     @Test func aBranchAtItsQuarantineQuotaGetsTryLaterAndNothingOfTheBatchIsApplied() throws {
         var limits = HubLimits()
         limits.maximumQuarantinePerSite = 2

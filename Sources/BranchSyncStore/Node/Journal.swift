@@ -12,7 +12,7 @@ final class Journal {
     let store: NodeStore
     private var db: DatabaseConnection { store.db }
     private(set) var clock: WriteClock
-    private var lastSeq: Int64
+    private(set) var lastSeq: Int64
     /// Whether the node has open conflicts: only then does a save look for conflicts it closes.
     private var hasOpenConflicts: Bool
     /// Hub: the history epoch this transaction started (the store's first log position), set on the store once the

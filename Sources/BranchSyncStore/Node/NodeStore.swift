@@ -145,16 +145,23 @@ public final class NodeStore {
     /// Runs `body` with the node's journal in one write transaction, saving the counter, clock and log head with it.
     func journaled<T>(_ body: (Journal) throws -> T) throws -> T {
         var startedEpoch: [UInt8]?
+        var head: Int64 = 0
         let result = try db.write {
             let journal = try Journal(store: self)
             let result = try body(journal)
             try journal.commit()
             startedEpoch = journal.startedEpoch
+            head = journal.lastSeq
             return result
         }
         if let startedEpoch { historyEpoch = startedEpoch }
+        logHeadWrittenHere = max(logHeadWrittenHere, head)
         return result
     }
+
+    /// The log head as of this connection's last write (0 before any): a ``RecentLog`` behind it reads the new
+    /// entries, whatever wrote them (an apply, a compensating write, a re-admission).
+    public private(set) var logHeadWrittenHere: Int64 = 0
 
     /// The metadata key present while a restored hub regains what it lost (DESIGN.md §12).
     public static let recoveringKey = "recovering_since"

@@ -52,6 +52,11 @@ public final class RecentLog {
         }
     }
 
+    /// Reads the new entries if `store`'s connection wrote past ``last`` (cheap when it did not: no query).
+    public func refreshIfBehind(_ store: NodeStore) throws {
+        if store.logHeadWrittenHere > last { try refresh(from: store) }
+    }
+
     private func trim() {
         while count > 0 && (bytes > maximumBytes || count > maximumEntries) {
             if let entry = entries[first] {
