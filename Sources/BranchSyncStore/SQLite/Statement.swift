@@ -57,13 +57,9 @@ public final class Statement {
 
     /// Calls `body` for each row; the row is valid only during the call.
     public func forEachRow(_ values: [SQLValue] = [], _ body: (borrowing Row) throws -> Void) throws {
-        try bind(values)
-        defer { sqlite3_reset(pointer) }
-        while true {
-            let rc = sqlite3_step(pointer)
-            if rc == SQLITE_DONE { return }
-            guard rc == SQLITE_ROW else { throw fail(rc) }
-            try body(Row(pointer: pointer))
+        try readRows(values) { row in
+            try body(row)
+            return true
         }
     }
 
