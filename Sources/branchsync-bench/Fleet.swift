@@ -136,21 +136,7 @@ extension Bench {
         let before = HubProcessStats(pid: pid)
         var sockets: [Int32] = []
         for index in 0..<(options.stalled + 60) {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { break }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = fleet.port.bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard connected == 0 else {
-                close(fd)
-                break
-            }
+            guard case .success(let fd) = FleetClients.connectLoopback(port: fleet.port) else { break }
             let bytes: [UInt8]
             if index >= options.stalled {
                 // A legal 16 MiB frame (length 0x01000000, type HELLO) and its first 64 KiB.

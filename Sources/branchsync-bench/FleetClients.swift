@@ -54,23 +54,11 @@ final class FleetClients {
     }
 
     private func connect(_ client: Client) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else {
-            fail(client, "socket: \(String(cString: strerror(errno)))")
-            return
-        }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard rc == 0 else {
-            close(fd)
-            fail(client, "connect: \(String(cString: strerror(errno)))")
+        let fd: Int32
+        switch Self.connectLoopback(port: port) {
+        case .success(let connected): fd = connected
+        case .failure(let reason):
+            fail(client, reason.text)
             return
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -84,6 +72,31 @@ final class FleetClients {
         client.hello = hello
         client.phase = .awaitingChallenge
         send(.hello(hello), to: client)
+    }
+
+    struct ConnectFailure: Error {
+        var text: String
+    }
+
+    /// A blocking TCP connection to 127.0.0.1:`port`, or why there is none.
+    static func connectLoopback(port: UInt16) -> Result<Int32, ConnectFailure> {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .failure(ConnectFailure(text: "socket: \(String(cString: strerror(errno)))")) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else {
+            let text = "connect: \(String(cString: strerror(errno)))"
+            close(fd)
+            return .failure(ConnectFailure(text: text))
+        }
+        return .success(fd)
     }
 
     private func fail(_ client: Client, _ text: String) {
