@@ -55,6 +55,23 @@ final class FramedConnection {
     /// Bytes queued but not yet written.
     var pendingOutputCount: Int { output.count - outputOffset }
 
+    /// While set, ``flush()`` writes nothing: the hub's session loop holds a turn's output (acknowledgements, changes
+    /// read from the turn's writes) until the turn's group commit stored what it says.
+    var holdsOutput = false {
+        didSet { backlogWhenHeld = pendingOutputCount }
+    }
+    private var backlogWhenHeld = 0
+
+    /// Drops the output queued while held (it spoke of writes that were not stored) and stops holding.
+    func discardHeldOutput() {
+        guard holdsOutput else { return }
+        output.removeSubrange(min(output.count, outputOffset + backlogWhenHeld)...)
+        holdsOutput = false
+    }
+
+    /// Bytes the socket did not take at the last flush (output held back since does not count).
+    var outputBacklog: Int { holdsOutput ? backlogWhenHeld : pendingOutputCount }
+
     /// Queues a message; call ``flush()`` to write.
     func send(_ message: Message) {
         if case .error = message { errorExchanged = true }
@@ -66,8 +83,8 @@ final class FramedConnection {
         errorExchanged = true
     }
 
-    /// Ends a failed connection: tells the peer why with `ERROR` (unless an error was sent or received already) and
-    /// closes.
+    /// Ends a failed connection: writes what is queued, tells the peer why with `ERROR` (unless an error was sent or
+    /// received already) and closes.
     /// Only protocol errors are described; anything else goes out as a generic internal error.
     func fail(with error: any Error) {
         if !errorExchanged {
@@ -76,14 +93,19 @@ final class FramedConnection {
             } else {
                 send(.error(ErrorMessage(code: .internalError, message: "the session failed; retry later")))
             }
-            try? flush()
         }
-        close()
+        try? flush()
+        guard !closed else { return }
+        closed = true
+        tls?.shutdown()
+        // Input left unread would make the kernel reset the connection and destroy the ERROR before the peer reads it.
+        Socket.closeAfterDraining(fd)
     }
 
     /// Writes as much queued output as the socket takes now.
     /// - Throws: ``NodeError`` if the peer is gone.
     func flush() throws {
+        if holdsOutput { return }
         sending: while outputOffset < output.count {
             let result = output.withUnsafeBytes { raw in
                 StreamIO.write(fd: fd, tls: tls, UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))

@@ -10,6 +10,9 @@ protocol SessionChannel: AnyObject {
     func flush() throws
     /// Bytes queued and not yet written.
     var pendingOutputCount: Int { get }
+    /// Bytes the peer's socket did not take yet. Output the driver holds back until its writes commit is not
+    /// counted: it goes out as soon as they did.
+    var outputBacklog: Int { get }
     /// When bytes last arrived from the peer (uptime milliseconds), for the silence timeout.
     var lastReceiveUptime: UInt64 { get }
     /// The peer sent `ERROR`: no error goes back.

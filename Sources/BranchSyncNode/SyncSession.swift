@@ -199,7 +199,7 @@ final class SyncSession {
         if !driverFlushesBookkeeping && unpersistedAck != nil && now >= lastAckPersist + 1000 { try persistAck() }
         try fillWindow()
         try connection.flush()
-        let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.pendingOutputCount == 0
+        let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.outputBacklog == 0
         verifySchedule.noteCaughtUp(caughtUp, at: now)
         if caughtUp { try caughtUpBothWays(now: now) }
         if stopWhenCaughtUp && caughtUp && verifiedOnce && verifyRun == nil {

@@ -8,7 +8,9 @@ import Testing
 final class Daemon {
     let process = Process()
 
-    init(_ arguments: [String], data: String, log: String, clock: String? = nil) throws {
+    init(
+        _ arguments: [String], data: String, log: String, clock: String? = nil, environment: [String: String] = [:]
+    ) throws {
         if let clock {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
             process.arguments = ["-f", clock, branchsyncBinary().path, "--data", data] + arguments
@@ -18,6 +20,7 @@ final class Daemon {
         }
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"
+        env.merge(environment) { $1 }
         process.environment = env
         if !FileManager.default.fileExists(atPath: log) {
             _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -120,6 +123,97 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         #expect(Set(customers.compactMap { $0["code"] }).count == total)
         #expect(try hubStore.allRecords().map(\.canonicalJSON) == branch.allRecords().map(\.canonicalJSON))
         #expect(try hubStore.quarantined().isEmpty)
+    }
+}
+
+@Suite(.serialized) struct GroupCommitCrashTests {
+    /// The hub commits the batches of one turn of its session loop together and sends their `ACK`s only after that
+    /// commit. Killed right before it, the hub acknowledged nothing (so the branch still owes every change, and keeps
+    /// whatever a purge would otherwise have taken); restarted, it receives the same changes again and loses none.
+    @Test func aHubKilledBeforeItsGroupCommitAcknowledgedNothingAndTheChangesArriveAfterItsRestart() throws {
+        let directory = TemporaryDirectory()
+        let hubData = directory.file("hq")
+        let branchData = directory.file("bj01")
+        let actor = AuditActor(user: "t", origin: "t")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: hubData)
+        _ = cli(["site", "add", "bj01", "--secret-file", directory.file("bj01.secret")], data: hubData)
+        let hubLog = directory.file("hq.log")
+        let crashing = try Daemon(
+            ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData, log: hubLog,
+            environment: ["BRANCHSYNC_TEST_CRASH_AT": "before-group-commit"])
+        #expect(waitUntil { FileManager.default.fileExists(atPath: directory.file("port")) })
+        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        _ = cli(
+            [
+                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+                directory.file("bj01.secret"),
+            ], data: branchData)
+        for (index, code) in ["110001", "110002", "110003"].enumerated() {
+            let added = cli(
+                ["customer", "add", "--code", code, "--name", "客户\(index)", "--credit-code", "91110000802100433B"],
+                data: branchData)
+            #expect(added.status == 0, "\(added.err)")
+        }
+
+        let first = try runBinary(["sync", "--once"], data: branchData)
+        #expect(first.status != 0, "the sync should have failed with the hub: \(first.out)")
+        #expect(waitUntil(timeout: 20) { !crashing.process.isRunning }, "the hub did not stop before its commit")
+        if crashing.process.isRunning { crashing.kill9() }
+        #expect(crashing.process.terminationReason == .uncaughtSignal && crashing.process.terminationStatus == SIGKILL)
+        let hubID = try SiteID("hq")
+        #expect(try NodeStore.open(directory: branchData, actor: actor).peer(hubID)?.ackedCursor == 0)
+        #expect(try NodeStore.open(directory: hubData, actor: actor).counts()[.customers]?.live ?? 0 == 0)
+
+        let hub = try Daemon(["run", "--listen", "127.0.0.1:\(port)"], data: hubData, log: hubLog)
+        defer { hub.terminate() }
+        #expect(waitUntil { (try? runBinary(["sync", "--once"], data: branchData).status) == 0 })
+        #expect(try NodeStore.open(directory: hubData, actor: actor).counts()[.customers]?.live == 3)
+        let branch = try NodeStore.open(directory: branchData, actor: actor)
+        #expect(try branch.peer(hubID)?.ackedCursor == branch.lastSeq())
+    }
+}
+
+extension GroupCommitCrashTests {
+    /// A group commit that fails (a full disk) stored nothing of its turn, so nothing of the turn is sent: the branch
+    /// gets `TRY_LATER` instead of an `ACK`, the hub keeps serving, and the next sync delivers everything.
+    @Test func aFailedGroupCommitAnswersTryLaterAndTheNextSyncDeliversEverything() throws {
+        let directory = TemporaryDirectory()
+        let hubData = directory.file("hq")
+        let branchData = directory.file("bj01")
+        let actor = AuditActor(user: "t", origin: "t")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: hubData)
+        _ = cli(["site", "add", "bj01", "--secret-file", directory.file("bj01.secret")], data: hubData)
+        let hub = try Daemon(
+            ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData,
+            log: directory.file("hq.log"), environment: ["BRANCHSYNC_TEST_FAIL_ONCE_AT": "before-group-commit"])
+        defer { hub.terminate() }
+        #expect(waitUntil { FileManager.default.fileExists(atPath: directory.file("port")) })
+        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        _ = cli(
+            [
+                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+                directory.file("bj01.secret"),
+            ], data: branchData)
+        let added = cli(
+            ["customer", "add", "--code", "110001", "--name", "客户", "--credit-code", "91110000802100433B"],
+            data: branchData)
+        #expect(added.status == 0, "\(added.err)")
+
+        let first = try runBinary(["sync", "--once"], data: branchData)
+        #expect(first.status != 0)
+        #expect(first.err.contains("TRY_LATER") && first.err.contains("could not store"), "\(first.err)")
+        #expect(hub.process.isRunning)
+        let hubID = try SiteID("hq")
+        #expect(try NodeStore.open(directory: branchData, actor: actor).peer(hubID)?.ackedCursor == 0)
+        #expect(try NodeStore.open(directory: hubData, actor: actor).counts()[.customers]?.live == 0)
+
+        let second = try runBinary(["sync", "--once"], data: branchData)
+        #expect(second.status == 0, "\(second.err)")
+        #expect(try NodeStore.open(directory: hubData, actor: actor).counts()[.customers]?.live == 1)
+        let log = (try? String(contentsOfFile: directory.file("hq.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("cannot store what the sessions received"), "\(log)")
     }
 }
 

@@ -16,6 +16,7 @@ import Testing
         var outbox: [Message] = []
         var lastReceiveUptime: UInt64 = 0
         var pendingOutputCount: Int { 0 }
+        var outputBacklog: Int { 0 }
         var peerErrored = false
 
         func send(_ message: Message) { outbox.append(message) }

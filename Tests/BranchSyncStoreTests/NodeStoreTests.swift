@@ -497,3 +497,65 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try branch.record(own.id) != nil)
     }
 }
+
+/// Group commit (the hub's session loop): the writes of one turn commit together, each still atomic on its own.
+@Suite struct GroupCommitTests {
+    struct Interrupted: Error {}
+
+    static func values(_ code: String) -> [String: String] {
+        var values = customerValues
+        values["code"] = code
+        return values
+    }
+
+    @Test func theWritesOfAGroupCommitTogetherAndAFailedOneTakesOnlyItselfBack() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let reader = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
+        store.beginGroup()
+        let first = try store.create(.customers, values: Self.values("110001"))
+        store.faultInjector = { if $0 == .beforeMetaSave { throw Interrupted() } }
+        #expect(throws: Interrupted.self) { try store.create(.customers, values: Self.values("110002")) }
+        store.faultInjector = nil
+        let third = try store.create(.customers, values: Self.values("110003"))
+        #expect(try reader.records(in: .customers).isEmpty, "another connection saw writes before the commit")
+        #expect(try store.commitGroup())
+        #expect(try reader.records(in: .customers).map(\.id).sorted() == [first.id, third.id].sorted())
+        #expect(
+            try reader.changes(after: 0).map(\.state.id) == [first.id, third.id], "the failed write left a log entry")
+        #expect(!store.hasActiveStatements)
+    }
+
+    @Test func aGroupWhoseCommitFailsStoresNothingAndTheNextGroupContinuesFromWhatIsStored() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let kept = try store.create(.customers, values: Self.values("110001"))
+        let head = try store.lastSeq()
+        store.beginGroup()
+        _ = try store.create(.customers, values: Self.values("110002"))
+        #expect(store.logHeadWrittenHere == head + 1)
+        store.groupAppliedIncoming = true
+        store.faultInjector = { if $0 == .beforeGroupCommit { throw Interrupted() } }
+        #expect(throws: Interrupted.self) { try store.commitGroup() }
+        store.faultInjector = nil
+        #expect(try store.records(in: .customers) == [kept])
+        #expect(store.logHeadWrittenHere == head, "the connection still believes in a rolled-back log position")
+        store.beginGroup()
+        let next = try store.create(.customers, values: Self.values("110003"))
+        #expect(try store.commitGroup())
+        #expect(try store.changes(after: head).map(\.state.id) == [next.id])
+        #expect(try store.record(next.id) != nil)
+    }
+
+    @Test func aGroupThatOnlyReadsLocksNothingAndCommitsNothing() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let other = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
+        store.beginGroup()
+        _ = try store.records(in: .customers)
+        // Another connection writes while the group is open: it would wait out the busy handler if the group held
+        // the write lock.
+        _ = try other.create(.customers, values: Self.values("110001"))
+        #expect(try store.commitGroup() == false)
+    }
+}

@@ -102,6 +102,11 @@ final class HubSessionLoop: Sendable {
             let timeout = Int32(clamping: max(0, Int64(state.nextTimerScan) - Int64(now)))
             let events = epoll.wait(timeoutMilliseconds: state.readAgain.isEmpty ? timeout : 0)
             let after = Clock.uptimeMilliseconds()
+            // One turn, one commit: every session's writes of this turn (the batches of many branches) commit
+            // together, and what the sessions send waits for that commit.
+            store.beginGroup()
+            state.inTurn = true
+            defer { finishTurn(&state) }
             var woken = false
             for event in events {
                 if event.token == Self.wakeToken {
@@ -155,6 +160,57 @@ final class HubSessionLoop: Sendable {
                 }
             }
         }
+    }
+
+    // MARK: Turns
+
+    /// Ends a turn: commits its writes, then sends what its sessions queued and closes the connections that ended.
+    /// When the commit fails nothing of the turn was stored, so nothing it would have said may reach a branch: the
+    /// sessions of the turn end with `TRY_LATER` (their branches send again) and the log window starts afresh.
+    private func finishTurn(_ state: inout LoopState) {
+        state.inTurn = false
+        let held = state.held
+        let closing = state.closing
+        state.held = [:]
+        state.closing = []
+        do {
+            try state.store.commitGroup()
+        } catch {
+            configuration.logger.error(
+                "cannot store what the sessions received; they end and their branches send it again",
+                [("error", "\(error)"), ("sessions", String(held.count))])
+            state.recentLog.reset(head: (try? state.store.lastSeq()) ?? 0)
+            let failure = WireError(.tryLater, "the hub could not store this session's changes; retry later")
+            for slot in held.values where state.slots[slot.token] != nil {
+                slot.connection.discardHeldOutput()
+                end(slot, error: failure, &state)
+            }
+            for (slot, _) in closing {
+                slot.connection.discardHeldOutput()
+                close(slot, error: failure)
+            }
+            return
+        }
+        for slot in held.values where state.slots[slot.token] != nil {
+            slot.connection.holdsOutput = false
+            do {
+                try slot.connection.flush()
+                watchWrites(slot, &state)
+            } catch {
+                end(slot, error: error, &state)
+            }
+        }
+        for (slot, error) in closing {
+            slot.connection.holdsOutput = false
+            close(slot, error: error)
+        }
+    }
+
+    /// Holds what `slot` sends in this turn until the turn's commit.
+    private func hold(_ slot: Slot, _ state: inout LoopState) {
+        guard state.inTurn, state.held[slot.token] == nil else { return }
+        slot.connection.holdsOutput = true
+        state.held[slot.token] = slot
     }
 
     // MARK: One connection
@@ -214,6 +270,12 @@ final class HubSessionLoop: Sendable {
         var readAgain: Set<UInt64> = []
         var nextTimerScan: UInt64 = 0
         var nextBookkeepingFlush: UInt64 = 0
+        /// Whether a turn (one group commit) is open.
+        var inTurn = false
+        /// Connections whose output waits for the turn's commit.
+        var held: [UInt64: Slot] = [:]
+        /// Connections that ended in the turn, closed once its commit decided what they may still send.
+        var closing: [(Slot, (any Error)?)] = []
     }
 
     /// Milliseconds between flushes of every session's acknowledged position and heartbeat.
@@ -284,6 +346,7 @@ final class HubSessionLoop: Sendable {
     /// Advances one connection: its handshake, then its session.
     private func step(_ slot: Slot, received: [Message], woken: Bool, now: UInt64, _ state: inout LoopState) {
         guard state.slots[slot.token] != nil else { return }
+        hold(slot, &state)
         let store = state.store
         store.actor = slot.actor
         var received = slot.connection.pendingHandshakeMessages + received
@@ -390,7 +453,8 @@ final class HubSessionLoop: Sendable {
         }
     }
 
-    /// Ends a connection: stores why, tells the peer, frees the site and the connection's place.
+    /// Ends a connection: stores why; tells the peer and frees the site and the connection's place now, or at the end
+    /// of the turn when one is open.
     private func end(_ slot: Slot, error: (any Error)?, _ state: inout LoopState) {
         guard state.slots.removeValue(forKey: slot.token) != nil else { return }
         state.readAgain.remove(slot.token)
@@ -411,9 +475,22 @@ final class HubSessionLoop: Sendable {
         } else if let error {
             slot.logger.warning("handshake refused", [("error", "\(error)")])
         }
-        if let error { slot.connection.fail(with: error) }
-        slot.connection.close()
-        if slot.registered { configuration.registry.unregister(site, token: slot.token) }
+        if state.inTurn {
+            state.closing.append((slot, error))
+        } else {
+            close(slot, error: error)
+        }
+    }
+
+    /// Tells the peer why (if it failed), closes the connection, frees the site and the connection's place.
+    private func close(_ slot: Slot, error: (any Error)?) {
+        if let error {
+            slot.connection.fail(with: error)
+        } else {
+            try? slot.connection.flush()
+            slot.connection.close()
+        }
+        if slot.registered { configuration.registry.unregister(slot.peer.hello.site, token: slot.token) }
         onClosed(slot.host)
     }
 }

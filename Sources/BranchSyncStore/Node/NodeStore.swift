@@ -22,6 +22,9 @@ public final class NodeStore {
     /// Called between the statements of a local write, for tests that interrupt writes; see ``FaultPoint``.
     var faultInjector: ((FaultPoint) throws -> Void)?
     private let crashPoint: FaultPoint?
+    /// A place where this connection's first write fails as a full disk would (tests of the daemons, through
+    /// `BRANCHSYNC_TEST_FAIL_ONCE_AT`).
+    private var failOncePoint: FaultPoint?
     /// Hub: the history epoch this store's writes belong to, started with its first log position (Protocol.md
     /// §8.2). `nil` until then, so every process that writes after a restore starts an epoch the old history lacks.
     var historyEpoch: [UInt8]?
@@ -40,7 +43,9 @@ public final class NodeStore {
             throw StorageError(code: .corrupt, message: "the stored site id is invalid: \(error.message)")
         }
         identity = NodeIdentity(site: site, role: role, hubAddress: meta["hub"])
-        crashPoint = ProcessInfo.processInfo.environment["BRANCHSYNC_TEST_CRASH_AT"].flatMap(FaultPoint.init(rawValue:))
+        let environment = ProcessInfo.processInfo.environment
+        crashPoint = environment["BRANCHSYNC_TEST_CRASH_AT"].flatMap(FaultPoint.init(rawValue:))
+        failOncePoint = environment["BRANCHSYNC_TEST_FAIL_ONCE_AT"].flatMap(FaultPoint.init(rawValue:))
     }
 
     /// The path of the database file in `directory`.
@@ -159,6 +164,34 @@ public final class NodeStore {
         return result
     }
 
+    /// Starts a group commit: the writes until ``commitGroup()`` (each atomic on its own) commit together. The hub's
+    /// session loop wraps each turn in one, so the batches of many branches cost one commit; it holds back everything
+    /// it would send in the turn (acknowledgements above all) until the commit returned.
+    public func beginGroup() {
+        db.beginGroup()
+        groupAppliedIncoming = false
+    }
+
+    /// Commits the group's writes.
+    /// - Returns: whether the group wrote anything.
+    /// - Throws: when nothing of the group was stored (the commit failed, or SQLite rolled it back earlier); this
+    ///   connection's cached positions are reset to what is stored.
+    @discardableResult
+    public func commitGroup() throws -> Bool {
+        do {
+            if groupAppliedIncoming { try injectFault(.beforeGroupCommit) }
+            return try db.commitGroup()
+        } catch {
+            db.rollbackGroup()
+            historyEpoch = nil
+            logHeadWrittenHere = (try? lastSeq()) ?? 0
+            throw error
+        }
+    }
+
+    /// Whether the open group applied a peer's states (a test may stop the process right before such a commit).
+    var groupAppliedIncoming = false
+
     /// The log head as of this connection's last write (0 before any): a ``RecentLog`` behind it reads the new
     /// entries, whatever wrote them (an apply, a compensating write, a re-admission).
     public private(set) var logHeadWrittenHere: Int64 = 0
@@ -170,6 +203,12 @@ public final class NodeStore {
         if crashPoint == point {
             kill(getpid(), SIGKILL)
         }
+        if failOncePoint == point {
+            failOncePoint = nil
+            throw StorageError(
+                code: .sqlite(13),  // SQLITE_FULL
+                message: "database or disk is full (injected at \(point.rawValue) by BRANCHSYNC_TEST_FAIL_ONCE_AT)")
+        }
         try faultInjector?(point)
     }
 }
@@ -180,4 +219,6 @@ enum FaultPoint: String, Sendable {
     case afterRecordRow = "after-record-row"
     /// After the audit row, before the node's counter and clock are saved.
     case beforeMetaSave = "before-meta-save"
+    /// Before the commit of a group (``NodeStore/beginGroup()``) that applied a peer's states.
+    case beforeGroupCommit = "before-group-commit"
 }

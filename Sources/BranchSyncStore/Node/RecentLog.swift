@@ -52,6 +52,17 @@ public final class RecentLog {
         }
     }
 
+    /// Forgets every entry and starts again, empty, at `head`: after a write this window may already hold was
+    /// rolled back (a failed group commit), so no session builds a batch from entries that were never stored.
+    public func reset(head: Int64) {
+        entries = []
+        indexByRecord = [:]
+        first = 0
+        bytes = 0
+        start = head
+        last = head
+    }
+
     /// Reads the new entries if `store`'s connection wrote past ``last`` (cheap when it did not: no query).
     public func refreshIfBehind(_ store: NodeStore) throws {
         if store.logHeadWrittenHere > last { try refresh(from: store) }

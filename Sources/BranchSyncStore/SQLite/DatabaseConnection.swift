@@ -22,6 +22,18 @@ public final class DatabaseConnection {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
     private var transactionDepth = 0
+    /// The group transaction (``beginGroup()``): writes until ``commitGroup()`` share one commit.
+    private var group = GroupState.none
+
+    private enum GroupState {
+        case none
+        /// Asked for; `BEGIN IMMEDIATE` runs at the first write (a group that only reads takes no write lock).
+        case pending
+        /// Open: each write is a savepoint inside it.
+        case open
+        /// SQLite rolled the whole transaction back (a full disk, an I/O error): nothing of it commits.
+        case broken(StorageError)
+    }
 
     /// Opens (or creates) the database file at `path` in WAL mode with a busy handler, so a CLI and a daemon (or
     /// several sessions) writing the same file wait for each other, about 9 seconds at most, instead of failing.
@@ -82,8 +94,21 @@ public final class DatabaseConnection {
     }
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`): commits when it returns, rolls back when it throws
-    /// and rethrows that first error. Nested calls use savepoints.
+    /// and rethrows that first error. Nested calls use savepoints, and so do writes inside a group
+    /// (``beginGroup()``): those commit with the group.
     public func write<T>(_ body: () throws -> T) throws -> T {
+        switch group {
+        case .none, .open: break
+        case .pending:
+            if transactionDepth == 0 {
+                try execute("BEGIN IMMEDIATE")
+                group = .open
+                transactionDepth = 1
+            }
+        case .broken(let error):
+            throw StorageError(
+                code: error.code, message: "the transaction these writes shared was rolled back: \(error.message)")
+        }
         let depth = transactionDepth
         try execute(depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT sp\(depth)")
         transactionDepth += 1
@@ -98,8 +123,59 @@ public final class DatabaseConnection {
             } else {
                 try? execute("ROLLBACK TO sp\(depth)")
                 try? execute("RELEASE sp\(depth)")
+                if case .open = group, sqlite3_get_autocommit(handle) != 0 {
+                    // SQLite ended the group's transaction itself (SQLITE_FULL, SQLITE_IOERR): the writes before this
+                    // one are gone too, and no later write may run outside it.
+                    group = .broken(
+                        error as? StorageError
+                            ?? StorageError(code: .sqlite(SQLITE_ABORT), message: "\(error)"))
+                }
             }
             throw error
+        }
+    }
+
+    /// Starts a group transaction: the writes made until ``commitGroup()`` (each still atomic on its own, as a
+    /// savepoint) commit together, so many small writes cost one commit. Nothing is locked until the first write.
+    public func beginGroup() {
+        guard transactionDepth == 0, case .none = group else { return }
+        group = .pending
+    }
+
+    /// Commits the group's writes. When the commit fails, or SQLite rolled the group back earlier, none of them is
+    /// stored and this throws.
+    /// - Returns: whether the group wrote anything.
+    @discardableResult
+    public func commitGroup() throws(StorageError) -> Bool {
+        let state = group
+        group = .none
+        switch state {
+        case .none, .pending:
+            return false
+        case .open:
+            transactionDepth = 0
+            do { try execute("COMMIT") } catch {
+                try? execute("ROLLBACK")
+                throw error
+            }
+            return true
+        case .broken(let error):
+            transactionDepth = 0
+            if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Rolls the group's writes back (its result must not be stored).
+    public func rollbackGroup() {
+        let state = group
+        group = .none
+        if case .open = state {
+            transactionDepth = 0
+            try? execute("ROLLBACK")
+        } else if case .broken = state {
+            transactionDepth = 0
+            if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK") }
         }
     }
 
