@@ -41,8 +41,12 @@ let package = Package(
             name: "branchsync-bench",
             dependencies: [
                 "BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire",
+                "BranchSyncFleet",
             ]
         ),
+        .target(
+            name: "BranchSyncFleet",
+            dependencies: ["BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncWire"]),
         .target(name: "BranchSyncFuzzing", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
         .executableTarget(name: "branchsync-fuzz", dependencies: ["BranchSyncFuzzing"]),
         .target(name: "BranchSyncTestSupport", path: "Tests/BranchSyncTestSupport"),
@@ -66,7 +70,7 @@ let package = Package(
             name: "BranchSyncCommandsTests",
             dependencies: [
                 "BranchSyncCommands", "BranchSyncStore", "BranchSyncCore", "BranchSyncWire", "BranchSyncTestSupport",
-                "branchsync",
+                "BranchSyncFleet", "BranchSyncCrypto", "branchsync",
             ]
         ),
     ],

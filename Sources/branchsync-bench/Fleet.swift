@@ -1,5 +1,6 @@
 import BranchSyncCore
 import BranchSyncCrypto
+import BranchSyncFleet
 import BranchSyncNode
 import BranchSyncStore
 import Foundation
@@ -219,31 +220,5 @@ extension Bench {
         let port = try server.start(listeningOn: "127.0.0.1:0")
         _ = FileManager.default.createFile(atPath: portFile, contents: Data("\(port)\n".utf8))
         while true { sleep(60) }
-    }
-}
-
-/// The hub process as `/proc` shows it.
-struct HubProcessStats {
-    var residentMegabytes = 0
-    var threads = 0
-    var descriptors = 0
-    /// User + system CPU in clock ticks.
-    var cpuTicks = 0
-
-    init(pid: Int32) {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        for line in status.split(separator: "\n") {
-            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            if line.hasPrefix("VmRSS:"), parts.count >= 2 { residentMegabytes = (Int(parts[1]) ?? 0) / 1024 }
-            if line.hasPrefix("Threads:"), parts.count >= 2 { threads = Int(parts[1]) ?? 0 }
-        }
-        descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-        // Fields after the command name (which is in parentheses): utime is field 14, stime field 15.
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        {
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 13 { cpuTicks = (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) }
-        }
     }
 }

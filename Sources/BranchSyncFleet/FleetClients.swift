@@ -7,22 +7,28 @@ import Foundation
 
 /// Many light branches in one thread: each a non-blocking socket speaking `Protocol.md` (handshake, CURSOR, ACK of
 /// every CHANGES, PONG to PING, its own writes as CHANGES), driven by `poll`. Not the branch daemon: no SQLite, so
-/// the numbers are the hub's.
-final class FleetClients {
-    enum Phase { case connecting, awaitingChallenge, awaitingWelcome, live, failed }
+/// the numbers are the hub's. Used by `branchsync-bench fleet` and by the tests of a hub holding a fleet.
+///
+/// Not `Sendable`: one thread drives it.
+public final class FleetClients {
+    /// Where a client is in its session.
+    public enum Phase: Sendable { case connecting, awaitingChallenge, awaitingWelcome, live, failed }
 
-    final class Client {
-        let site: SiteID
+    /// One simulated branch.
+    public final class Client {
+        public let site: SiteID
         let secret: [UInt8]
         var fd: Int32 = -1
-        var phase = Phase.connecting
+        public internal(set) var phase = Phase.connecting
         var decoder = FrameDecoder()
         var output: [UInt8] = []
         var hello: Hello?
         var sentUpTo: UInt64 = 0
         var counter: UInt64 = 0
-        var caughtUp = false
-        var error: String?
+        /// Whether the hub said it has nothing more (a `CHANGES` with `remaining = 0`).
+        public internal(set) var caughtUp = false
+        /// Why the session failed (the hub's `ERROR`, or the socket's error).
+        public internal(set) var error: String?
 
         init(site: SiteID, secret: [UInt8]) {
             self.site = site
@@ -30,26 +36,28 @@ final class FleetClients {
         }
     }
 
-    let clients: [Client]
-    let port: UInt16
+    public let clients: [Client]
+    public let port: UInt16
     private let rows: [[String: String]]
     private var rowIndex = 0
     /// When each record written by a client was sent (uptime ns), to time its arrival at the others.
     private var sentAt: [RecordID: UInt64] = [:]
     /// Arrival delays in milliseconds since ``resetArrivals()``.
-    private(set) var arrivals: [Double] = []
+    public private(set) var arrivals: [Double] = []
     /// Clients live (WELCOME received).
-    var live: Int { clients.count { $0.phase == .live } }
-    var failed: [Client] { clients.filter { $0.phase == .failed } }
+    public var live: Int { clients.count { $0.phase == .live } }
+    /// Clients whose session failed.
+    public var failed: [Client] { clients.filter { $0.phase == .failed } }
 
-    init(sites: [(SiteID, [UInt8])], port: UInt16, rows: [[String: String]]) {
+    /// Clients for `sites` (each with its secret) of the hub at 127.0.0.1:`port`; their writes take values from `rows`.
+    public init(sites: [(SiteID, [UInt8])], port: UInt16, rows: [[String: String]]) {
         clients = sites.map { Client(site: $0.0, secret: $0.1) }
         self.port = port
         self.rows = rows
     }
 
     /// Opens every connection and sends its HELLO.
-    func connectAll() {
+    public func connectAll() {
         for client in clients { connect(client) }
     }
 
@@ -74,12 +82,13 @@ final class FleetClients {
         send(.hello(hello), to: client)
     }
 
-    struct ConnectFailure: Error {
-        var text: String
+    /// Why a connection could not be opened.
+    public struct ConnectFailure: Error {
+        public var text: String
     }
 
     /// A blocking TCP connection to 127.0.0.1:`port`, or why there is none.
-    static func connectLoopback(port: UInt16) -> Result<Int32, ConnectFailure> {
+    public static func connectLoopback(port: UInt16) -> Result<Int32, ConnectFailure> {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return .failure(ConnectFailure(text: "socket: \(String(cString: strerror(errno)))")) }
         var address = sockaddr_in()
@@ -126,7 +135,7 @@ final class FleetClients {
     }
 
     /// Writes one new customer at `client`, sent at once as a CHANGES batch.
-    func write(at client: Client) {
+    public func write(at client: Client) {
         guard client.phase == .live else { return }
         let now = Timestamp.nowMilliseconds()
         client.counter = max(client.counter + 1, now)
@@ -144,12 +153,13 @@ final class FleetClients {
         send(.changes(Changes(upTo: client.sentUpTo, remaining: 0, states: [record])), to: client)
     }
 
-    func resetArrivals() {
+    /// Forgets the arrival delays measured so far.
+    public func resetArrivals() {
         arrivals = []
     }
 
     /// Polls every socket for up to `milliseconds` and handles what arrived.
-    func poll(milliseconds: Int32) {
+    public func poll(milliseconds: Int32) {
         var fds = clients.map { client in
             pollfd(
                 fd: client.fd, events: Int16(POLLIN) | (client.output.isEmpty ? 0 : Int16(POLLOUT)), revents: 0)
@@ -228,7 +238,7 @@ final class FleetClients {
     }
 
     /// Closes every connection.
-    func closeAll() {
+    public func closeAll() {
         for client in clients where client.fd >= 0 {
             send(.bye(Bye(reason: "bench done")), to: client)
             close(client.fd)
