@@ -33,8 +33,10 @@ public struct SyncProgress: Sendable {
 /// acknowledged. Caught up, it stays open, pushes new changes when woken, and verifies that both replicas hold the
 /// same records.
 ///
-/// Driven one turn at a time (``step(received:woken:now:)``) with what arrived and the driver's clock: by the hub's
-/// event loop (``HubSessionLoop``), by the branch's thread (`run(on:wake:)`), or by a test. It sends through a
+/// The protocol's rules live in pure values (``SessionStream`` for the stream and its timers, ``VerifyRound`` for
+/// verify); this class does what they ask in the store and on the channel. Driven one turn at a time
+/// (``step(received:woken:now:)``) with what arrived and the driver's clock: by the hub's event loop
+/// (``HubSessionLoop``), by the branch's thread (`run(on:wake:)`), or by a test. It sends through a
 /// ``SessionChannel`` and never reads a socket or a clock itself.
 ///
 /// Not `Sendable`: used only by the thread that drives it and owns its store connection.
@@ -59,24 +61,14 @@ final class SyncSession {
     private var unpersistedHeartbeat: (pending: Int64, age: Int64)?
     private var isHub: Bool { session.peerRole == .branch }
 
-    // Outbound stream.
-    private var scanned: Int64
-    /// Batches sent and not yet acknowledged, oldest first: every `CHANGES` gets exactly one `ACK`, in order.
-    private var inflight: [(upTo: Int64, carried: Bool, generation: Int)] = []
-    /// Bumped when the stream restarts from the beginning (a clearance change), so acknowledgements of batches from
-    /// before the restart are told apart.
-    private var generation = 0
-    private var outboundAtEnd = false
-    private var announcedCaughtUp = false
-    private var scanDue = true
-    private var outboundTotal: Int64 = 0
+    /// The stream's rules: window, acknowledgements, caught-up markers, timers (pure; this class does the I/O).
+    private var stream: SessionStream
     private var echoFloor: Int64 = 0
     private var clearanceEpoch: Int64 = 0
-    /// How far the peer has applied this node's log (its stated cursor, then every ACK).
-    private var peerApplied: Int64
-    /// The highest acknowledged position not yet written to the store (persisted at most once a second: it only
-    /// feeds `status`, the receiver's stated cursor is what resumption relies on).
-    private var unpersistedAck: Int64?
+    /// How far the peer has applied this node's log.
+    private var peerApplied: Int64 { stream.peerApplied }
+    /// When an acknowledged position was last stored (at most once a second: it only feeds `status`, the receiver's
+    /// stated cursor is what resumption relies on).
     private var lastAckPersist: UInt64 = 0
     /// The last heartbeat stored, and when.
     private var lastPersistedHeartbeat: (pending: Int64, age: Int64)?
@@ -90,9 +82,6 @@ final class SyncSession {
     private var unclaimedBlobs: Set<String> = []
 
     // Inbound stream.
-    /// Whether the peer's latest `CHANGES` with `remaining = 0` came after it acknowledged every batch of ours that
-    /// carried states or purges: only then has it nothing more for us, including what merging our changes produced.
-    private var peerCaughtUp = false
     /// Refusal notices sent in this session and not yet shown delivered (hub).
     private var noticesSent: Set<Int64> = []
     /// Whether states of this peer may be held waiting for a reference (hub).
@@ -112,9 +101,6 @@ final class SyncSession {
     /// The driver's clock at the current step (uptime milliseconds): every timer of the session reads it, so tests
     /// drive the session with a clock of their own.
     private var now: UInt64 = 0
-    /// When the last `PING` went out and local changes were last looked for (uptime milliseconds).
-    private var lastPing: UInt64 = 0
-    private var lastLocalCheck: UInt64 = 0
 
     init(
         connection: any SessionChannel, store: NodeStore, session: EstablishedSession, options: SessionOptions,
@@ -134,8 +120,12 @@ final class SyncSession {
         self.stopWhenCaughtUp = stopWhenCaughtUp
         self.progress = progress
         self.onIncomingApplied = onIncomingApplied
-        self.scanned = session.outboundCursor
-        self.peerApplied = session.outboundCursor
+        stream = SessionStream(
+            cursor: session.outboundCursor, window: options.window,
+            timing: SessionStream.Timing(
+                ping: UInt64(options.pingInterval * 1000), peerTimeout: UInt64(options.peerTimeout * 1000),
+                localCheck: UInt64(min(options.localCheckInterval, 1e9) * 1000)),
+            now: 0)
         verifySchedule = VerifySchedule(delay: options.verifyDelay, interval: options.verifyInterval)
     }
 
@@ -148,10 +138,10 @@ final class SyncSession {
             clearanceEpoch = peer.clearanceEpoch
         }
         if !isHub { try store.completePendingPurges(peerApplied: peerApplied) }
-        outboundTotal = try pendingCount(after: scanned)
+        stream = SessionStream(
+            cursor: stream.scanned, window: stream.window, timing: stream.timing, now: now)
+        stream.expect(pending: try pendingCount(after: stream.scanned))
         try sendUndeliveredNotices()
-        lastPing = now
-        lastLocalCheck = now
     }
 
     /// Stores what is kept in memory between flushes; drops attachments no batch claimed. Call once, at the end.
@@ -162,9 +152,7 @@ final class SyncSession {
 
     /// When the session next needs a ``step(received:woken:now:)`` with nothing received (uptime milliseconds):
     /// its next ping or check for local changes.
-    var nextDeadline: UInt64 {
-        min(lastPing + UInt64(options.pingInterval * 1000), lastLocalCheck + UInt64(options.localCheckInterval * 1000))
-    }
+    var nextDeadline: UInt64 { stream.nextDeadline }
 
     /// One turn of the session: handles the messages received, the wake signal and the timers due at `now`, then
     /// sends what the window allows. Queued output is flushed as far as the socket takes it.
@@ -174,21 +162,21 @@ final class SyncSession {
     func step(received: [Message], woken: Bool, now: UInt64) throws -> Bool {
         self.now = max(self.now, now)
         if woken { try wokenUp() }
-        if now >= lastLocalCheck + UInt64(options.localCheckInterval * 1000) {
-            try wokenUp()
-            lastLocalCheck = now
-        }
-        if now >= lastPing + UInt64(options.pingInterval * 1000) {
-            try sendPing()
-            lastPing = now
-        }
-        if received.isEmpty && now > connection.lastReceiveUptime + UInt64(options.peerTimeout * 1000) {
-            connection.send(
-                .error(ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
-            try? connection.flush()
-            throw NodeError(
-                "\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session",
-                code: .connection)
+        for due in stream.due(at: now, lastReceive: connection.lastReceiveUptime, receivedNow: !received.isEmpty) {
+            switch due {
+            case .lookForChanges:
+                if !woken { try wokenUp() }
+            case .ping:
+                try sendPing()
+            case .peerSilent:
+                connection.send(
+                    .error(
+                        ErrorMessage(code: .timeout, message: "nothing received for \(Int(options.peerTimeout)) s")))
+                try? connection.flush()
+                throw NodeError(
+                    "\(session.peer) sent nothing for \(Int(options.peerTimeout)) s; closing the session",
+                    code: .connection)
+            }
         }
         if stop.isStopped {
             connection.send(.bye(Bye(reason: "shutting down")))
@@ -196,10 +184,12 @@ final class SyncSession {
             return true
         }
         if try !received.isEmpty && handle(received) { return true }
-        if !driverFlushesBookkeeping && unpersistedAck != nil && now >= lastAckPersist + 1000 { try persistAck() }
+        if !driverFlushesBookkeeping && stream.hasUnstoredAcknowledgement && now >= lastAckPersist + 1000 {
+            try persistAck()
+        }
         try fillWindow()
         try connection.flush()
-        let caughtUp = outboundAtEnd && inflight.isEmpty && peerCaughtUp && connection.outputBacklog == 0
+        let caughtUp = stream.caughtUp(socketBacklog: connection.outputBacklog)
         verifySchedule.noteCaughtUp(caughtUp, at: now)
         if caughtUp { try caughtUpBothWays(now: now) }
         if stopWhenCaughtUp && caughtUp && verifiedOnce && verifyRun == nil {
@@ -234,12 +224,12 @@ final class SyncSession {
 
     /// This node's log moved (another session applied changes): look for what concerns the peer at the next step.
     func logMoved() {
-        scanDue = true
+        stream.logMoved()
     }
 
     /// New local changes, a clearance change, or a verify request may be waiting.
     private func wokenUp() throws {
-        scanDue = true
+        stream.logMoved()
         if isHub, let peer = try store.peer(session.peer), peer.clearanceEpoch != clearanceEpoch {
             // A clearance change reaches a connected branch at once: resend everything (backfill and purge).
             logger.info(
@@ -249,20 +239,12 @@ final class SyncSession {
             session.resendEpoch = peer.clearanceEpoch
             clearanceEpoch = peer.clearanceEpoch
             echoFloor = peer.echoFloor
-            restartOutbound()
+            stream.restart()
+            verifySchedule.noteChange()
         }
         if verifyRun == nil, try store.verifyRequested(for: session.peer) {
             startVerify(requested: true)
         }
-    }
-
-    private func restartOutbound() {
-        scanned = 0
-        generation += 1
-        outboundAtEnd = false
-        announcedCaughtUp = false
-        scanDue = true
-        verifySchedule.noteChange()
     }
 
     // MARK: Caught up
@@ -292,27 +274,22 @@ final class SyncSession {
 
     /// Sends batches while the window has room and the log has more.
     private func fillWindow() throws {
-        while inflight.count < options.window && connection.pendingOutputCount < options.outputHighWater
-            && (scanDue || !outboundAtEnd)
+        while let after = stream.nextRead(
+            queuedBytes: connection.pendingOutputCount, highWater: options.outputHighWater)
         {
             try recentLog?.refreshIfBehind(store)
             let batch =
                 try recentLog?.batch(
-                    for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,
+                    for: session.peer, after: after, clearance: session.clearance, echoFloor: echoFloor,
                     limit: options.batchLimit, maximumBytes: options.batchBytes)
                 ?? store.outboundBatch(
-                    for: session.peer, after: scanned, clearance: session.clearance, echoFloor: echoFloor,
+                    for: session.peer, after: after, clearance: session.clearance, echoFloor: echoFloor,
                     limit: options.batchLimit, maximumBytes: options.batchBytes)
-            scanDue = false
-            guard batch.upTo != scanned else {
-                outboundAtEnd = true
-                if !announcedCaughtUp {
-                    try send(Changes(upTo: UInt64(scanned), remaining: 0, encodedStates: []), carried: false)
-                    announcedCaughtUp = true
-                    try completeResendIfDone()
-                }
-                return
-            }
+            guard
+                let outgoing = stream.read(
+                    upTo: batch.upTo, states: batch.encodedStates.count, purges: batch.purges.count,
+                    reachedEnd: batch.reachedEnd)
+            else { return }
             if !batch.purges.isEmpty {
                 connection.send(.purge(Purge(ids: batch.purges)))
                 summary.purgesSent += batch.purges.count
@@ -320,20 +297,13 @@ final class SyncSession {
             // Attachments go just before the states that refer to them.
             try sendAttachments(batch.attachments)
             summary.sent += batch.encodedStates.count
-            let remaining = batch.reachedEnd ? 0 : UInt64(max(1, outboundTotal - Int64(summary.sent)))
-            let carried = !batch.purges.isEmpty || !batch.encodedStates.isEmpty
             try send(
-                Changes(upTo: UInt64(batch.upTo), remaining: remaining, encodedStates: batch.encodedStates),
-                carried: carried)
-            if carried { verifySchedule.noteChange() }
-            scanned = batch.upTo
-            outboundAtEnd = batch.reachedEnd
-            announcedCaughtUp = batch.reachedEnd
-            if batch.reachedEnd { return }
+                Changes(upTo: outgoing.upTo, remaining: outgoing.remaining, encodedStates: batch.encodedStates))
+            if outgoing.carried { verifySchedule.noteChange() }
         }
     }
 
-    private func send(_ changes: Changes, carried: Bool) throws {
+    private func send(_ changes: Changes) throws {
         var changes = changes
         // The hub proves each position it sends, so a branch can later show that the hub went back in time (§8.2).
         if isHub { changes.proof = try store.positionProof(for: Int64(clamping: changes.upTo)) }
@@ -344,13 +314,11 @@ final class SyncSession {
                 ("remaining", String(changes.remaining)),
             ])
         connection.send(.changes(changes))
-        inflight.append((Int64(clamping: changes.upTo), carried, generation))
     }
 
     /// After a clearance change, records that the peer has the whole resend once every batch of it is acknowledged.
     private func completeResendIfDone() throws {
-        guard let epoch = session.resendEpoch, outboundAtEnd, !inflight.contains(where: { $0.generation == generation })
-        else { return }
+        guard let epoch = session.resendEpoch, stream.restartAcknowledged else { return }
         try persistAck()
         try store.recordResendComplete(session.peer, epoch: epoch)
         session.resendEpoch = nil
@@ -369,8 +337,7 @@ final class SyncSession {
                 guard !isHub else { throw protocolViolation("a branch may not send PURGE") }
                 let removed = try store.purge(purge.ids, from: session.peer, peerApplied: peerApplied)
                 summary.purgesReceived += removed
-                scanDue = true
-                announcedCaughtUp = false
+                stream.recordsChangedByPeer()
                 verifySchedule.noteChange()
                 if removed > 0 { logger.info("records purged", [("count", String(removed))]) }
             case .ack(let ack):
@@ -468,14 +435,10 @@ final class SyncSession {
         try dropUnclaimedBlobs(notMentionedIn: changes.encodedStates)
         connection.send(.ack(Ack(upTo: changes.upTo)))
         summary.received += changes.encodedStates.count
-        if changes.remaining == 0 && !inflight.contains(where: \.carried) { peerCaughtUp = true }
-        if !changes.encodedStates.isEmpty {
-            // Answer with our log's state right after this ACK (new merges, or a fresh caught-up marker), so the peer
-            // learns that we have nothing more for it only after we applied its changes.
-            scanDue = true
-            announcedCaughtUp = false
-            verifySchedule.noteChange()
-        }
+        // Answer with our log's state right after this ACK (new merges, or a fresh caught-up marker), so the peer
+        // learns that we have nothing more for it only after we applied its changes.
+        stream.peerBatchApplied(remaining: changes.remaining, carriedStates: !changes.encodedStates.isEmpty)
+        if !changes.encodedStates.isEmpty { verifySchedule.noteChange() }
         if isHub && changes.remaining == 0 && mayHoldReferences, let clearance = session.clearance {
             try store.refuseUnresolvedReferences(from: session.peer, clearance: clearance)
             mayHoldReferences = false
@@ -495,10 +458,7 @@ final class SyncSession {
         try answer(result)
         try dropUnclaimedBlobs(notMentionedIn: repair.encodedStates)
         summary.received += repair.encodedStates.count
-        if result.applied > 0 {
-            scanDue = true
-            announcedCaughtUp = false
-        }
+        if result.applied > 0 { stream.recordsChangedByPeer() }
         if repair.kind == .finalReply { try feedVerify(.repair(repair)) }
         try endIfInvalid(result)
     }
@@ -550,18 +510,8 @@ final class SyncSession {
     }
 
     private func acknowledge(_ ack: Ack) throws {
-        guard let first = inflight.first else { throw protocolViolation("ACK \(ack.upTo) with no batch in flight") }
-        guard ack.upTo == UInt64(clamping: first.upTo) else {
-            throw protocolViolation(
-                "ACK \(ack.upTo) does not acknowledge the oldest batch in flight (upTo \(first.upTo))")
-        }
-        inflight.removeFirst()
-        let upTo = first.upTo
-        if first.generation == generation {
-            unpersistedAck = max(unpersistedAck ?? 0, upTo)
-            peerApplied = max(peerApplied, upTo)
-        }
-        if first.carried { peerCaughtUp = false }  // wait for the marker the peer sends after applying it
+        let upTo: Int64
+        do { upTo = try stream.acknowledge(ack.upTo).upTo } catch { throw protocolViolation(error.message) }
         if !isHub { summary.purgesReceived += try store.completePendingPurges(peerApplied: peerApplied) }
         if !noticesSent.isEmpty {
             try store.markRefusalsDelivered(to: session.peer, upTo: upTo)
@@ -639,7 +589,7 @@ final class SyncSession {
                 started: false, requested: run.requested)
             logger.info("verify repaired records; checking again", [("records", String(outcome.differing.count))])
             summary.repaired = outcome.differing.count
-            scanDue = true
+            stream.logMoved()
             return
         }
         verifySchedule.noteVerified(at: now)
@@ -763,9 +713,8 @@ final class SyncSession {
     }
 
     private func persistAck() throws {
-        guard let upTo = unpersistedAck else { return }
+        guard let upTo = stream.takeAcknowledgedPosition() else { return }
         try store.recordAck(session.peer, upTo: upTo)
-        unpersistedAck = nil
         lastAckPersist = now
     }
 
