@@ -11,6 +11,7 @@ final class Daemon {
     init(
         _ arguments: [String], data: String, log: String, clock: String? = nil, environment: [String: String] = [:]
     ) throws {
+        underFaketime = clock != nil
         if let clock {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
             process.arguments = ["-f", clock, branchsyncBinary().path, "--data", data] + arguments
@@ -37,6 +38,17 @@ final class Daemon {
     func kill9() {
         kill(-process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        if underFaketime { Self.removeFaketimeLeftovers(pid: process.processIdentifier) }
+    }
+
+    private let underFaketime: Bool
+
+    /// `faketime` names its semaphore and shared memory after its own pid and removes them only when it exits
+    /// normally: killed, it leaves them, and a later `faketime` that gets the same pid fails with
+    /// "sem_open: File exists" before starting the node.
+    static func removeFaketimeLeftovers(pid: Int32) {
+        unlink("/dev/shm/sem.faketime_sem_\(pid)")
+        unlink("/dev/shm/faketime_shm_\(pid)")
     }
 
     func terminate() {
