@@ -18,6 +18,8 @@ struct BenchOptions {
     var stalled = 0
     /// Fleet: the hub's descriptor limit, soft and hard (`nil`: inherited).
     var hubDescriptorLimit: Int?
+    /// Compare: also bootstrap a branch from a hub of 1,000,000 records.
+    var large = false
 }
 
 /// The benchmark runs, sharing a temporary directory and generated rows.
@@ -58,6 +60,7 @@ final class Bench {
     func report(_ label: String, count: Int, seconds: Double) -> Double {
         let rate = Double(count) / seconds
         print(String(format: "%-52@ %9d rows %8.2f s %10.0f rows/s", label as NSString, count, seconds, rate))
+        fflush(nil)  // a long run shows its progress even into a pipe or a file
         return rate
     }
 
@@ -182,7 +185,8 @@ final class Bench {
 
     // MARK: Propagation latency (issue 3)
 
-    func latency() throws {
+    @discardableResult
+    func latency() throws -> (p50: Double, p99: Double) {
         let count = max(2, options.branches)
         print("\n# A -> hub -> B propagation of single writes, \(count) branches connected, \(options.writes) writes")
         var sessionOptions = SessionOptions()
@@ -226,6 +230,7 @@ final class Bench {
             String(
                 format:
                     "  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f (write at A to visible at B, incl. polling B every 0.1 ms)",
-                percentile(0.5), percentile(0.9), percentile(0.99), samples.last!))
+                percentile(0.5), percentile(0.9), percentile(0.99), samples.last ?? 0))
+        return (percentile(0.5), percentile(0.99))
     }
 }

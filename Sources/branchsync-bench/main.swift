@@ -1,7 +1,7 @@
 import Foundation
 
 // Benchmarks for BranchSync, kept out of `swift test`. Run in release mode:
-//   swift run -c release branchsync-bench [local|sync|latency|fleet|all] [--count N] [--single N] [--branches N] [--writes N]
+//   swift run -c release branchsync-bench [local|sync|latency|fleet|compare|all] [--count N] [--single N] [--branches N] [--writes N]
 // Results and the commands that produced them are recorded in BENCHMARKS.md.
 
 if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "fleet-hub" {
@@ -21,7 +21,8 @@ while !arguments.isEmpty {
         return value
     }
     switch argument {
-    case "local", "sync", "latency", "fleet", "all": modes.insert(argument)
+    case "local", "sync", "latency", "fleet", "compare", "all": modes.insert(argument)
+    case "--large": options.large = true
     case "--count": options.count = number()
     case "--single": options.single = number()
     case "--branches": options.branches = number()
@@ -34,10 +35,12 @@ while !arguments.isEmpty {
     case "--help", "-h":
         print(
             """
-            usage: branchsync-bench [local|sync|latency|all] [options]
+            usage: branchsync-bench [local|sync|latency|fleet|compare|all] [options]
               local     local writes (1 and 1000 per transaction) and CSV import
               sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows
               latency   A -> hub -> B propagation of single writes with N connected branches
+              compare   on the same rows: raw SQLite insert, import, push, bootstrap, latency with 20 branches,
+                        1M-record bootstrap (--large), PostgreSQL 15 logical replication when installed; ratios
               fleet     N light branches against a hub process: sessions, handshakes/s, hub RSS, threads, fds,
                         idle CPU, fan-out of one write to all, every branch writing once a second
               --count N     customers for batched writes, import and bulk sync (default 100000)
@@ -47,6 +50,7 @@ while !arguments.isEmpty {
               --stalled N   fleet: also N stalled unauthenticated connections and 60 stalled 16 MiB frames
               --hub-fd-limit N   fleet: start the hub with this descriptor limit, soft and hard
               --writes N    single writes measured for latency (default 300)
+              --large       compare: also bootstrap a new branch from a hub of 1,000,000 records
             """)
         exit(0)
     default:
@@ -64,4 +68,5 @@ if modes.contains("local") || modes.contains("all") { try bench.local() }
 if modes.contains("sync") || modes.contains("all") { try bench.bulkSync() }
 if modes.contains("latency") || modes.contains("all") { try bench.latency() }
 if modes.contains("fleet") { try bench.fleet() }
+if modes.contains("compare") { try bench.compare() }
 bench.cleanUp()
