@@ -96,18 +96,22 @@ public final class HubServer: Sendable {
         log.info("hub listening", [("address", "\(host):\(bound)")])
         let unsafeGate = UnsafeTransfer(gate)
         group.enter()
+        // Named threads: `top -H`, `ps -L` and `perf` show which of the three is busy.
         Thread.detachNewThread { [self] in
+            Thread.current.name = "hub-gate"
             defer { group.leave() }
             unsafeGate.value.run(until: stopSignal)
             close(fd)
         }
         group.enter()
         Thread.detachNewThread { [self] in
+            Thread.current.name = "hub-sessions"
             defer { group.leave() }
             sessions.run()
         }
         group.enter()
         Thread.detachNewThread { [self] in
+            Thread.current.name = "hub-housekeeping"
             defer { group.leave() }
             housekeeping(credentials: credentials, logger: log)
         }

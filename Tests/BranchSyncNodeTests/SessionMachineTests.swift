@@ -106,6 +106,28 @@ import Testing
         #expect(pair.now - start < 5_000)
     }
 
+    /// Issue 10: the hub records one audit entry per batch for changes applied as sent (each origin's own entries
+    /// say who wrote what); anything worth a note (a conflict, a re-stamp) keeps its own entry.
+    @Test func theHubAuditsABatchAppliedAsSentOnceAndAConflictOnItsOwn() throws {
+        var pair = try Pair(branchStopsWhenCaughtUp: false)
+        var created: [RecordState] = []
+        for code in ["110001", "110002", "110003"] {
+            created.append(try pair.branch.create(.customers, values: customer(code)))
+        }
+        for _ in 0..<100 { _ = try pair.turn() }
+        let applies = try pair.hub.auditTrail().filter { $0.action == "apply" }
+        #expect(applies.count == 1, "\(applies.map(\.detail))")
+        #expect(applies.first?.recordID == nil && applies.first?.detail.contains("3 change(s)") == true)
+        #expect(try pair.branch.auditTrail().filter { $0.action == "create" }.count == 3)
+
+        // The same field changed at both ends before they meet: a conflict, audited with its record.
+        _ = try pair.branch.update(created[0].id, changes: ["contact": "李经理"])
+        _ = try pair.hub.update(created[0].id, changes: ["contact": "赵经理"])
+        for _ in 0..<100 { _ = try pair.turn() }
+        let noted = try pair.hub.auditTrail(recordID: created[0].id).filter { $0.action == "apply" }
+        #expect(noted.count == 1 && noted.first?.detail.contains("conflict") == true, "\(noted.map(\.detail))")
+    }
+
     @Test func theHubVerifiesAfterBothSidesStayedCaughtUpForTheDelayOfItsClock() throws {
         var pair = try Pair(branchStopsWhenCaughtUp: false)
         _ = try pair.branch.create(.customers, values: customer("110001"))

@@ -148,8 +148,15 @@ final class Journal {
 
     /// Appends an audit row about a record.
     func audit(action: String, state: RecordState, detail: String, actor: AuditActor? = nil) throws {
+        try audit(action: action, collection: state.collection, recordID: state.id, detail: detail, actor: actor)
+    }
+
+    /// An audit entry about several records, or about one.
+    func audit(
+        action: String, collection: RecordCollection?, recordID: RecordID?, detail: String, actor: AuditActor? = nil
+    ) throws {
         try NodeStore.insertAudit(
             db, at: Timestamp.iso8601(milliseconds: now), actor: actor ?? store.actor, action: action,
-            collection: state.collection, recordID: state.id, detail: detail)
+            collection: collection, recordID: recordID, detail: detail)
     }
 }

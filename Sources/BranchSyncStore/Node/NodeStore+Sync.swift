@@ -107,6 +107,7 @@ extension NodeStore {
                 journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent,
                 quarantineQuota: quarantineQuota)
             for bytes in encodedStates { try applier.apply(bytes) }
+            try applier.finish()
             if !encodedStates.isEmpty { groupAppliedIncoming = true }
             if let upTo {
                 try db.statement(

@@ -30,6 +30,14 @@ final class RemoteApplier {
     private let quarantineQuota: Int?
     /// The peer's open quarantine rows, counted at its first quarantined state of the batch.
     private var openQuarantineRows: Int?
+    /// What the hub knows of its own restore, read once per batch (it changes only at a handshake or a resync).
+    private var restore: RestoreKnowledge?
+    /// Whether any state is held waiting for a record, looked up once per batch: without one, nothing is re-admitted
+    /// and no applied record needs the look-up.
+    private var mayHaveHeldStates: Bool?
+    /// States applied at the hub without a conflict or a re-stamp, recorded in one audit entry per batch (the
+    /// origin's own audit entries say who wrote what; Protocol.md §9.4).
+    private var appliedWithoutNote = 0
 
     init(
         journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = [],
@@ -117,9 +125,20 @@ final class RemoteApplier {
     }
 
     private func context(_ sender: SiteID, _ clearance: Classification) throws -> AdmissionContext {
-        AdmissionContext(
+        let restore = try self.restore ?? store.restoreKnowledge()
+        self.restore = restore
+        return AdmissionContext(
             sender: sender, hub: store.identity.site, clearance: clearance, wallMilliseconds: journal.now,
-            restore: try store.restoreKnowledge())
+            restore: restore)
+    }
+
+    /// Ends the batch: the audit entry of the states applied without anything to note.
+    func finish() throws {
+        guard appliedWithoutNote > 0 else { return }
+        try journal.audit(
+            action: "apply", collection: nil, recordID: nil,
+            detail: "from \(peer): \(appliedWithoutNote) change(s) applied as sent, without conflict", actor: syncActor)
+        appliedWithoutNote = 0
     }
 
     private func lookupCollection(_ id: RecordID) throws -> RecordCollection? {
@@ -164,10 +183,14 @@ final class RemoteApplier {
         try journal.recordConflicts(conflicts, of: stored, local: local, peer: sender)
         result.applied += 1
         result.conflicts += conflicts.count
-        try journal.audit(
-            action: "apply", state: stored,
-            detail: "from \(sender): \(how)" + (conflicts.isEmpty ? "" : ", \(conflicts.count) conflict(s)"),
-            actor: AuditActor(user: "sync", origin: "site \(sender)"))
+        if conflicts.isEmpty && !admitted.needsRestamp && sender == peer {
+            appliedWithoutNote += 1
+        } else {
+            try journal.audit(
+                action: "apply", state: stored,
+                detail: "from \(sender): \(how)" + (conflicts.isEmpty ? "" : ", \(conflicts.count) conflict(s)"),
+                actor: AuditActor(user: "sync", origin: "site \(sender)"))
+        }
         try readmitHeld(awaiting: stored.id)
     }
 
@@ -191,6 +214,12 @@ final class RemoteApplier {
 
     /// Re-admits states that waited for the record `id` (and, in turn, what waited for those).
     private func readmitHeld(awaiting id: RecordID) throws {
+        let any =
+            try mayHaveHeldStates
+            ?? (db.statement("SELECT 1 FROM quarantine WHERE status = 'held' LIMIT 1").firstRow([]) { _ in true }
+                ?? false)
+        mayHaveHeldStates = any
+        guard any else { return }
         try readmit(where: "q.awaits = ?1", [.text(id.description)])
     }
 
@@ -286,6 +315,7 @@ final class RemoteApplier {
             peer: sender, recordID: state.id.description, collection: state.collection.rawValue, kind: kind,
             reason: reason, state: bytes, awaits: awaits?.description, dot: dot?.description,
             status: kind == "held" ? "held" : "open", at: journal.now, noticeSeq: noticeSeq)
+        if kind == "held" { mayHaveHeldStates = true }
         if kind != "held" { result.quarantined += 1 }
         if kind == "invalid" {
             try store.auditEvent(
