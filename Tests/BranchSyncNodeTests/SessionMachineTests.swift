@@ -106,9 +106,9 @@ import Testing
         #expect(pair.now - start < 5_000)
     }
 
-    /// Issue 10: the hub records one audit entry per batch for changes applied as sent (each origin's own entries
+    /// Issue 10: a receiver records one audit entry per batch for changes applied as sent (each origin's own entries
     /// say who wrote what); anything worth a note (a conflict, a re-stamp) keeps its own entry.
-    @Test func theHubAuditsABatchAppliedAsSentOnceAndAConflictOnItsOwn() throws {
+    @Test func aBatchAppliedAsSentIsAuditedOnceAndAConflictOnItsOwn() throws {
         var pair = try Pair(branchStopsWhenCaughtUp: false)
         var created: [RecordState] = []
         for code in ["110001", "110002", "110003"] {
@@ -119,6 +119,12 @@ import Testing
         #expect(applies.count == 1, "\(applies.map(\.detail))")
         #expect(applies.first?.recordID == nil && applies.first?.detail.contains("3 change(s)") == true)
         #expect(try pair.branch.auditTrail().filter { $0.action == "create" }.count == 3)
+        // The branch receives the hub's records the same way: one entry for a batch applied as sent.
+        _ = try pair.hub.create(.customers, values: customer("310001"))
+        _ = try pair.hub.create(.customers, values: customer("310002"))
+        for _ in 0..<100 { _ = try pair.turn() }
+        let received = try pair.branch.auditTrail().filter { $0.action == "apply" }
+        #expect(received.count == 1 && received.first?.detail.contains("2 change(s)") == true, "\(received)")
 
         // The same field changed at both ends before they meet: a conflict, audited with its record.
         _ = try pair.branch.update(created[0].id, changes: ["contact": "李经理"])

@@ -103,11 +103,13 @@ extension NodeStore {
         attachmentsSent: Set<String> = [], proof: PositionProof? = nil, quarantineQuota: Int? = nil
     ) throws -> BatchResult {
         try journaled { journal in
-            let applier = RemoteApplier(
+            let (result, peerCounter) = try RemoteApplier.batch(
                 journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent,
-                quarantineQuota: quarantineQuota)
-            for bytes in encodedStates { try applier.apply(bytes) }
-            try applier.finish()
+                quarantineQuota: quarantineQuota
+            ) { applier in
+                for bytes in encodedStates { try applier.apply(bytes) }
+                return (applier.result, applier.peerCounter)
+            }
             if !encodedStates.isEmpty { groupAppliedIncoming = true }
             if let upTo {
                 try db.statement(
@@ -119,7 +121,7 @@ extension NodeStore {
                 ).run([
                     .text(peer.rawValue), .integer(upTo), .integer(remaining), .integer(Int64(encodedStates.count)),
                     .text(Timestamp.iso8601(milliseconds: journal.now)),
-                    .integer(Int64(clamping: applier.peerCounter)),
+                    .integer(Int64(clamping: peerCounter)),
                 ])
                 if let proof, UInt64(clamping: upTo) == proof.position {
                     try db.statement("UPDATE peers SET hub_proof_position = ?2, hub_proof = ?3 WHERE site = ?1")
@@ -127,17 +129,18 @@ extension NodeStore {
                 }
             } else {
                 try db.statement("UPDATE peers SET peer_counter = max(peer_counter, ?2) WHERE site = ?1")
-                    .run([.text(peer.rawValue), .integer(Int64(clamping: applier.peerCounter))])
+                    .run([.text(peer.rawValue), .integer(Int64(clamping: peerCounter))])
             }
-            return applier.result
+            return result
         }
     }
 
     /// Hub: judges every held state again (the hub started recovering from a restore).
     func readmitHeldStates() throws {
         try journaled { journal in
-            try RemoteApplier(journal: journal, peer: identity.site, policy: .hub(clearance: .internal))
-                .readmitAllHeld()
+            try RemoteApplier.batch(journal: journal, peer: identity.site, policy: .hub(clearance: .internal)) {
+                try $0.readmitAllHeld()
+            }
         }
     }
 
@@ -145,8 +148,9 @@ extension NodeStore {
     /// refused now (unless the hub is recovering from a restore and may still regain that customer).
     public func refuseUnresolvedReferences(from peer: SiteID, clearance: Classification) throws {
         try journaled { journal in
-            try RemoteApplier(journal: journal, peer: peer, policy: .hub(clearance: clearance))
-                .refuseUnresolvedReferences(clearance: clearance)
+            try RemoteApplier.batch(journal: journal, peer: peer, policy: .hub(clearance: clearance)) {
+                try $0.refuseUnresolvedReferences(clearance: clearance)
+            }
         }
     }
 

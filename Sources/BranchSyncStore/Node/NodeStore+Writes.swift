@@ -28,9 +28,10 @@ extension NodeStore {
     @discardableResult
     public func apply(_ states: [RecordState], from peer: SiteID) throws -> BatchResult {
         try journaled { journal in
-            let applier = RemoteApplier(journal: journal, peer: peer, policy: .branch)
-            for state in states { try applier.apply(state.encoded()) }
-            return applier.result
+            try RemoteApplier.batch(journal: journal, peer: peer, policy: .branch) { applier in
+                for state in states { try applier.apply(state.encoded()) }
+                return applier.result
+            }
         }
     }
 }

@@ -35,11 +35,25 @@ final class RemoteApplier {
     /// Whether any state is held waiting for a record, looked up once per batch: without one, nothing is re-admitted
     /// and no applied record needs the look-up.
     private var mayHaveHeldStates: Bool?
-    /// States applied at the hub without a conflict or a re-stamp, recorded in one audit entry per batch (the
-    /// origin's own audit entries say who wrote what; Protocol.md §9.4).
+    /// States applied without a conflict or a re-stamp, recorded in one audit entry per batch (the origin's own
+    /// audit entries say who wrote what).
     private var appliedWithoutNote = 0
 
-    init(
+    /// Runs `body` with an applier for one batch of `peer`'s states inside `journal`'s transaction, then writes the
+    /// batch's audit entry: every batch goes through here, so no applied change goes unaudited.
+    static func batch<T>(
+        journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = [],
+        quarantineQuota: Int? = nil, _ body: (RemoteApplier) throws -> T
+    ) throws -> T {
+        let applier = RemoteApplier(
+            journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent,
+            quarantineQuota: quarantineQuota)
+        let result = try body(applier)
+        try applier.finish()
+        return result
+    }
+
+    private init(
         journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = [],
         quarantineQuota: Int? = nil
     ) {
@@ -133,7 +147,7 @@ final class RemoteApplier {
     }
 
     /// Ends the batch: the audit entry of the states applied without anything to note.
-    func finish() throws {
+    private func finish() throws {
         guard appliedWithoutNote > 0 else { return }
         try journal.audit(
             action: "apply", collection: nil, recordID: nil,
@@ -289,11 +303,13 @@ final class RemoteApplier {
         try journal.recordConflicts(outcome.conflicts, of: outcome.state, local: local, peer: peer)
         result.applied += 1
         result.conflicts += outcome.conflicts.count
-        try journal.audit(
-            action: "apply", state: outcome.state,
-            detail: "from \(peer): \(describe(outcome))"
-                + (outcome.conflicts.isEmpty ? "" : ", \(outcome.conflicts.count) conflict(s)"),
-            actor: syncActor)
+        if outcome.conflicts.isEmpty {
+            appliedWithoutNote += 1
+        } else {
+            try journal.audit(
+                action: "apply", state: outcome.state,
+                detail: "from \(peer): \(describe(outcome)), \(outcome.conflicts.count) conflict(s)", actor: syncActor)
+        }
     }
 
     private func describe(_ outcome: MergeOutcome) -> String {
