@@ -58,7 +58,10 @@ final class FramedConnection {
     /// While set, ``flush()`` writes nothing: the hub's session loop holds a turn's output (acknowledgements, changes
     /// read from the turn's writes) until the turn's group commit stored what it says.
     var holdsOutput = false {
-        didSet { backlogWhenHeld = pendingOutputCount }
+        didSet {
+            backlogWhenHeld = pendingOutputCount
+            errorQueuedWhileHeld = false
+        }
     }
     private var backlogWhenHeld = 0
 
@@ -66,15 +69,22 @@ final class FramedConnection {
     func discardHeldOutput() {
         guard holdsOutput else { return }
         output.removeSubrange(min(output.count, outputOffset + backlogWhenHeld)...)
+        let droppedError = errorQueuedWhileHeld
         holdsOutput = false
+        // An ERROR among the dropped bytes was never sent: the reason for ending goes out instead.
+        if droppedError { errorExchanged = false }
     }
+    private var errorQueuedWhileHeld = false
 
     /// Bytes the socket did not take at the last flush (output held back since does not count).
     var outputBacklog: Int { holdsOutput ? backlogWhenHeld : pendingOutputCount }
 
     /// Queues a message; call ``flush()`` to write.
     func send(_ message: Message) {
-        if case .error = message { errorExchanged = true }
+        if case .error = message {
+            errorQueuedWhileHeld = errorQueuedWhileHeld || (holdsOutput && !errorExchanged)
+            errorExchanged = true
+        }
         output.append(contentsOf: message.encodedFrame())
     }
 

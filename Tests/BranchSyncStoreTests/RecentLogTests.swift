@@ -73,4 +73,34 @@ import Testing
                 for: try SiteID("bj01"), after: head, clearance: nil, echoFloor: 0, limit: 10, maximumBytes: 4_000)
                 == nil, "a trimmed window claims positions it no longer holds")
     }
+
+    /// After a failed group commit the window forgets everything, holds nothing until a refresh has read the stored
+    /// head, and then serves what follows it again.
+    @Test func aResetWindowHoldsNothingUntilItHasReadTheStoredHead() throws {
+        let directory = TemporaryDirectory()
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let window = RecentLog(head: try hub.lastSeq())
+        _ = try hub.create(.customers, values: customerValues)
+        try window.refresh(from: hub)
+        let bj01 = try SiteID("bj01")
+        #expect(
+            window.batch(for: bj01, after: 0, clearance: .internal, echoFloor: 0, limit: 10, maximumBytes: 1 << 20)?
+                .encodedStates.count == 1)
+        window.reset()
+        let head = try hub.lastSeq()
+        for cursor in [0, head, head + 1_000] {
+            #expect(
+                window.batch(
+                    for: bj01, after: cursor, clearance: .internal, echoFloor: 0, limit: 10, maximumBytes: 1 << 20)
+                    == nil, "a reset window answered for cursor \(cursor)")
+        }
+        try window.refreshIfBehind(hub)
+        var other = customerValues
+        other["code"] = "310001"
+        _ = try hub.create(.customers, values: other)
+        try window.refreshIfBehind(hub)
+        let batch = window.batch(
+            for: bj01, after: head, clearance: .internal, echoFloor: 0, limit: 10, maximumBytes: 1 << 20)
+        #expect(batch?.encodedStates.count == 1 && batch?.reachedEnd == true)
+    }
 }

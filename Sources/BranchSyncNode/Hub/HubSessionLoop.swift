@@ -179,7 +179,7 @@ final class HubSessionLoop: Sendable {
             configuration.logger.error(
                 "cannot store what the sessions received; they end and their branches send it again",
                 [("error", "\(error)"), ("sessions", String(held.count))])
-            state.recentLog.reset(head: (try? state.store.lastSeq()) ?? 0)
+            state.recentLog.reset()
             let failure = WireError(.tryLater, "the hub could not store this session's changes; retry later")
             for slot in held.values where state.slots[slot.token] != nil {
                 slot.connection.discardHeldOutput()

@@ -35,6 +35,13 @@ public final class RecentLog {
 
     /// Reads the entries written since ``last`` and drops the oldest beyond the limits.
     public func refresh(from store: NodeStore) throws {
+        if needsHead {
+            let head = try store.lastSeq()
+            start = head
+            last = head
+            needsHead = false
+            return
+        }
         while true {
             let read = try store.forEachLogEntry(after: last, limit: 1_000) { entry in
                 if let older = indexByRecord[entry.id], let replaced = entries[older] {
@@ -52,20 +59,25 @@ public final class RecentLog {
         }
     }
 
-    /// Forgets every entry and starts again, empty, at `head`: after a write this window may already hold was
-    /// rolled back (a failed group commit), so no session builds a batch from entries that were never stored.
-    public func reset(head: Int64) {
+    /// Forgets every entry: a write this window may already hold was rolled back (a failed group commit), so no
+    /// session may build a batch from entries that were never stored. Until the next refresh reads the stored head,
+    /// the window holds nothing and every session reads SQLite.
+    public func reset() {
         entries = []
         indexByRecord = [:]
         first = 0
         bytes = 0
-        start = head
-        last = head
+        start = .max
+        last = .max
+        needsHead = true
     }
+
+    /// Whether the window must learn the log's head before it holds anything (after ``reset()``).
+    private var needsHead = false
 
     /// Reads the new entries if `store`'s connection wrote past ``last`` (cheap when it did not: no query).
     public func refreshIfBehind(_ store: NodeStore) throws {
-        if store.logHeadWrittenHere > last { try refresh(from: store) }
+        if needsHead || store.logHeadWrittenHere > last { try refresh(from: store) }
     }
 
     private func trim() {
