@@ -258,15 +258,17 @@ final class SyncSession {
                 logger.info("full resync with the site complete")
             }
         }
+        if verifyRun == nil && (verifySchedule.isDue(at: now) || (stopWhenCaughtUp && !verifiedOnce)) {
+            startVerify(requested: false)
+        }
+        // A verify waiting for both sides to be caught up starts now, in this step: no event may follow to wake the
+        // session (both sides have nothing more to say), so waiting would cost a timer's period.
         if var run = verifyRun, !run.started {
             run.started = true
             let first = run.round.start()
             verifyRun = run
             try sendVerifyStep(first)
-            return
-        }
-        if verifyRun == nil && (verifySchedule.isDue(at: now) || (stopWhenCaughtUp && !verifiedOnce)) {
-            startVerify(requested: false)
+            try connection.flush()
         }
     }
 

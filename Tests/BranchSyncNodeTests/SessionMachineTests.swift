@@ -76,17 +76,25 @@ import Testing
         /// Advances the clock by `milliseconds`, delivers what each side sent to the other, steps both; with
         /// `branchDead` the branch neither receives nor sends nor runs.
         /// - Returns: whether the branch's session ended (caught up and verified).
-        mutating func turn(_ milliseconds: UInt64 = 100, branchDead: Bool = false) throws -> Bool {
+        /// With `eventDriven`, a side is stepped only as its real driver steps it: when something arrived or its
+        /// next timer is due.
+        mutating func turn(_ milliseconds: UInt64 = 100, branchDead: Bool = false, eventDriven: Bool = false) throws
+            -> Bool
+        {
             now += milliseconds
             var branchEnded = false
             if !branchDead {
                 let toBranch = hubChannel.take()
                 if !toBranch.isEmpty { branchChannel.lastReceiveUptime = now }
-                branchEnded = try branchSession.step(received: toBranch, woken: false, now: now)
+                if !eventDriven || !toBranch.isEmpty || now >= branchSession.nextDeadline {
+                    branchEnded = try branchSession.step(received: toBranch, woken: false, now: now)
+                }
             }
             let toHub = branchDead ? [] : branchChannel.take()
             if !toHub.isEmpty { hubChannel.lastReceiveUptime = now }
-            _ = try hubSession.step(received: toHub, woken: false, now: now)
+            if !eventDriven || !toHub.isEmpty || now >= hubSession.nextDeadline {
+                _ = try hubSession.step(received: toHub, woken: false, now: now)
+            }
             return branchEnded
         }
     }
@@ -132,6 +140,19 @@ import Testing
         for _ in 0..<100 { _ = try pair.turn() }
         let noted = try pair.hub.auditTrail(recordID: created[0].id).filter { $0.action == "apply" }
         #expect(noted.count == 1 && noted.first?.detail.contains("conflict") == true, "\(noted.map(\.detail))")
+    }
+
+    /// A branch that finds both sides caught up starts its verify in the same step: `sync --once` is not held up
+    /// until its next timer (the 0.5 s local check set a floor of half a second under every `sync --once`).
+    @Test func aCaughtUpBranchVerifiesAtOnceNotAtItsNextTimer() throws {
+        var pair = try Pair()
+        for code in ["110001", "110002"] { _ = try pair.branch.create(.customers, values: customer(code)) }
+        let start = pair.now
+        // The drivers step a session once as soon as it begins, then on events and timers.
+        var ended = try pair.turn(5)
+        for _ in 0..<200 where !ended { ended = try pair.turn(5, eventDriven: true) }
+        #expect(ended)
+        #expect(pair.now - start < 250, "sync took \(pair.now - start) ms of the session's clock")
     }
 
     @Test func theHubVerifiesAfterBothSidesStayedCaughtUpForTheDelayOfItsClock() throws {
