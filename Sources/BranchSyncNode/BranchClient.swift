@@ -42,6 +42,13 @@ public final class BranchClient: Sendable {
     /// Stays connected until ``stop()``: syncs, pushes new local changes at once, reconnects after failures.
     /// - Throws: ``NodeError`` only for failures a retry cannot fix (wrong secret, unknown site, not a branch).
     public func runForever() throws {
+        // The session's commits leave checkpoints to this thread, so a change's way to the hub never waits for one.
+        let checkpointsEnd = StopSignal()
+        defer { checkpointsEnd.stop() }
+        Thread.detachNewThread { [directory, stopSignal, logger] in
+            Thread.current.name = "branch-checkpoints"
+            Self.checkpointEverySecond(directory: directory, until: [stopSignal, checkpointsEnd], logger: logger)
+        }
         var failures = 0
         while !stopSignal.isStopped {
             do {
@@ -55,6 +62,26 @@ public final class BranchClient: Sendable {
                 logger.warning(
                     "sync failed; retrying", [("error", "\(error)"), ("retry-in-s", String(format: "%.1f", delay))])
                 sleepUnlessStopped(delay)
+            }
+        }
+    }
+
+    /// Copies the database's log into its file once a second on its own connection, until one of `stops` fires.
+    private static func checkpointEverySecond(directory: String, until stops: [StopSignal], logger: Logger) {
+        var store: NodeStore?
+        var failing = false
+        while !stops.contains(where: \.isStopped) {
+            for _ in 0..<10 where !stops.contains(where: \.isStopped) { usleep(100_000) }
+            do {
+                let opened =
+                    try store ?? NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "daemon"))
+                store = opened
+                try opened.checkpointPassively()
+                failing = false
+            } catch {
+                // Said once per run of failures; the session's own commits checkpoint past about 40 MB meanwhile.
+                if !failing { logger.warning("cannot checkpoint the database's log", [("error", "\(error)")]) }
+                failing = true
             }
         }
     }
@@ -84,6 +111,7 @@ public final class BranchClient: Sendable {
 
     private func connectAndRun(stopWhenCaughtUp: Bool, progress: ((SyncProgress) -> Void)?) throws -> SessionSummary {
         let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "daemon"))
+        if !stopWhenCaughtUp { try store.deferCheckpoints() }
         guard store.identity.role == .branch else {
             throw NodeError(
                 "this node is the hub; run it with 'branchsync run --listen HOST:PORT'", code: .configuration)

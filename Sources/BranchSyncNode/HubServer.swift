@@ -118,7 +118,8 @@ public final class HubServer: Sendable {
         return bound
     }
 
-    /// Once a second: reloads the verifiers if the database changed, stores the limit hits counted meanwhile.
+    /// Once a second: reloads the verifiers if the database changed, stores the limit hits counted meanwhile, and
+    /// checkpoints the log (the session loop's commits leave that to this thread).
     private func housekeeping(credentials: CredentialCache, logger: Logger) {
         // Opened and closed on this thread, before the thread reports that it ended.
         let store: NodeStore
@@ -129,6 +130,9 @@ public final class HubServer: Sendable {
         }
         while !stopSignal.isStopped {
             for _ in 0..<10 where !stopSignal.isStopped { usleep(100_000) }
+            do { try store.checkpointPassively() } catch {
+                logger.warning("cannot checkpoint the database's log", [("error", "\(error)")])
+            }
             do { try credentials.refreshIfChanged() } catch {
                 logger.warning("cannot reload the branches' verifiers", [("error", "\(error)")])
             }

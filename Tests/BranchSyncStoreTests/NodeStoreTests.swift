@@ -562,3 +562,37 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try store.commitGroup() == false)
     }
 }
+
+/// A daemon's session connections leave checkpoints to a background thread: their commits do not copy the log into
+/// the database file (and sync it) on the way of a change to its peer.
+@Suite struct CheckpointTests {
+    /// Writes `count` customers in transactions of 100 and returns the pages the log holds afterwards.
+    static func logPages(deferring: Bool, count: Int) throws -> (logPages: Int, copiedPages: Int) {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        if deferring { try store.deferCheckpoints() }
+        var written = 0
+        while written < count {
+            try store.batch { writer in
+                for index in written..<(written + 100) {
+                    var values = customerValues
+                    values["code"] = String(110_000 + index)
+                    values["notes"] = String(repeating: "客户备注", count: 100)
+                    _ = try writer.create(.customers, values: values)
+                }
+            }
+            written += 100
+        }
+        let checkpointer = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
+        return try checkpointer.checkpointPassively()
+    }
+
+    @Test func aDeferringConnectionLeavesTheLogToTheBackgroundCheckpoint() throws {
+        let deferred = try Self.logPages(deferring: true, count: 3_000)
+        let automatic = try Self.logPages(deferring: false, count: 3_000)
+        // SQLite's default checkpoints inside a commit once the log passes 1,000 pages.
+        #expect(deferred.logPages > 2_000, "the deferring connection checkpointed itself: \(deferred)")
+        #expect(automatic.logPages < deferred.logPages / 2, "\(automatic) vs \(deferred)")
+        #expect(deferred.copiedPages == deferred.logPages, "the background checkpoint did not copy everything")
+    }
+}

@@ -66,6 +66,8 @@ final class HubSessionLoop: Sendable {
         do {
             store = try NodeStore.open(
                 directory: configuration.directory, actor: AuditActor(user: "sync", origin: "hub sessions"))
+            // The housekeeping thread checkpoints once a second: no turn's commit pays for it.
+            try store.deferCheckpoints()
             epoll = try Epoll(capacity: 1024)
             try epoll.add(wake.readFD, token: Self.wakeToken)
             recentLog = RecentLog(head: try store.lastSeq())

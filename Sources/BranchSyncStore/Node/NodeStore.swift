@@ -164,6 +164,21 @@ public final class NodeStore {
         return result
     }
 
+    /// Leaves the log's checkpoints to a background thread (``checkpointPassively()``), for the long-running connections of a
+    /// daemon's sessions: their commits stay short. They still checkpoint themselves past about 40 MB of log, in case
+    /// the background thread stalls.
+    public func deferCheckpoints() throws {
+        try db.deferCheckpoints(untilLogPages: 10_000)
+    }
+
+    /// Copies the log into the database file as far as readers allow, without blocking anyone (a daemon's
+    /// background checkpoint; ``checkpoint()`` moves everything, for copies of a stopped node).
+    /// - Returns: the pages in the log, and how many of them are now in the database file.
+    @discardableResult
+    public func checkpointPassively() throws -> (logPages: Int, copiedPages: Int) {
+        try db.checkpointPassively()
+    }
+
     /// Starts a group commit: the writes until ``commitGroup()`` (each atomic on its own) commit together. The hub's
     /// session loop wraps each turn in one, so the batches of many branches cost one commit; it holds back everything
     /// it would send in the turn (acknowledgements above all) until the commit returned.

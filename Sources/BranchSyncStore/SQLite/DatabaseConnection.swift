@@ -61,6 +61,27 @@ public final class DatabaseConnection {
         sqlite3_close_v2(handle)
     }
 
+    /// Leaves checkpoints to a background thread (``checkpointPassively()`` on another connection): this connection's
+    /// commits checkpoint only when the log has grown past `pages` (about 4 KiB each), so a session's commit does not
+    /// pay for copying the log and syncing the database file, unless the background thread falls far behind.
+    public func deferCheckpoints(untilLogPages pages: Int) throws(StorageError) {
+        try execute("PRAGMA wal_autocheckpoint=\(max(1, pages))")
+    }
+
+    /// Copies what the log holds into the database file as far as readers allow, without waiting for or blocking
+    /// anyone (`SQLITE_CHECKPOINT_PASSIVE`).
+    /// - Returns: the pages in the log, and how many of them are now in the database file.
+    @discardableResult
+    public func checkpointPassively() throws(StorageError) -> (logPages: Int, copiedPages: Int) {
+        var logPages: Int32 = 0
+        var copiedPages: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &logPages, &copiedPages)
+        guard rc == SQLITE_OK || rc == SQLITE_BUSY else {
+            throw StorageError(code: .sqlite(rc), message: "checkpoint: \(String(cString: sqlite3_errmsg(handle)))")
+        }
+        return (Int(logPages), Int(copiedPages))
+    }
+
     /// Rows changed by the last `INSERT`, `UPDATE` or `DELETE` on this connection.
     public var changes: Int64 { Int64(sqlite3_changes(handle)) }
 
