@@ -19,7 +19,8 @@ public enum Admission {
     /// is a version 7 UUID.
     /// - Returns: `nil`, or why the state is inconsistent.
     public static func inconsistency(of state: RecordState, encoded bytes: [UInt8]) -> String? {
-        let record = "\(state.collection.singular) \(state.id)"
+        // Built only for a message: this check runs for every state a peer sends.
+        var record: String { "\(state.collection.singular) \(state.id)" }
         guard bytes.count <= maximumStateBytes else {
             return "\(record) is \(bytes.count) bytes encoded; at most \(maximumStateBytes)"
         }
@@ -60,10 +61,11 @@ public enum Admission {
         return nil
     }
 
-    private static func uncovered(_ stamp: Stamp, by vector: VersionVector, what: String) -> String? {
-        guard stamp.dot.counter > 0 else { return "\(what) has counter 0" }
+    private static func uncovered(_ stamp: Stamp, by vector: VersionVector, what: @autoclosure () -> String) -> String?
+    {
+        guard stamp.dot.counter > 0 else { return "\(what()) has counter 0" }
         guard vector.covers(stamp.dot) else {
-            return "\(what) \(stamp.dot) is not covered by the version vector \(vector)"
+            return "\(what()) \(stamp.dot) is not covered by the version vector \(vector)"
         }
         return nil
     }
