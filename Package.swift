@@ -46,7 +46,7 @@ let package = Package(
         ),
         .target(
             name: "BranchSyncFleet",
-            dependencies: ["BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncWire"]),
+            dependencies: ["BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncStore", "BranchSyncWire"]),
         .target(name: "BranchSyncFuzzing", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
         .executableTarget(name: "branchsync-fuzz", dependencies: ["BranchSyncFuzzing"]),
         .target(name: "BranchSyncTestSupport", path: "Tests/BranchSyncTestSupport"),
@@ -63,7 +63,7 @@ let package = Package(
             name: "BranchSyncNodeTests",
             dependencies: [
                 "BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncNode", "BranchSyncCrypto",
-                "BranchSyncTestSupport",
+                "BranchSyncTestSupport", "BranchSyncFleet",
             ]
         ),
         .testTarget(

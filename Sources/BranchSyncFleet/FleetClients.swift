@@ -56,6 +56,18 @@ public final class FleetClients {
         self.rows = rows
     }
 
+    /// Enrols each of `sites` at `hub` (clearance internal) with a new secret.
+    /// - Returns: the sites with their secrets, for ``init(sites:port:rows:)``.
+    public static func enroll(_ sites: [SiteID], at hub: NodeStore) throws -> [(SiteID, [UInt8])] {
+        try sites.map { site in
+            let secret = SiteCredentials.newSecret()
+            let verifier = SiteCredentials.verifier(for: secret)
+            try hub.enroll(
+                site: site, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+            return (site, secret)
+        }
+    }
+
     /// Opens every connection and sends its HELLO.
     public func connectAll() {
         for client in clients { connect(client) }

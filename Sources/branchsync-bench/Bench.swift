@@ -1,6 +1,7 @@
 import BranchSyncCommands
 import BranchSyncCore
 import BranchSyncCrypto
+import BranchSyncFleet
 import BranchSyncNode
 import BranchSyncStore
 import Foundation
@@ -102,25 +103,7 @@ final class Bench {
             try fill(batched, count: options.count)
         }
 
-        let columns = ["code", "name", "creditCode", "contact", "phone", "address", "industry", "category"]
-        var csv = "code,name,credit-code,contact,phone,address,industry,category\n"
-        for row in rows.prefix(options.count) { csv += columns.map { row[$0] ?? "" }.joined(separator: ",") + "\n" }
-        let file = root + "/customers.csv"
-        _ = FileManager.default.createFile(atPath: file, contents: Data(csv.utf8))
-        let data = root + "/import"
-        let console = Console.capturing()
-        let environment = ["BRANCHSYNC_DATA": data]
-        _ = BranchSyncTool.run(["init", "--site", "hq", "--role", "hub"], environment: environment, console: console)
-        var status: Int32 = 0
-        _ = measure("import customers (CSV, fresh node)", count: options.count) {
-            status = BranchSyncTool.run(
-                ["import", "customers", file, "--quiet"], environment: environment, console: console)
-        }
-        guard status == 0 else { fatalError("import failed: \(console.standardError.prefix(500))") }
-        _ = measure("import customers again (all unchanged)", count: options.count) {
-            status = BranchSyncTool.run(
-                ["import", "customers", file, "--quiet"], environment: environment, console: console)
-        }
+        try importRate(count: options.count, data: root + "/import", measureAgain: true)
     }
 
     // MARK: Bulk sync (issue 3)
@@ -131,13 +114,8 @@ final class Bench {
     ) {
         let hub = try node(name, role: .hub)
         var secrets: [String: [UInt8]] = [:]
-        for site in sites {
-            let secret = SiteCredentials.newSecret()
-            let verifier = SiteCredentials.verifier(for: secret)
-            try hub.enroll(
-                site: try SiteID(site), clearance: .internal, storedKey: verifier.storedKey,
-                serverKey: verifier.serverKey)
-            secrets[site] = secret
+        for (site, secret) in try FleetClients.enroll(sites.map { try SiteID($0) }, at: hub) {
+            secrets[site.rawValue] = secret
         }
         let server = HubServer(
             directory: root + "/" + name, options: sessionOptions, logger: .silent, software: "bench")

@@ -98,8 +98,10 @@ extension Bench {
         }
     }
 
-    /// `import customers` of a CSV of the first `count` rows into a fresh node, through the CLI's code path.
-    func importRate(count: Int, data: String) throws -> Double {
+    /// `import customers` of a CSV of the first `count` rows into a fresh node, through the CLI's code path; with
+    /// `measureAgain`, also the same import once more (every row unchanged).
+    @discardableResult
+    func importRate(count: Int, data: String, measureAgain: Bool = false) throws -> Double {
         let columns = ["code", "name", "creditCode", "contact", "phone", "address", "industry", "category"]
         var csv = "code,name,credit-code,contact,phone,address,industry,category\n"
         for row in rows.prefix(count) { csv += columns.map { row[$0] ?? "" }.joined(separator: ",") + "\n" }
@@ -114,6 +116,12 @@ extension Bench {
                 ["import", "customers", file, "--quiet"], environment: environment, console: console)
         }
         guard status == 0 else { throw BenchFailure("import failed: \(console.standardError.prefix(500))") }
+        if measureAgain {
+            _ = measure("import customers again (all unchanged)", count: count) {
+                status = BranchSyncTool.run(
+                    ["import", "customers", file, "--quiet"], environment: environment, console: console)
+            }
+        }
         return rate
     }
 

@@ -16,15 +16,7 @@ extension Bench {
         raiseDescriptorLimit()
         let hubDirectory = root + "/fleet-hq"
         let hub = try node("fleet-hq", role: .hub)
-        var sites: [(SiteID, [UInt8])] = []
-        for index in 0..<count {
-            let secret = SiteCredentials.newSecret()
-            let verifier = SiteCredentials.verifier(for: secret)
-            let site = try SiteID(String(format: "b%05d", index))
-            try hub.enroll(
-                site: site, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
-            sites.append((site, secret))
-        }
+        let sites = try FleetClients.enroll((0..<count).map { try SiteID(String(format: "b%05d", $0)) }, at: hub)
         let portFile = root + "/fleet-port"
         let process = Process()
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL.path

@@ -56,3 +56,26 @@ func runBinary(_ arguments: [String], data: String, environment: [String: String
         status: signalled ? -1 : process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
         err: String(decoding: errData, as: UTF8.self), signal: signalled ? process.terminationStatus : nil)
 }
+
+/// The port a daemon started with `--port-file FILE` wrote there, once it has (`nil` after `timeout` seconds).
+func portWritten(to file: String, timeout: Double = 20) -> UInt16? {
+    var port: UInt16?
+    _ = eventually(timeout: timeout) {
+        port = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap {
+            UInt16($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return port != nil
+    }
+    return port
+}
+
+/// Initialises branch `site` in `data` for the hub at 127.0.0.1:`port`, with the secret `site add` wrote to
+/// `directory`'s `SITE.secret`.
+@discardableResult
+func initBranch(_ site: String, data: String, port: UInt16, directory: TemporaryDirectory) -> RunResult {
+    cli(
+        [
+            "init", "--site", site, "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
+            directory.file("\(site).secret"),
+        ], data: data)
+}

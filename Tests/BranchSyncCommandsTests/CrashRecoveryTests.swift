@@ -8,13 +8,21 @@ import Testing
 final class Daemon {
     let process = Process()
 
+    /// With `ulimit` (e.g. "-S -n 1024") the node starts under that descriptor limit, as a service manager may
+    /// start it.
     init(
-        _ arguments: [String], data: String, log: String, clock: String? = nil, environment: [String: String] = [:]
+        _ arguments: [String], data: String, log: String, clock: String? = nil, ulimit: String? = nil,
+        environment: [String: String] = [:]
     ) throws {
         underFaketime = clock != nil
         if let clock {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
             process.arguments = ["-f", clock, branchsyncBinary().path, "--data", data] + arguments
+        } else if let ulimit {
+            // `exec` keeps the pid: signals and `/proc` reach the node itself.
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments =
+                ["-c", "ulimit \(ulimit) && exec \"$0\" \"$@\"", branchsyncBinary().path, "--data", data] + arguments
         } else {
             process.executableURL = branchsyncBinary()
             process.arguments = ["--data", data] + arguments
@@ -77,14 +85,8 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         let hubLog = directory.file("hq.log")
         var hub = try Daemon(
             ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData, log: hubLog)
-        #expect(waitUntil { FileManager.default.fileExists(atPath: directory.file("port")) })
-        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines)
-        _ = cli(
-            [
-                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
-                directory.file("bj01.secret"),
-            ], data: branchData)
+        let port = try #require(portWritten(to: directory.file("port")), "the hub did not start")
+        initBranch("bj01", data: branchData, port: port, directory: directory)
 
         let total = 30_000
         let branch = try NodeStore.open(directory: branchData, actor: actor)
@@ -153,14 +155,8 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         let crashing = try Daemon(
             ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData, log: hubLog,
             environment: ["BRANCHSYNC_TEST_CRASH_AT": "before-group-commit"])
-        #expect(waitUntil { FileManager.default.fileExists(atPath: directory.file("port")) })
-        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines)
-        _ = cli(
-            [
-                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
-                directory.file("bj01.secret"),
-            ], data: branchData)
+        let port = try #require(portWritten(to: directory.file("port")), "the hub did not start")
+        initBranch("bj01", data: branchData, port: port, directory: directory)
         for (index, code) in ["110001", "110002", "110003"].enumerated() {
             let added = cli(
                 ["customer", "add", "--code", code, "--name", "客户\(index)", "--credit-code", "91110000802100433B"],
@@ -200,14 +196,8 @@ extension GroupCommitCrashTests {
             ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port")], data: hubData,
             log: directory.file("hq.log"), environment: ["BRANCHSYNC_TEST_FAIL_ONCE_AT": "before-group-commit"])
         defer { hub.terminate() }
-        #expect(waitUntil { FileManager.default.fileExists(atPath: directory.file("port")) })
-        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines)
-        _ = cli(
-            [
-                "init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
-                directory.file("bj01.secret"),
-            ], data: branchData)
+        let port = try #require(portWritten(to: directory.file("port")), "the hub did not start")
+        initBranch("bj01", data: branchData, port: port, directory: directory)
         let added = cli(
             ["customer", "add", "--code", "110001", "--name", "客户", "--credit-code", "91110000802100433B"],
             data: branchData)
@@ -242,17 +232,10 @@ extension GroupCommitCrashTests {
         let hub = try Daemon(
             ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port"), "--check-interval", "60"],
             data: hubData, log: directory.file("hq.log"))
-        #expect(eventually { FileManager.default.fileExists(atPath: directory.file("port")) })
-        let port = try String(contentsOfFile: directory.file("port"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = try #require(portWritten(to: directory.file("port")), "the hub did not start")
         var daemons: [Daemon] = [hub]
         for site in ["bj01", "sh01"] {
-            _ = cli(
-                [
-                    "init", "--site", site, "--role", "branch", "--hub", "127.0.0.1:\(port)", "--secret-file",
-                    directory.file("\(site).secret"),
-                ],
-                data: directory.file(site))
+            initBranch(site, data: directory.file(site), port: port, directory: directory)
             daemons.append(
                 try Daemon(
                     ["run", "--check-interval", "60"], data: directory.file(site), log: directory.file("\(site).log")))

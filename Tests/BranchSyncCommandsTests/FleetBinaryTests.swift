@@ -29,44 +29,17 @@ import Testing
         let directory = TemporaryDirectory()
         let data = directory.file("hq")
         #expect(try runBinary(["init", "--site", "hq", "--role", "hub"], data: data).status == 0)
-        var sites: [(SiteID, [UInt8])] = []
-        do {
-            let hub = try NodeStore.open(directory: data, actor: AuditActor(user: "t", origin: "t"))
-            for index in 0..<count {
-                let secret = SiteCredentials.newSecret()
-                let verifier = SiteCredentials.verifier(for: secret)
-                let site = try SiteID(String(format: "f%04d", index))
-                try hub.enroll(
-                    site: site, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
-                sites.append((site, secret))
-            }
-        }
-        let portFile = directory.file("port")
+        let sites = try FleetClients.enroll(
+            (0..<count).map { try SiteID(String(format: "f%04d", $0)) },
+            at: try NodeStore.open(directory: data, actor: AuditActor(user: "t", origin: "t")))
         let log = directory.file("hq.log")
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let hub = Process()
-        hub.executableURL = URL(fileURLWithPath: "/bin/sh")
-        hub.arguments = [
-            "-c",
-            "ulimit \(hubLimit.rawValue) && exec \"$0\" --data \"$1\" run --listen 127.0.0.1:0 --port-file \"$2\" "
-                + "--max-connections-per-address 5000",
-            branchsyncBinary().path, data, portFile,
-        ]
-        hub.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        hub.standardOutput = FileHandle.nullDevice
-        try hub.run()
-        defer {
-            hub.terminate()
-            hub.waitUntilExit()
-        }
-        var port: UInt16?
-        _ = eventually(timeout: 20) {
-            port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap {
-                UInt16($0.trimmingCharacters(in: .whitespacesAndNewlines))
-            }
-            return port != nil
-        }
-        guard let port else {
+        let hub = try Daemon(
+            [
+                "run", "--listen", "127.0.0.1:0", "--port-file", directory.file("port"),
+                "--max-connections-per-address", "5000",
+            ], data: data, log: log, ulimit: hubLimit.rawValue)
+        defer { hub.terminate() }
+        guard let port = portWritten(to: directory.file("port")) else {
             Issue.record("the hub did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             return
         }
@@ -107,7 +80,7 @@ import Testing
                 fleet.poll(milliseconds: 20)
                 return fleet.arrivals.count >= live - 1
             }, "the write reached \(fleet.arrivals.count) of \(live - 1) branches")
-        let stats = HubProcessStats(pid: hub.processIdentifier)
+        let stats = HubProcessStats(pid: hub.process.processIdentifier)
         #expect(stats.descriptors < live + 40, "\(stats.descriptors) descriptors for \(live) sessions")
         #expect(stats.threads < 10, "\(stats.threads) threads")
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

@@ -1,5 +1,6 @@
 import BranchSyncCore
 import BranchSyncCrypto
+import BranchSyncFleet
 import BranchSyncNode
 import BranchSyncWire
 import Foundation
@@ -11,17 +12,10 @@ final class RawPeer {
     private var decoder = FrameDecoder()
 
     init(port: UInt16) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        switch FleetClients.connectLoopback(port: port) {
+        case .success(let connected): fd = connected
+        case .failure(let failure): throw NodeError(failure.text)
         }
-        guard rc == 0 else { throw NodeError("connect failed") }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
