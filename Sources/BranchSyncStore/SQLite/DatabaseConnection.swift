@@ -168,12 +168,12 @@ public final class DatabaseConnection {
     /// - Returns: whether the group wrote anything.
     @discardableResult
     public func commitGroup() throws(StorageError) -> Bool {
-        let state = group
-        group = .none
-        switch state {
+        switch group {
         case .none, .pending:
+            group = .none
             return false
         case .open:
+            group = .none
             transactionDepth = 0
             do { try execute("COMMIT") } catch {
                 try? execute("ROLLBACK")
@@ -181,8 +181,7 @@ public final class DatabaseConnection {
             }
             return true
         case .broken(let error):
-            transactionDepth = 0
-            if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK") }
+            rollbackGroup()
             throw error
         }
     }
