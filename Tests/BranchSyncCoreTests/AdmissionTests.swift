@@ -223,6 +223,24 @@ import Testing
         #expect(isRefused(verdict(peek, local: held(class: .confidential), from: sh), containing: "may not change"))
     }
 
+    /// Decisions (a cleared suspicious-customer lead) are the hub's: a branch that makes one, or changes the hub's,
+    /// is refused, so a buggy or hostile branch cannot clear a lead for the whole group.
+    @Test func aBranchNeitherMakesNorChangesADecision() {
+        let values = [
+            "lead": "phone", "value": "13900000001", "firstCustomer": id.description, "secondCustomer": id.description,
+            "verdict": "cleared", "reason": "ok", "decidedBy": "wang",
+        ]
+        var made = RecordState(id: id, collection: .decisions, owner: bj)
+        made.applyLocalWrite(values, stamp: stamp(bj, 1))
+        #expect(isRefused(verdict(made, local: nil, from: bj), containing: "decisions are made at the hub"))
+        var hubs = RecordState(id: id, collection: .decisions, owner: hq)
+        hubs.applyLocalWrite(values, stamp: stamp(hq, 1))
+        var changed = hubs
+        changed.applyLocalWrite(["reason": "不是"], stamp: stamp(bj, 5))
+        #expect(isRefused(verdict(changed, local: hubs, from: bj), containing: "decisions are made at the hub"))
+        if case .unchanged = verdict(hubs, local: hubs, from: bj) {} else { Issue.record("an echo is no change") }
+    }
+
     /// Found by the hub model: the owner deletes with its clock hours ahead, a later write brings the record back, and
     /// another site deletes it again. The tombstone keeps the later-timed stamp, the owner's, so judging the delete by
     /// its stamp let a non-owner's delete through.

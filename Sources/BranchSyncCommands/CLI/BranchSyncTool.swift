@@ -33,6 +33,7 @@ public enum BranchSyncTool {
             LogCommand.spec,
             ConflictsCommand.spec,
             QuarantineCommand.spec,
+            SuspiciousCommand.spec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")

@@ -29,6 +29,18 @@ enum RecordCommands {
                 options: [.flag("include-deleted", help: "also list deleted \(collection.rawValue)"), .json],
                 run: { try list(collection, $0) }),
         ]
+        if collection == .customers {
+            subcommands.append(
+                CommandSpec(
+                    name: "merge",
+                    abstract: "merge a duplicate customer into the one kept (hub only): documents re-linked, the "
+                        + "duplicate deleted with a pointer to the kept one",
+                    arguments: [
+                        ArgumentSpec("KEEP", help: "the customer kept"),
+                        ArgumentSpec("DUPLICATE", help: "the duplicate, deleted once merged"),
+                    ],
+                    run: merge))
+        }
         if collection == .documents {
             subcommands.append(
                 CommandSpec(
@@ -168,6 +180,17 @@ enum RecordCommands {
         }
         invocation.console.write(table.render())
         invocation.console.line("\(states.count) \(states.count == 1 ? collection.singular : collection.rawValue)")
+        return ExitCode.success
+    }
+
+    static func merge(_ invocation: Invocation) throws -> Int32 {
+        let keep = try RecordID(invocation.arguments[0])
+        let duplicate = try RecordID(invocation.arguments[1])
+        let relinked = try invocation.openStore().mergeCustomer(duplicate, into: keep)
+        invocation.pokeDaemon()
+        invocation.console.line(
+            "merged customer \(duplicate) into \(keep): \(relinked) document\(relinked == 1 ? "" : "s") re-linked, "
+                + "the duplicate deleted")
         return ExitCode.success
     }
 

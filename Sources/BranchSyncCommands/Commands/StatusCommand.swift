@@ -54,6 +54,10 @@ enum StatusCommand {
             "\(identity.role.rawValue) \(identity.site) — \(customers) customer\(customers == 1 ? "" : "s"), "
             + "\(documents) document\(documents == 1 ? "" : "s"), log at seq \(try store.lastSeq()); "
             + "\(conflicts) open conflict(s), \(quarantined) quarantined\n"
+        let leads = try store.openLeadCount()
+        if leads > 0 {
+            out += "\(leads) open suspicious-customer lead(s) to investigate: see 'branchsync suspicious list'\n"
+        }
         if let since = try store.metadata(NodeStore.recoveringKey) {
             let waiting = sites.filter(\.peer.resyncPending).map(\.peer.site.rawValue)
             out +=
@@ -192,6 +196,7 @@ enum StatusCommand {
             ("lastSeq", String(try store.lastSeq())),
             ("openConflicts", String(sites.reduce(0) { $0 + $1.issues.conflicts })),
             ("quarantined", String(sites.reduce(0) { $0 + $1.issues.quarantined })),
+            ("openLeads", String(try store.openLeadCount())),
             ("recovering", try store.metadata(NodeStore.recoveringKey) != nil ? "true" : "false"),
             ("peers", CanonicalJSON.array(entries)),
             (

@@ -209,6 +209,10 @@ public enum Admission {
     ) rethrows -> AdmissionVerdict? {
         let sender = context.sender
         let record = "\(remote.collection.singular) \(remote.id)"
+        // Decisions (a cleared lead) are the hub's: a branch neither makes nor changes one.
+        guard merged.collection != .decisions else {
+            return .refuse("\(record) from \(sender): decisions are made at the hub, not at a branch")
+        }
         let schema = RecordSchema.of(merged.collection)
         // Valid: the values the state changes pass the checks a local write gets, and a live result has every
         // required field (a write that brings a tombstone back to life must not leave a record without its title).

@@ -1,13 +1,16 @@
-/// The two collections a node stores.
+/// The collections a node stores: the group's customers and documents, and the hub's replicated decisions about
+/// them (a cleared suspicious-customer lead).
 public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparable {
     case customers
     case documents
+    case decisions
 
     /// The singular noun used in messages and CLI commands (`customer`, `document`).
     public var singular: String {
         switch self {
         case .customers: return "customer"
         case .documents: return "document"
+        case .decisions: return "decision"
         }
     }
 
@@ -16,6 +19,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         switch self {
         case .customers: return 1
         case .documents: return 2
+        case .decisions: return 3
         }
     }
 
@@ -24,6 +28,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         switch code {
         case 1: self = .customers
         case 2: self = .documents
+        case 3: self = .decisions
         default: return nil
         }
     }

@@ -23,6 +23,7 @@ public struct RecordSchema: Sendable {
         switch collection {
         case .customers: return customers
         case .documents: return documents
+        case .decisions: return decisions
         }
     }
 
@@ -111,6 +112,33 @@ public struct RecordSchema: Sendable {
                 summary: "general or special"),
             FieldSpec("bankAccount", format: .bankAccount, summary: "bank account number"),
             FieldSpec("notes", format: .text(maxLength: 2000), summary: "free notes"),
+            FieldSpec(
+                mergedIntoField, system: true, format: .recordID,
+                summary: "the customer this duplicate was merged into (set by customer merge)"),
+            classSpec,
+        ])
+
+    /// The customer field naming the record a deleted duplicate was merged into.
+    public static let mergedIntoField = "mergedInto"
+
+    /// The verdicts a decision records.
+    public static let decisionVerdicts = ["cleared"]
+
+    /// Decisions the hub makes and every site that holds the records concerned sees: today a suspicious-customer
+    /// lead investigated and cleared. A decision's id is the lead's id, so every site names it alike.
+    public static let decisions = RecordSchema(
+        collection: .decisions,
+        fields: [
+            FieldSpec(
+                "lead", required: true, format: .oneOf(SuspicionKind.allCases.map(\.rawValue)),
+                summary: "what the two customers share"),
+            FieldSpec("value", required: true, format: .text(maxLength: 60), summary: "the shared value"),
+            FieldSpec("firstCustomer", required: true, format: .recordID, summary: "one customer of the lead"),
+            FieldSpec("secondCustomer", required: true, format: .recordID, summary: "the other customer"),
+            FieldSpec(
+                "verdict", required: true, format: .oneOf(decisionVerdicts), summary: "what was decided: cleared"),
+            FieldSpec("reason", required: true, format: .text(maxLength: 500), summary: "why"),
+            FieldSpec("decidedBy", required: true, format: .text(maxLength: 120), summary: "who decided"),
             classSpec,
         ])
 

@@ -74,24 +74,26 @@ final class Journal {
         try db.statement(
             """
             INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
-                attachment, digest, bucket, changed_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                attachment, digest, bucket, changed_at, credit_code)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
             ON CONFLICT(id) DO UPDATE SET class = excluded.class, deleted = excluded.deleted, code = excluded.code,
                 phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
                 origin = excluded.origin, state = excluded.state, attachment = excluded.attachment,
-                digest = excluded.digest, changed_at = excluded.changed_at
+                digest = excluded.digest, changed_at = excluded.changed_at, credit_code = excluded.credit_code
             """
         ).run([
             .text(state.id.description), .text(state.collection.rawValue), .text(state.owner.rawValue),
             .text(state.classification.rawValue), .integer(state.isDeleted ? 1 : 0),
-            .optionalText(isCustomer ? state["code"] : nil), .optionalText(isCustomer ? state["phone"] : nil),
-            .optionalText(isCustomer ? state["bankAccount"].map { $0.filter { $0 != " " } } : nil),
+            .optionalText(SuspicionKind.customerCode.value(of: state)),
+            .optionalText(SuspicionKind.phone.value(of: state)),
+            .optionalText(SuspicionKind.bankAccount.value(of: state)),
             .integer(lastSeq), .text(origin), .blob(bytes),
             .optionalText(state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil),
             .integer(RecordDigest.digest(of: bytes)), .integer(RecordDigest.bucket(of: state.id)),
-            .integer(Int64(clamping: now)),
+            .integer(Int64(clamping: now)), .optionalText(SuspicionKind.creditCode.value(of: state)),
         ])
         try store.injectFault(.afterRecordRow)
+        if isCustomer { try LeadIndex.refresh(db, for: state, at: Timestamp.iso8601(milliseconds: now)) }
         if hasOpenConflicts { try closeSupersededConflicts(of: state) }
         return lastSeq
     }

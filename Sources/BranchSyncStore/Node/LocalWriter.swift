@@ -5,7 +5,7 @@ import BranchSyncCrypto
 /// own compensating writes. Every version goes through the transaction's ``Journal``.
 public final class LocalWriter {
     let journal: Journal
-    private var store: NodeStore { journal.store }
+    var store: NodeStore { journal.store }
     private var db: DatabaseConnection { store.db }
     private var site: SiteID { store.identity.site }
 
@@ -38,6 +38,9 @@ public final class LocalWriter {
     public func create(
         _ collection: RecordCollection, values: [String: String], attachment: Attachment? = nil
     ) throws -> RecordState {
+        guard collection != .decisions else {
+            throw StorageError(code: .invalidOperation, message: "decisions are made by `branchsync suspicious clear`")
+        }
         try rejectSystemFields(values, collection: collection)
         var values = try RecordSchema.of(collection).validateNew(values)
         try checkReferences(collection: collection, values: values, excluding: nil)
@@ -102,7 +105,7 @@ public final class LocalWriter {
         return state
     }
 
-    private func liveRecord(_ id: RecordID) throws -> RecordState {
+    func liveRecord(_ id: RecordID) throws -> RecordState {
         guard let state = try record(id) else {
             throw StorageError(code: .notFound, message: "no record with id \(id) on this node")
         }
@@ -115,7 +118,8 @@ public final class LocalWriter {
     private func rejectSystemFields(_ values: [String: String], collection: RecordCollection) throws {
         let schema = RecordSchema.of(collection)
         for name in values.keys.sorted() where schema.field(named: name)?.isSystem == true {
-            throw ValidationError(field: name, message: "\(name) is set from the attached file (use --file)")
+            let how = collection == .documents ? "from the attached file (use --file)" : "by BranchSync itself"
+            throw ValidationError(field: name, message: "\(name) is set \(how)")
         }
     }
 
@@ -141,6 +145,8 @@ public final class LocalWriter {
                         field: "customerId", message: "customer-id \(customer) is not a customer on this node")
                 }
             }
+        case .decisions:
+            break
         }
     }
 

@@ -210,5 +210,40 @@ extension Migration {
                 -- Hub: a site's open quarantine rows, counted against its quota before each batch is applied.
                 CREATE INDEX quarantine_open_by_peer ON quarantine(peer) WHERE status IN ('open', 'held');
                 """),
+        Migration(
+            name: "006-suspicious-customers",
+            sql: """
+                ALTER TABLE records ADD COLUMN credit_code TEXT;
+                -- The live customers holding a value, oldest id first: the oldest holder of a value is the first
+                -- entry (an index-only lookup however many customers share the value), and a customer code's holder
+                -- is found the same way. They replace the indexes of 001, which held deleted records too.
+                DROP INDEX records_by_code;
+                DROP INDEX records_by_phone;
+                DROP INDEX records_by_bank_account;
+                CREATE INDEX live_customers_by_code ON records(code, id)
+                    WHERE collection = 'customers' AND deleted = 0 AND code IS NOT NULL;
+                CREATE INDEX live_customers_by_phone ON records(phone, id)
+                    WHERE collection = 'customers' AND deleted = 0 AND phone IS NOT NULL;
+                CREATE INDEX live_customers_by_bank_account ON records(bank_account, id)
+                    WHERE collection = 'customers' AND deleted = 0 AND bank_account IS NOT NULL;
+                CREATE INDEX live_customers_by_credit_code ON records(credit_code, id)
+                    WHERE collection = 'customers' AND deleted = 0 AND credit_code IS NOT NULL;
+                -- Suspicious-customer leads among the live customers this node holds: two customers sharing a phone,
+                -- bank account, credit code or customer code (the oldest holder of a value paired with each other). Derived from `records` and kept current by every save
+                -- of a customer (LeadIndex), in its transaction. The id is derived from kind, value and both ids, so
+                -- every site names a lead alike; a cleared lead is a record of collection 'decisions' with that id.
+                CREATE TABLE leads (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    first_id TEXT NOT NULL,
+                    second_id TEXT NOT NULL,
+                    detected_at TEXT NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX leads_by_first ON leads(first_id);
+                CREATE INDEX leads_by_second ON leads(second_id);
+                CREATE INDEX leads_by_value ON leads(kind, value, second_id);
+                """,
+            after: { db in try LeadIndex.rebuild(db) }),
     ]
 }

@@ -1,0 +1,105 @@
+import BranchSyncCore
+
+extension NodeStore {
+    /// The suspicious-customer leads among the customers this node holds, oldest first: the open ones, and with
+    /// `includeCleared` also the cleared ones (including cleared leads that no longer hold here).
+    public func suspiciousLeads(includeCleared: Bool = false) throws -> [SuspiciousLead] {
+        try db.read {
+            var result = try db.statement(
+                """
+                SELECT l.id, l.kind, l.value, l.first_id, l.second_id, l.detected_at, d.state FROM leads l
+                LEFT JOIN records d ON d.id = l.id AND d.collection = 'decisions' AND d.deleted = 0
+                ORDER BY l.detected_at, l.id
+                """
+            ).rows { row -> (SuspiciousLead, [UInt8]?) in
+                let lead = SuspiciousLead(
+                    id: try RecordID(row.text(0)), kind: SuspicionKind(rawValue: row.text(1)) ?? .phone,
+                    value: row.text(2), first: try customerSummary(try RecordID(row.text(3))),
+                    second: try customerSummary(try RecordID(row.text(4))), detectedAt: row.text(5))
+                return (lead, row.isNull(6) ? nil : row.blob(6))
+            }.map { lead, decision in
+                var lead = lead
+                if let decision { lead.apply(try Self.decodeState(decision)) }
+                return lead
+            }
+            if includeCleared {
+                let gone = try db.statement(
+                    "SELECT state FROM records WHERE collection = 'decisions' AND deleted = 0 "
+                        + "AND id NOT IN (SELECT id FROM leads) ORDER BY id"
+                ).rows { try Self.decodeState($0.blob(0)) }
+                for decision in gone { result.append(try lead(fromDecision: decision)) }
+            } else {
+                result.removeAll { !$0.isOpen }
+            }
+            return result
+        }
+    }
+
+    /// One lead, open or cleared, or `nil` when this node knows no lead with that id.
+    public func suspiciousLead(_ id: RecordID) throws -> SuspiciousLead? {
+        try suspiciousLeads(includeCleared: true).first { $0.id == id }
+    }
+
+    /// How many leads wait for an investigation (no decision clears them).
+    public func openLeadCount() throws -> Int {
+        Int(
+            try db.statement(
+                "SELECT count(*) FROM leads l WHERE NOT EXISTS (SELECT 1 FROM records d WHERE d.id = l.id "
+                    + "AND d.collection = 'decisions' AND d.deleted = 0)"
+            ).firstRow { $0.int(0) } ?? 0)
+    }
+
+    /// Open leads, counted per customer id (for reports).
+    func openLeadCounts() throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for lead in try suspiciousLeads() {
+            for customer in [lead.first, lead.second].compactMap({ $0 }) {
+                counts[customer.id.description, default: 0] += 1
+            }
+        }
+        return counts
+    }
+
+    private func customerSummary(_ id: RecordID) throws -> SuspiciousLead.Customer? {
+        try db.statement("SELECT owner, state FROM records WHERE id = ?1").firstRow([.text(id.description)]) {
+            let state = try Self.decodeState($0.blob(1))
+            return SuspiciousLead.Customer(
+                id: id, owner: $0.text(0), name: state["name"] ?? "", code: state["code"] ?? "")
+        } ?? nil
+    }
+
+    private func lead(fromDecision decision: RecordState) throws -> SuspiciousLead {
+        var lead = SuspiciousLead(
+            id: decision.id, kind: SuspicionKind(rawValue: decision["lead"] ?? "") ?? .phone,
+            value: decision["value"] ?? "",
+            first: try decision["firstCustomer"].flatMap { try customerSummary(try RecordID($0)) },
+            second: try decision["secondCustomer"].flatMap { try customerSummary(try RecordID($0)) }, detectedAt: nil)
+        lead.apply(decision)
+        return lead
+    }
+
+    /// Clears an open lead at the hub: a decision record with the lead's id, which replicates to every site that
+    /// holds the customers, so the lead is cleared everywhere.
+    /// - Throws: ``StorageError`` `.notFound` for an unknown lead, `.invalidOperation` at a branch or for a lead
+    ///   already cleared; ``ValidationError`` for an empty reason.
+    @discardableResult
+    public func clearLead(_ id: RecordID, reason: String) throws -> RecordState {
+        try batch { try $0.clearLead(id, reason: reason) }
+    }
+
+    /// Merges the customer `duplicate` into `keep` at the hub, as replicated writes in one transaction: every live
+    /// document of the duplicate is re-linked to `keep`, and the duplicate is deleted with `mergedInto` naming `keep`.
+    /// - Returns: how many documents were re-linked.
+    @discardableResult
+    public func mergeCustomer(_ duplicate: RecordID, into keep: RecordID) throws -> Int {
+        try batch { try $0.mergeCustomer(duplicate, into: keep) }
+    }
+}
+
+extension SuspiciousLead {
+    mutating func apply(_ decision: RecordState) {
+        clearedReason = decision["reason"] ?? ""
+        clearedBy = decision["decidedBy"]
+        clearedAt = decision.fields["verdict"].map { Timestamp.iso8601(milliseconds: $0.stamp.time.wallMilliseconds) }
+    }
+}
