@@ -34,6 +34,7 @@ public enum BranchSyncTool {
             ConflictsCommand.spec,
             QuarantineCommand.spec,
             SuspiciousCommand.spec,
+            ReportCommand.spec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")

@@ -49,15 +49,17 @@ extension NodeStore {
             ).firstRow { $0.int(0) } ?? 0)
     }
 
-    /// Open leads, counted per customer id (for reports).
-    func openLeadCounts() throws -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for lead in try suspiciousLeads() {
-            for customer in [lead.first, lead.second].compactMap({ $0 }) {
-                counts[customer.id.description, default: 0] += 1
-            }
+    /// The customers named by open leads, with the ids of the open leads that name each (for reports).
+    func openLeadsPerCustomer() throws -> [String: [String]] {
+        var leads: [String: [String]] = [:]
+        try db.statement(
+            "SELECT id, first_id, second_id FROM leads l WHERE NOT EXISTS (SELECT 1 FROM records d WHERE d.id = l.id "
+                + "AND d.collection = 'decisions' AND d.deleted = 0)"
+        ).forEachRow {
+            leads[$0.text(1), default: []].append($0.text(0))
+            leads[$0.text(2), default: []].append($0.text(0))
         }
-        return counts
+        return leads
     }
 
     private func customerSummary(_ id: RecordID) throws -> SuspiciousLead.Customer? {
