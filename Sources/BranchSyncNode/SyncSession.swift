@@ -5,7 +5,10 @@ import BranchSyncWire
 
 /// What one session moved, for `sync --once` and logs.
 public struct SessionSummary: Sendable, Hashable {
+    /// Changes sent, audit blocks not counted.
     public var sent = 0
+    /// Blocks of this site's audit trail sent.
+    public var auditBlocksSent = 0
     public var purgesSent = 0
     public var purgesReceived = 0
     public var received = 0
@@ -137,7 +140,10 @@ final class SyncSession {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
         }
-        if !isHub { try store.completePendingPurges(peerApplied: peerApplied) }
+        if !isHub {
+            try store.completePendingPurges(peerApplied: peerApplied)
+            try store.shipAuditTrail()
+        }
         stream = SessionStream(
             cursor: stream.scanned, window: stream.window, timing: stream.timing, now: now)
         stream.expect(pending: try pendingCount(after: stream.scanned))
@@ -230,6 +236,7 @@ final class SyncSession {
     /// New local changes, a clearance change, or a verify request may be waiting.
     private func wokenUp() throws {
         stream.logMoved()
+        if !isHub { try store.shipAuditTrail() }
         if isHub, let peer = try store.peer(session.peer), peer.clearanceEpoch != clearanceEpoch {
             // A clearance change reaches a connected branch at once: resend everything (backfill and purge).
             logger.info(
@@ -298,7 +305,8 @@ final class SyncSession {
             }
             // Attachments go just before the states that refer to them.
             try sendAttachments(batch.attachments)
-            summary.sent += batch.encodedStates.count
+            summary.sent += batch.encodedStates.count - batch.auditBlocks
+            summary.auditBlocksSent += batch.auditBlocks
             try send(
                 Changes(upTo: outgoing.upTo, remaining: outgoing.remaining, encodedStates: batch.encodedStates))
             if outgoing.carried { verifySchedule.noteChange() }
@@ -434,6 +442,8 @@ final class SyncSession {
                 proof: isHub ? nil : changes.proof, quarantineQuota: hubLimits?.quarantineQuota)
         }
         try answer(result)
+        // What applying wrote in this branch's audit trail goes up in this session (before it counts as caught up).
+        if !isHub && !changes.encodedStates.isEmpty { try store.shipAuditTrail() }
         try dropUnclaimedBlobs(notMentionedIn: changes.encodedStates)
         connection.send(.ack(Ack(upTo: changes.upTo)))
         summary.received += changes.encodedStates.count

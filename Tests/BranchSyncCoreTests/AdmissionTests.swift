@@ -241,6 +241,42 @@ import Testing
         if case .unchanged = verdict(hubs, local: hubs, from: bj) {} else { Issue.record("an echo is no change") }
     }
 
+    /// An audit block is append-only and well formed; its stamps are never re-stamped, however far ahead (a re-stamp
+    /// would be a hub write the site audits and ships again, without end: found by the chaos test).
+    @Test func anAuditBlockIsWrittenOnceWellFormedAndNeverReStamped() {
+        let hash = String(repeating: "a", count: 64)
+        func block(_ entries: String, first: String = "1", last: String = "1", at wall: UInt64 = AdmissionTests.now)
+            -> RecordState
+        {
+            var state = RecordState(id: id, collection: .auditBlocks, owner: bj)
+            state.applyLocalWrite(
+                ["firstEntry": first, "lastEntry": last, "entries": entries, "class": "secret"],
+                stamp: stamp(bj, 1, at: wall))
+            return state
+        }
+        let line = AuditLine(
+            seq: 1, at: "2026-11-24T10:00:00.000Z", actor: "王", origin: "cli@bj", action: "create",
+            collection: "customers", recordID: "", detail: "fields:\tcode\nname", previousHash: hash, hash: hash)
+        #expect((try? AuditLine.decodeBlock(line.encoded)) == [line])
+        let hoursAhead = block(line.encoded, at: Self.now + 3 * 3_600_000)
+        guard case .admit(let admitted) = verdict(hoursAhead, local: nil, from: bj) else {
+            Issue.record("a well-formed block is admitted")
+            return
+        }
+        #expect(admitted.restamp.isEmpty)
+        var changed = hoursAhead
+        changed.applyLocalWrite(["entries": line.encoded + "x"], stamp: stamp(bj, 2))
+        #expect(isRefused(verdict(changed, local: hoursAhead, from: bj), containing: "append-only"))
+        var deleted = hoursAhead
+        deleted.applyLocalDelete(stamp: stamp(bj, 2))
+        #expect(isRefused(verdict(deleted, local: hoursAhead, from: bj), containing: "append-only"))
+        #expect(isRefused(verdict(block("1\tnot an entry"), local: nil, from: bj), containing: "not an audit entry"))
+        #expect(isRefused(verdict(block(line.encoded, last: "2"), local: nil, from: bj), containing: "holds 1"))
+        var notSecret = block(line.encoded)
+        notSecret.applyLocalWrite(["class": "public"], stamp: stamp(bj, 2))
+        #expect(isRefused(verdict(notSecret, local: nil, from: bj), containing: "class 'public' is not one of: secret"))
+    }
+
     /// Found by the hub model: the owner deletes with its clock hours ahead, a later write brings the record back, and
     /// another site deletes it again. The tombstone keeps the later-timed stamp, the owner's, so judging the delete by
     /// its stamp let a non-owner's delete through.

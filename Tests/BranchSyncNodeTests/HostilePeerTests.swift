@@ -381,8 +381,9 @@ import Testing
         _ = try cluster.store("bj01").create(.customers, values: customer("110001"))
         try cluster.syncOnce("bj01")
         let peer = try RawPeer.session(cluster, site: "sh01")
-        guard case .changes = try peer.receive() else {
-            Issue.record("no CHANGES from the hub")
+        let first = try peer.receive()
+        guard case .changes = first else {
+            Issue.record("no CHANGES from the hub: \(first)")
             return
         }
         peer.send(.ack(Ack(upTo: 1 << 40)))

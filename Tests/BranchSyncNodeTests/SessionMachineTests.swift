@@ -110,7 +110,9 @@ import Testing
         #expect(try pair.hub.records(in: .customers).count == 4)
         #expect(try pair.branch.records(in: .customers).count == 4)
         let verify = try #require(pair.branchSession.summarySoFar.verify)
-        #expect(verify.identical && verify.records == 4)
+        // The verify covers the branch's whole scope: the four customers and the blocks of its audit trail.
+        let blocks = try pair.branch.records(in: .auditBlocks).count
+        #expect(blocks > 0 && verify.identical && verify.records == 4 + blocks)
         #expect(pair.now - start < 5_000)
     }
 
@@ -123,7 +125,7 @@ import Testing
             created.append(try pair.branch.create(.customers, values: customer(code)))
         }
         for _ in 0..<100 { _ = try pair.turn() }
-        let applies = try pair.hub.auditTrail().filter { $0.action == "apply" }
+        let applies = try pair.hub.auditTrail(AuditFilter(site: "hq", action: "apply"))
         #expect(applies.count == 1, "\(applies.map(\.detail))")
         #expect(applies.first?.recordID == nil && applies.first?.detail.contains("3 change(s)") == true)
         #expect(try pair.branch.auditTrail().filter { $0.action == "create" }.count == 3)
@@ -138,7 +140,7 @@ import Testing
         _ = try pair.branch.update(created[0].id, changes: ["contact": "李经理"])
         _ = try pair.hub.update(created[0].id, changes: ["contact": "赵经理"])
         for _ in 0..<100 { _ = try pair.turn() }
-        let noted = try pair.hub.auditTrail(recordID: created[0].id).filter { $0.action == "apply" }
+        let noted = try pair.hub.auditTrail(AuditFilter(recordID: created[0].id)).filter { $0.action == "apply" }
         #expect(noted.count == 1 && noted.first?.detail.contains("conflict") == true, "\(noted.map(\.detail))")
     }
 

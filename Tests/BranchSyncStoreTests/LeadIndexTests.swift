@@ -96,3 +96,43 @@ import Testing
         return leads
     }
 }
+
+@Suite struct AuditChainTests {
+    /// The hash of an entry is the one Protocol.md §4.5 documents, so another implementation can check a chain.
+    @Test func anEntrysHashIsTheDocumentedOne() throws {
+        let line = AuditLine(
+            seq: 1, at: "2026-11-24T10:00:00.000Z", actor: "wang", origin: "cli@bj01-pc", action: "init",
+            collection: "", recordID: "", detail: "site bj01 as branch, hub hq.example:7700",
+            previousHash: AuditTrail.genesis, hash: "")
+        let hash = AuditTrail.hash(of: line, site: "bj01")
+        let text = try String(contentsOfFile: ProtocolDocument.path, encoding: .utf8)
+        #expect(text.contains("→ hash\n`\(hash)`"), "\(hash)")
+    }
+
+    /// A branch's trail shipped in blocks and taken in by the hub is the same chain there; shipping twice sends
+    /// nothing new; entries coming back to their own site are not duplicated.
+    @Test func shippedEntriesAreTheSameChainAtTheHubAndComeBackWithoutDuplicates() throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        for code in ["110001", "110002"] {
+            var values = customerValues
+            values["code"] = code
+            try branch.create(.customers, values: values)
+        }
+        #expect(try branch.shipAuditTrail())
+        #expect(try !branch.shipAuditTrail(), "nothing left to ship")
+        let blocks = try branch.records(in: .auditBlocks)
+        #expect(blocks.count == 1 && blocks[0]["firstEntry"] == "1" && blocks[0]["lastEntry"] == "3")
+        try hub.applyIncoming(
+            blocks.map { $0.encoded() }, from: try SiteID("bj01"), upTo: 1, remaining: 0,
+            policy: .hub(clearance: .internal))
+        let atHub = try hub.auditTrail(AuditFilter(site: "bj01")).map { [$0.seq, Int64($0.detail.count)] }
+        #expect(atHub == (try branch.auditTrail(AuditFilter(site: "bj01")).map { [$0.seq, Int64($0.detail.count)] }))
+        #expect(try hub.verifyAuditTrail(site: "bj01").first?.firstBreak == nil)
+        try branch.apply(blocks, from: try SiteID("hq"))
+        #expect(
+            try branch.auditTrail(AuditFilter(site: "bj01")).count == 3, "no duplicate, no entry for its own blocks")
+        #expect(try branch.verifyAuditTrail().allSatisfy { $0.firstBreak == nil })
+    }
+}

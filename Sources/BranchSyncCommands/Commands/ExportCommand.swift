@@ -7,9 +7,14 @@ enum ExportCommand {
         abstract: "print every record, tombstones included, in canonical byte-stable form",
         discussion: """
             Records are ordered by id, one JSON object per line, keys in a fixed order. Two replicas holding the same \
-            records print the same bytes, so `cmp a.json b.json` tells whether they agree.
+            records print the same bytes, so `cmp a.json b.json` tells whether they agree. The export is recorded \
+            in the audit trail with how many confidential and secret records it held (and --purpose, if given). \
+            The audit trail itself is not exported (see 'branchsync audit').
             """,
-        options: [OptionSpec.flag("json", help: "JSON output (the only format; required)")],
+        options: [
+            OptionSpec.flag("json", help: "JSON output (the only format; required)"),
+            OptionSpec("purpose", value: "TEXT", help: "why (kept in the audit entry the export writes)"),
+        ],
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
@@ -17,11 +22,21 @@ enum ExportCommand {
         let store = try invocation.openStore()
         // Streamed record by record (the console buffers 64 KiB writes); same bytes as JSONLines.array.
         var first = true
+        var total = 0
+        var confidential = 0
+        var secret = 0
         try store.forEachRecord { state in
             invocation.console.write((first ? "[\n" : ",\n") + state.canonicalJSON)
             first = false
+            total += 1
+            if state.classification == .confidential { confidential += 1 }
+            if state.classification == .secret { secret += 1 }
         }
         invocation.console.write(first ? "[]\n" : "\n]\n")
+        // One audit entry for the whole export: what it held of confidential and secret records, and why.
+        try store.recordExport(
+            confidential: confidential, secret: secret, total: total, purpose: invocation.value("purpose"))
+        if store.identity.role == .branch { invocation.pokeDaemon() }
         return ExitCode.success
     }
 }

@@ -22,7 +22,9 @@ enum RecordCommands {
                 run: { try delete(collection, $0) }),
             CommandSpec(
                 name: "show", abstract: "show one \(noun) with its version vector and field stamps",
-                options: [.json], arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
+                discussion:
+                    "A confidential or secret \(noun) is shown only with --purpose, which the audit trail keeps.",
+                options: [.purpose, .json], arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
                 run: { try show(collection, $0) }),
             CommandSpec(
                 name: "list", abstract: "list \(collection.rawValue)",
@@ -45,7 +47,9 @@ enum RecordCommands {
             subcommands.append(
                 CommandSpec(
                     name: "attachment", abstract: "write a document's attached file to a path",
-                    options: [OptionSpec("output", value: "PATH", help: "where to write the file (required)")],
+                    options: [
+                        OptionSpec("output", value: "PATH", help: "where to write the file (required)"), .purpose,
+                    ],
                     arguments: [ArgumentSpec("ID", help: "the document's id")],
                     run: saveAttachment))
         }
@@ -135,6 +139,7 @@ enum RecordCommands {
     static func show(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
         let store = try invocation.openStore()
         let state = try loadRecord(collection, invocation, store: store)
+        try auditRead(state, what: "shown", store: store, invocation)
         if invocation.flag("json") {
             invocation.console.line(state.canonicalJSON)
             return ExitCode.success
@@ -198,6 +203,7 @@ enum RecordCommands {
         let output = try invocation.required("output")
         let store = try invocation.openStore()
         let state = try loadRecord(.documents, invocation, store: store)
+        if NodeStore.readNeedsPurpose(state) { try requirePurpose(state, invocation) }
         guard let sha = state[RecordSchema.attachmentHashField] else {
             throw CLIError(exitCode: ExitCode.failure, message: "document \(state.id) has no attachment")
         }
@@ -209,9 +215,36 @@ enum RecordCommands {
         guard FileManager.default.createFile(atPath: output, contents: Data(bytes)) else {
             throw CLIError(exitCode: ExitCode.failure, message: "cannot write \(output)")
         }
+        try auditRead(state, what: "attachment written to \(output)", store: store, invocation)
         invocation.console.line("wrote \(bytes.count) bytes to \(output) (sha256 \(sha))")
         return ExitCode.success
     }
+}
+
+extension RecordCommands {
+    /// Refuses to read a confidential or secret record without `--purpose`.
+    static func requirePurpose(_ state: RecordState, _ invocation: Invocation) throws {
+        guard let purpose = invocation.value("purpose"), !purpose.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw CLIError.usage(
+                "\(state.collection.singular) \(state.id) is \(state.classification.rawValue): say why you read it with "
+                    + "--purpose TEXT (kept in the audit trail)")
+        }
+    }
+
+    /// Checks the purpose of a read that needs one, and records the read in the audit trail (at a branch, it goes
+    /// to the hub with the next push; the daemon is poked).
+    static func auditRead(_ state: RecordState, what: String, store: NodeStore, _ invocation: Invocation) throws {
+        guard NodeStore.readNeedsPurpose(state) else { return }
+        try requirePurpose(state, invocation)
+        try store.recordRead(state, what: what, purpose: invocation.value("purpose"))
+        invocation.pokeDaemon()
+    }
+}
+
+extension OptionSpec {
+    /// `--purpose TEXT`: why a confidential or secret record is read.
+    static let purpose = OptionSpec(
+        "purpose", value: "TEXT", help: "why you read it (required for confidential and secret records; audited)")
 }
 
 /// JSON arrays printed one element per line, so large outputs diff and stream well.

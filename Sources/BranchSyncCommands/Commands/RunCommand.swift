@@ -205,7 +205,8 @@ enum SyncCommand {
         if invocation.flag("json") {
             console.line(
                 CanonicalJSON.object([
-                    ("sent", String(summary.sent)), ("received", String(summary.received)),
+                    ("sent", String(summary.sent)), ("auditBlocksSent", String(summary.auditBlocksSent)),
+                    ("received", String(summary.received)),
                     ("applied", String(summary.applied)),
                     ("conflicts", String(summary.conflicts)), ("quarantined", String(summary.quarantined)),
                     ("refusedByHub", String(summary.refusedByHub)), ("purged", String(summary.purgesReceived)),
@@ -216,6 +217,7 @@ enum SyncCommand {
             console.line(
                 "caught up with the hub: sent \(summary.sent), received \(summary.received) (applied \(summary.applied)), "
                     + "\(summary.conflicts) conflict(s), \(summary.quarantined) quarantined"
+                    + (summary.auditBlocksSent > 0 ? ", audit trail sent (\(summary.auditBlocksSent) block(s))" : "")
                     + (summary.refusedByHub > 0
                         ? ", \(summary.refusedByHub) change(s) refused by the hub (see 'branchsync quarantine list')"
                         : ""))

@@ -163,7 +163,12 @@ public enum Admission {
                 guard !overflow, let stamp = merged.fields[name]?.stamp else { return false }
                 return stamp.time.wallMilliseconds > limit
             })
-        guard !restamp.isEmpty else { return .admit(Admitted(outcome: outcome, restamp: [])) }
+        // An audit block is never re-stamped: it is written once and never merged with anything, so its stamps win
+        // nothing; a re-stamp would be a hub write sent back to the site, whose applying it would audit and ship in
+        // another block, re-stamped in turn, without end.
+        guard !restamp.isEmpty, merged.collection != .auditBlocks else {
+            return .admit(Admitted(outcome: outcome, restamp: []))
+        }
         // Merge again as if those writes had been made now at the hub, so the wrong clock does not even win the
         // conflicts decided at this merge.
         let clamped = remote.clampingFieldStamps(laterThan: limit, to: context.wallMilliseconds)
@@ -212,6 +217,19 @@ public enum Admission {
         // Decisions (a cleared lead) are the hub's: a branch neither makes nor changes one.
         guard merged.collection != .decisions else {
             return .refuse("\(record) from \(sender): decisions are made at the hub, not at a branch")
+        }
+        // An audit block is append-only: written once by its site, never changed or deleted.
+        if merged.collection == .auditBlocks {
+            guard local == nil, merged.deletion == nil else {
+                return .refuse(
+                    "\(record) from \(sender): an audit block is append-only; it is never changed or deleted")
+            }
+            if let problem = AuditLine.problem(
+                inBlock: merged["entries"] ?? "", first: Int64(merged["firstEntry"] ?? "") ?? 0,
+                last: Int64(merged["lastEntry"] ?? "") ?? 0)
+            {
+                return .refuse("\(record) from \(sender) is invalid: \(problem)")
+            }
         }
         let schema = RecordSchema.of(merged.collection)
         // Valid: the values the state changes pass the checks a local write gets, and a live result has every

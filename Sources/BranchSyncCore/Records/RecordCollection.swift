@@ -1,9 +1,10 @@
-/// The collections a node stores: the group's customers and documents, and the hub's replicated decisions about
-/// them (a cleared suspicious-customer lead).
+/// The collections a node stores: the group's customers and documents, the hub's replicated decisions about them (a
+/// cleared suspicious-customer lead), and each site's audit trail in blocks (which only the site and the hub hold).
 public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparable {
     case customers
     case documents
     case decisions
+    case auditBlocks
 
     /// The singular noun used in messages and CLI commands (`customer`, `document`).
     public var singular: String {
@@ -11,6 +12,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         case .customers: return "customer"
         case .documents: return "document"
         case .decisions: return "decision"
+        case .auditBlocks: return "audit block"
         }
     }
 
@@ -20,6 +22,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         case .customers: return 1
         case .documents: return 2
         case .decisions: return 3
+        case .auditBlocks: return 4
         }
     }
 
@@ -29,6 +32,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         case 1: self = .customers
         case 2: self = .documents
         case 3: self = .decisions
+        case 4: self = .auditBlocks
         default: return nil
         }
     }

@@ -24,6 +24,7 @@ public struct RecordSchema: Sendable {
         case .customers: return customers
         case .documents: return documents
         case .decisions: return decisions
+        case .auditBlocks: return auditBlocks
         }
     }
 
@@ -116,6 +117,21 @@ public struct RecordSchema: Sendable {
                 mergedIntoField, system: true, format: .recordID,
                 summary: "the customer this duplicate was merged into (set by customer merge)"),
             classSpec,
+        ])
+
+    /// A block of consecutive entries of one site's audit trail (Protocol.md §4.5). Its class is always `secret`, so
+    /// only its site and the hub hold it: a branch never receives another site's audit trail.
+    public static let auditBlocks = RecordSchema(
+        collection: .auditBlocks,
+        fields: [
+            FieldSpec("firstEntry", required: true, format: .count, summary: "sequence number of the first entry"),
+            FieldSpec("lastEntry", required: true, format: .count, summary: "sequence number of the last entry"),
+            FieldSpec(
+                "entries", required: true, format: .text(maxLength: AuditLine.maximumBlockCharacters),
+                summary: "the entries, one line each (AuditLine)"),
+            FieldSpec(
+                RecordState.classField, required: true, format: .oneOf([Classification.secret.rawValue]),
+                summary: "always secret"),
         ])
 
     /// The customer field naming the record a deleted duplicate was merged into.

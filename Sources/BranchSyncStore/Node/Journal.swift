@@ -94,6 +94,11 @@ final class Journal {
         ])
         try store.injectFault(.afterRecordRow)
         if isCustomer { try LeadIndex.refresh(db, for: state, at: Timestamp.iso8601(milliseconds: now)) }
+        if state.collection == .auditBlocks
+            && (state.owner != store.identity.site || origin != store.identity.site.rawValue)
+        {
+            try AuditTrail.receive(db, block: state)
+        }
         if hasOpenConflicts { try closeSupersededConflicts(of: state) }
         return lastSeq
     }
@@ -158,7 +163,8 @@ final class Journal {
         action: String, collection: RecordCollection?, recordID: RecordID?, detail: String, actor: AuditActor? = nil
     ) throws {
         try NodeStore.insertAudit(
-            db, at: Timestamp.iso8601(milliseconds: now), actor: actor ?? store.actor, action: action,
+            db, site: store.identity.site, at: Timestamp.iso8601(milliseconds: now), actor: actor ?? store.actor,
+            action: action,
             collection: collection, recordID: recordID, detail: detail)
     }
 }

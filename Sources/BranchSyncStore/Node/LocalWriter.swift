@@ -38,8 +38,10 @@ public final class LocalWriter {
     public func create(
         _ collection: RecordCollection, values: [String: String], attachment: Attachment? = nil
     ) throws -> RecordState {
-        guard collection != .decisions else {
-            throw StorageError(code: .invalidOperation, message: "decisions are made by `branchsync suspicious clear`")
+        guard collection == .customers || collection == .documents else {
+            throw StorageError(
+                code: .invalidOperation, message: "\(collection.rawValue) are written by BranchSync itself, not created"
+            )
         }
         try rejectSystemFields(values, collection: collection)
         var values = try RecordSchema.of(collection).validateNew(values)
@@ -145,7 +147,7 @@ public final class LocalWriter {
                         field: "customerId", message: "customer-id \(customer) is not a customer on this node")
                 }
             }
-        case .decisions:
+        case .decisions, .auditBlocks:
             break
         }
     }

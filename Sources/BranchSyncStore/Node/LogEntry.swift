@@ -8,6 +8,8 @@ public struct LogEntry: Sendable {
     public var origin: String
     public var owner: String
     public var classification: Classification
+    /// Whether the entry is an audit block (only its site and the hub ever hold one).
+    public var isAuditBlock = false
     public var id: String
     /// The canonical encoding, as stored.
     public var state: [UInt8]
@@ -29,7 +31,9 @@ public struct LogEntry: Sendable {
         if let clearance,
             !Scope.mayHold(owner: owner, classification: classification, site: peer, clearance: clearance)
         {
-            return .purge
+            // Another site's audit block was never in the peer's scope (always secret, never changed): nothing to
+            // purge.
+            return isAuditBlock ? .skip : .purge
         }
         if origin == peer.rawValue && seq > echoFloor { return .skip }
         return .state
@@ -61,6 +65,7 @@ struct OutboundBatchBuilder {
         case .state:
             bytes += entry.state.count
             batch.encodedStates.append(entry.state)
+            if entry.isAuditBlock { batch.auditBlocks += 1 }
             if let sha = entry.attachment { batch.attachments.append(sha) }
         }
     }

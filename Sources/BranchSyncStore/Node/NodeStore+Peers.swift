@@ -210,26 +210,21 @@ extension NodeStore {
         throws
     {
         try Self.insertAudit(
-            db, at: Timestamp.nowISO8601(), actor: actor, action: action, collection: collection, recordID: recordID,
-            detail: detail)
+            db, site: identity.site, at: Timestamp.nowISO8601(), actor: actor, action: action, collection: collection,
+            recordID: recordID, detail: detail)
     }
 
     /// Characters of an audit detail at most (details quote reasons, which may quote a peer's values).
     static let maximumAuditDetailLength = 1_000
 
-    /// Appends an audit row. The only writer of audit rows: every detail is one line of bounded length.
+    /// Appends an entry to this site's audit trail (``AuditTrail``): every detail is one line of bounded length.
     static func insertAudit(
-        _ db: DatabaseConnection, at: String, actor: AuditActor, action: String, collection: RecordCollection?,
-        recordID: RecordID?,
-        detail: String
+        _ db: DatabaseConnection, site: SiteID, at: String, actor: AuditActor, action: String,
+        collection: RecordCollection?, recordID: RecordID?, detail: String
     ) throws {
-        try db.statement(
-            "INSERT INTO audit(at, actor, origin, action, collection, record_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        ).run([
-            .text(at), .text(actor.user.escapedForDisplay(limit: 120)),
-            .text(actor.origin.escapedForDisplay(limit: 200)), .text(action), .optionalText(collection?.rawValue),
-            .optionalText(recordID?.description),
-            .text(detail.escapedForDisplay(limit: Self.maximumAuditDetailLength)),
-        ])
+        try AuditTrail.append(
+            db, site: site, at: at, actor: actor.user.escapedForDisplay(limit: 120),
+            origin: actor.origin.escapedForDisplay(limit: 200), action: action, collection: collection?.rawValue,
+            recordID: recordID?.description, detail: detail.escapedForDisplay(limit: Self.maximumAuditDetailLength))
     }
 }

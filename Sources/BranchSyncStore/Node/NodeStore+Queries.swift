@@ -16,18 +16,21 @@ extension NodeStore {
         return try db.statement(sql).rows([.text(collection.rawValue)]) { try Self.decodeState($0.blob(0)) }
     }
 
-    /// Every record of every collection, tombstones included, in id order: the canonical export order.
+    /// Every record, tombstones included, in id order: the canonical export order. Audit blocks are left out: they
+    /// are the audit trail's (`audit`), held by their site and the hub only, so no two sites' exports would match.
     public func allRecords() throws -> [RecordState] {
         try db.read {
-            try db.statement("SELECT state FROM records ORDER BY id").rows { try Self.decodeState($0.blob(0)) }
+            try db.statement("SELECT state FROM records WHERE collection <> 'auditBlocks' ORDER BY id").rows {
+                try Self.decodeState($0.blob(0))
+            }
         }
     }
 
-    /// Calls `body` for every record, tombstones included, in id order, from one snapshot, without holding them all
-    /// in memory (exports of large nodes).
+    /// Calls `body` for every record but audit blocks (as ``allRecords()``), tombstones included, in id order, from
+    /// one snapshot, without holding them all in memory (exports of large nodes).
     public func forEachRecord(_ body: (RecordState) throws -> Void) throws {
         try db.read {
-            try db.statement("SELECT state FROM records ORDER BY id").forEachRow {
+            try db.statement("SELECT state FROM records WHERE collection <> 'auditBlocks' ORDER BY id").forEachRow {
                 try body(try Self.decodeState($0.blob(0)))
             }
         }
@@ -66,17 +69,58 @@ extension NodeStore {
         }
     }
 
-    /// The audit trail, newest first; only one record's when `recordID` is given.
-    public func auditTrail(recordID: RecordID? = nil, limit: Int = 100) throws -> [AuditEntry] {
-        let filter = recordID == nil ? "" : " WHERE record_id = ?2"
-        let sql =
-            "SELECT id, at, actor, origin, action, collection, record_id, detail FROM audit\(filter) ORDER BY id DESC LIMIT ?1"
+    /// The audit trail, newest first (in the order entries were stored here), with every filter given applied.
+    public func auditTrail(_ filter: AuditFilter = AuditFilter(), limit: Int = 100) throws -> [AuditEntry] {
+        var conditions: [String] = []
         var values: [SQLValue] = [.integer(Int64(limit))]
-        if let recordID { values.append(.text(recordID.description)) }
+        func add(_ condition: String, _ value: SQLValue) {
+            values.append(value)
+            conditions.append(condition.replacingOccurrences(of: "?", with: "?\(values.count)"))
+        }
+        if let recordID = filter.recordID { add("record_id = ?", .text(recordID.description)) }
+        if let site = filter.site { add("site = ?", .text(site)) }
+        if let user = filter.user { add("actor = ?", .text(user)) }
+        if let action = filter.action { add("action = ?", .text(action)) }
+        if let from = filter.from { add("at >= ?", .text(from)) }
+        if let to = filter.to { add("at < ?", .text(to)) }
+        let sql =
+            "SELECT id, at, actor, origin, action, collection, record_id, detail, site, seq FROM audit"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY id DESC LIMIT ?1"
         return try db.statement(sql).rows(values) {
             AuditEntry(
                 id: $0.int(0), at: $0.text(1), actor: $0.text(2), origin: $0.text(3), action: $0.text(4),
-                collection: $0.optionalText(5), recordID: $0.optionalText(6), detail: $0.text(7))
+                collection: $0.optionalText(5), recordID: $0.optionalText(6), detail: $0.text(7), site: $0.text(8),
+                seq: $0.int(9))
+        }
+    }
+
+    /// Packs this branch's audit entries not yet shipped into audit blocks, which the session then sends to the hub
+    /// like any other change (``AuditTrail``). Writes nothing when there are none.
+    /// - Returns: whether blocks were written.
+    @discardableResult
+    public func shipAuditTrail() throws -> Bool {
+        guard identity.role == .branch, try AuditTrail.hasUnshipped(db, site: identity.site) else { return false }
+        try journaled { try AuditTrail.ship($0) }
+        return true
+    }
+
+    /// The first broken link of each site's audit chain held here (only `site`'s when given); an empty result means
+    /// every chain checked is whole. Also returns how many entries were checked per site.
+    public func verifyAuditTrail(site: String? = nil) throws -> [(
+        site: String, entries: Int, firstBreak: AuditChainBreak?
+    )] {
+        try db.read {
+            let sites =
+                try site.map { [$0] }
+                ?? db.statement("SELECT DISTINCT site FROM audit ORDER BY site").rows { $0.text(0) }
+            return try sites.map { site in
+                let entries =
+                    try db.statement("SELECT count(*) FROM audit WHERE site = ?1").firstRow([.text(site)]) {
+                        Int($0.int(0))
+                    } ?? 0
+                return (site, entries, try AuditTrail.firstBreak(db, site: site, own: site == identity.site.rawValue))
+            }
         }
     }
 

@@ -42,14 +42,15 @@ extension NodeStore {
         var taken = 0
         try db.statement(
             """
-            SELECT seq, origin, owner, class, id, state, attachment, changed_at FROM records WHERE seq > ?1
-            ORDER BY seq LIMIT ?2
+            SELECT seq, origin, owner, class, id, state, attachment, changed_at, collection FROM records
+            WHERE seq > ?1 ORDER BY seq LIMIT ?2
             """
         ).readRows([.integer(cursor), .integer(Int64(limit))]) { row in
             let entry = LogEntry(
                 seq: row.int(0), origin: row.text(1), owner: row.text(2),
-                classification: Classification(rawValue: row.text(3)) ?? .secret, id: row.text(4), state: row.blob(5),
-                attachment: row.optionalText(6), changedAt: row.int(7))
+                classification: Classification(rawValue: row.text(3)) ?? .secret,
+                isAuditBlock: row.text(8) == RecordCollection.auditBlocks.rawValue, id: row.text(4),
+                state: row.blob(5), attachment: row.optionalText(6), changedAt: row.int(7))
             guard try body(entry) else { return false }
             taken += 1
             return true

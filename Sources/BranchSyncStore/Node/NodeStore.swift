@@ -90,7 +90,8 @@ public final class NodeStore {
             if let hub = identity.hubAddress { entries.append(("hub", hub)) }
             for (key, value) in entries { try insert.run([.text(key), .text(value)]) }
             try insertAudit(
-                db, at: Timestamp.nowISO8601(), actor: actor, action: "init", collection: nil, recordID: nil,
+                db, site: identity.site, at: Timestamp.nowISO8601(), actor: actor, action: "init", collection: nil,
+                recordID: nil,
                 detail: "site \(identity.site) as \(identity.role.rawValue)"
                     + (identity.hubAddress.map { ", hub \($0)" } ?? ""))
         }

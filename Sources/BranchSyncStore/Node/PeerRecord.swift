@@ -124,4 +124,6 @@ public struct OutboundBatch: Sendable {
     public var attachments: [String]
     /// Whether the log has nothing after `upTo`.
     public var reachedEnd: Bool
+    /// How many of the states are audit blocks (the trail's, not the operator's changes).
+    public var auditBlocks = 0
 }

@@ -198,7 +198,8 @@ final class RemoteApplier {
         result.applied += 1
         result.conflicts += conflicts.count
         if conflicts.isEmpty && !admitted.needsRestamp && sender == peer {
-            appliedWithoutNote += 1
+            // A site's audit block is its trail arriving, not a change: its entries are the record.
+            if stored.collection != .auditBlocks { appliedWithoutNote += 1 }
         } else {
             try journal.audit(
                 action: "apply", state: stored,
@@ -304,7 +305,7 @@ final class RemoteApplier {
         result.applied += 1
         result.conflicts += outcome.conflicts.count
         if outcome.conflicts.isEmpty {
-            appliedWithoutNote += 1
+            if outcome.state.collection != .auditBlocks { appliedWithoutNote += 1 }
         } else {
             try journal.audit(
                 action: "apply", state: outcome.state,

@@ -245,5 +245,17 @@ extension Migration {
                 CREATE INDEX leads_by_value ON leads(kind, value, second_id);
                 """,
             after: { db in try LeadIndex.rebuild(db) }),
+        Migration(
+            name: "007-audit-chain",
+            sql: """
+                -- Each site's audit trail is a hash chain (AuditTrail): entries numbered 1, 2, 3, … per site, each
+                -- with the SHA-256 of the one before. The hub also holds every branch's entries, from their audit
+                -- blocks. Existing entries are this node's own and are chained in id order.
+                ALTER TABLE audit ADD COLUMN site TEXT NOT NULL DEFAULT '';
+                ALTER TABLE audit ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+                ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+                """,
+            after: { db in try AuditTrail.chainExistingEntries(db) }),
     ]
 }

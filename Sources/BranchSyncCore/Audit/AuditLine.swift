@@ -1,0 +1,132 @@
+/// One entry of a site's audit trail as it travels in an audit block (Protocol.md §4.5): ten fields separated by
+/// tabs, each escaped so that it holds no tab or line break (`\\` → `\\\\`, tab → `\t`, LF → `\n`, CR → `\r`).
+/// Pure: hashing the chain is the store's job; this only writes and reads the lines.
+public struct AuditLine: Sendable, Hashable {
+    /// The entry's number in its site's trail: 1, 2, 3, …
+    public var seq: Int64
+    public var at: String
+    public var actor: String
+    public var origin: String
+    public var action: String
+    public var collection: String
+    public var recordID: String
+    public var detail: String
+    /// SHA-256 (hex) of the previous entry of the site's trail; 64 zeros for the first.
+    public var previousHash: String
+    /// SHA-256 (hex) of this entry's fields and `previousHash`.
+    public var hash: String
+
+    public init(
+        seq: Int64, at: String, actor: String, origin: String, action: String, collection: String,
+        recordID: String, detail: String, previousHash: String, hash: String
+    ) {
+        self.seq = seq
+        self.at = at
+        self.actor = actor
+        self.origin = origin
+        self.action = action
+        self.collection = collection
+        self.recordID = recordID
+        self.detail = detail
+        self.previousHash = previousHash
+        self.hash = hash
+    }
+
+    /// The text whose SHA-256 is the entry's `hash`: the site, then every field but the hash, each escaped as on the
+    /// line, separated by tabs.
+    public func hashInput(site: String) -> String {
+        ([site, String(seq), at, actor, origin, action, collection, recordID, detail, previousHash]).map(Self.escape)
+            .joined(separator: "\t")
+    }
+
+    /// The most characters of a block's `entries` field; a block is cut before it would exceed this.
+    public static let maximumBlockCharacters = 200_000
+
+    /// The line, without its line break.
+    public var encoded: String {
+        [String(seq), at, actor, origin, action, collection, recordID, detail, previousHash, hash]
+            .map(Self.escape).joined(separator: "\t")
+    }
+
+    /// The lines of a block, in order.
+    /// - Throws: ``ValidationError`` naming the first line that is not ten fields with a sequence number.
+    public static func decodeBlock(_ text: String) throws(ValidationError) -> [AuditLine] {
+        var lines: [AuditLine] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { unescape(String($0)) }
+            guard fields.count == 10, let seq = Int64(fields[0]), seq > 0 else {
+                throw ValidationError(
+                    field: "entries", message: "line \(index + 1) of the audit block is not an audit entry")
+            }
+            lines.append(
+                AuditLine(
+                    seq: seq, at: fields[1], actor: fields[2], origin: fields[3], action: fields[4],
+                    collection: fields[5], recordID: fields[6], detail: fields[7], previousHash: fields[8],
+                    hash: fields[9]))
+        }
+        return lines
+    }
+
+    /// Checks a block's entries: consecutive sequence numbers from `first` to `last`, hashes of 64 hex digits. Whether
+    /// the hashes chain is for `audit verify`, which names the first broken link.
+    /// - Returns: `nil`, or what is wrong.
+    public static func problem(inBlock text: String, first: Int64, last: Int64) -> String? {
+        let lines: [AuditLine]
+        do { lines = try decodeBlock(text) } catch { return error.message }
+        guard first >= 1, last >= first, Int64(lines.count) == last - first + 1 else {
+            return "the audit block says entries \(first) to \(last) but holds \(lines.count)"
+        }
+        for (offset, line) in lines.enumerated() {
+            guard line.seq == first + Int64(offset) else {
+                return "entry \(line.seq) is out of order in the audit block (expected \(first + Int64(offset)))"
+            }
+            guard isHex64(line.hash), isHex64(line.previousHash) else {
+                return "entry \(line.seq) of the audit block has a malformed hash"
+            }
+        }
+        return nil
+    }
+
+    private static func isHex64(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
+    static func escape(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" }) else {
+            return text
+        }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ text: String) -> String {
+        guard text.unicodeScalars.contains("\\") else { return text }
+        var out = ""
+        var escaping = false
+        for scalar in text.unicodeScalars {
+            if escaping {
+                switch scalar {
+                case "t": out += "\t"
+                case "n": out += "\n"
+                case "r": out += "\r"
+                default: out.unicodeScalars.append(scalar)
+                }
+                escaping = false
+            } else if scalar == "\\" {
+                escaping = true
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,222 @@
+import BranchSyncCore
+import BranchSyncCrypto
+
+/// Each site's audit trail as a hash chain (table `audit`), its shipping to the hub in audit blocks, and its
+/// verification. The only writer of audit rows.
+///
+/// A site numbers its entries 1, 2, 3, … and each entry carries the SHA-256 of the one before, so editing or
+/// deleting a row of a copied database breaks the chain where it happened. Before a branch sends its changes (at the
+/// start of a session and whenever it is woken), it packs its entries not yet shipped into audit blocks (records of
+/// class `secret`: only the site and the hub hold them), which replicate like any other write; the hub stores their
+/// entries under the site's name. The hub's own trail stays where it is, at the hub.
+enum AuditTrail {
+    /// The previous hash of a site's first entry.
+    static let genesis = String(repeating: "0", count: 64)
+    /// The most entries in one block (a block also stops before ``AuditLine/maximumBlockCharacters``).
+    static let entriesPerBlock = 1_000
+
+    /// The hash an entry must carry.
+    static func hash(of line: AuditLine, site: String) -> String {
+        SHA256.hexDigest(Array(line.hashInput(site: site).utf8))
+    }
+
+    /// Appends an entry of this site's own trail, chained to its last one.
+    static func append(
+        _ db: DatabaseConnection, site: SiteID, at: String, actor: String, origin: String, action: String,
+        collection: String?, recordID: String?, detail: String
+    ) throws {
+        let last = try db.statement("SELECT seq, hash FROM audit WHERE site = ?1 ORDER BY seq DESC, hash LIMIT 1")
+            .firstRow([.text(site.rawValue)]) { ($0.int(0), $0.text(1)) }
+        var line = AuditLine(
+            seq: (last?.0 ?? 0) + 1, at: at, actor: actor, origin: origin, action: action, collection: collection ?? "",
+            recordID: recordID ?? "", detail: detail, previousHash: last?.1 ?? genesis, hash: "")
+        line.hash = hash(of: line, site: site.rawValue)
+        try insert(db, line, site: site.rawValue)
+    }
+
+    /// Stores the entries of an audit block kept in the change log: at the hub, a branch's trail; at a site, its
+    /// own entries coming back after a restore from an older copy. An entry already held is skipped.
+    static func receive(_ db: DatabaseConnection, block: RecordState) throws {
+        guard let text = block["entries"] else { return }
+        for line in try AuditLine.decodeBlock(text) { try insert(db, line, site: block.owner.rawValue) }
+    }
+
+    private static func insert(_ db: DatabaseConnection, _ line: AuditLine, site: String) throws {
+        try db.statement(
+            """
+            INSERT OR IGNORE INTO audit(at, actor, origin, action, collection, record_id, detail, site, seq, prev_hash,
+                hash)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            """
+        ).run([
+            .text(line.at), .text(line.actor), .text(line.origin), .text(line.action),
+            .optionalText(line.collection.isEmpty ? nil : line.collection),
+            .optionalText(line.recordID.isEmpty ? nil : line.recordID), .text(line.detail), .text(site),
+            .integer(line.seq), .text(line.previousHash), .text(line.hash),
+        ])
+    }
+
+    /// The last entry of this site's trail already packed into a block.
+    static func shippedUpTo(_ db: DatabaseConnection) throws -> Int64 {
+        Int64(try db.statement("SELECT value FROM meta WHERE key = 'audit_shipped'").firstRow { $0.text(0) } ?? "0")
+            ?? 0
+    }
+
+    /// Whether this site has entries not packed into a block yet (one index lookup).
+    static func hasUnshipped(_ db: DatabaseConnection, site: SiteID) throws -> Bool {
+        try db.statement("SELECT EXISTS (SELECT 1 FROM audit WHERE site = ?1 AND seq > ?2)")
+            .firstRow([.text(site.rawValue), .integer(try shippedUpTo(db))]) { $0.int(0) != 0 } ?? false
+    }
+
+    /// Packs this site's entries not yet shipped into audit blocks, saved through `journal` in its transaction.
+    static func ship(_ journal: Journal) throws {
+        let db = journal.store.db
+        let site = journal.store.identity.site
+        let shipped = try shippedUpTo(db)
+        let lines = try db.statement(
+            """
+            SELECT seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash FROM audit
+            WHERE site = ?1 AND seq > ?2 ORDER BY seq, hash
+            """
+        ).rows([.text(site.rawValue), .integer(shipped)]) { row in
+            AuditLine(
+                seq: row.int(0), at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
+                collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
+                previousHash: row.text(8), hash: row.text(9))
+        }
+        guard !lines.isEmpty else { return }
+        var block: [AuditLine] = []
+        var characters = 0
+        for line in lines {
+            let encoded = line.encoded
+            if !block.isEmpty
+                && (block.count == entriesPerBlock || characters + encoded.count + 1 > AuditLine.maximumBlockCharacters)
+            {
+                try save(block, journal: journal)
+                block = []
+                characters = 0
+            }
+            block.append(line)
+            characters += encoded.count + 1
+        }
+        try save(block, journal: journal)
+        try db.statement(
+            "INSERT INTO meta(key, value) VALUES ('audit_shipped', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        ).run([.text(String(lines.map(\.seq).max() ?? shipped))])
+    }
+
+    private static func save(_ lines: [AuditLine], journal: Journal) throws {
+        guard let first = lines.first, let last = lines.last else { return }
+        let store = journal.store
+        let id = RecordID.version7(unixMilliseconds: journal.now, random: SecureRandom.bytes(10))
+        var state = RecordState(id: id, collection: .auditBlocks, owner: store.identity.site)
+        state.applyLocalWrite(
+            [
+                "firstEntry": String(first.seq), "lastEntry": String(last.seq),
+                "entries": lines.map(\.encoded).joined(separator: "\n"), RecordState.classField: "secret",
+            ], stamp: try journal.nextStamp(for: nil))
+        try journal.save(state, origin: store.identity.site.rawValue)
+    }
+
+    /// Migration 007: numbers and chains the entries a node wrote before the chain existed (all its own), then
+    /// indexes the chains.
+    static func chainExistingEntries(_ db: DatabaseConnection) throws {
+        let site = try db.statement("SELECT value FROM meta WHERE key = 'site'").firstRow { $0.text(0) } ?? ""
+        let rows = try db.statement(
+            "SELECT id, at, actor, origin, action, collection, record_id, detail FROM audit ORDER BY id"
+        ).rows { row in
+            (
+                row.int(0),
+                AuditLine(
+                    seq: 0, at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
+                    collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
+                    previousHash: "", hash: "")
+            )
+        }
+        var previous = genesis
+        let update = try db.statement("UPDATE audit SET site = ?2, seq = ?3, prev_hash = ?4, hash = ?5 WHERE id = ?1")
+        for (index, (id, entry)) in rows.enumerated() {
+            var line = entry
+            line.seq = Int64(index + 1)
+            line.previousHash = previous
+            line.hash = hash(of: line, site: site)
+            try update.run([.integer(id), .text(site), .integer(line.seq), .text(previous), .text(line.hash)])
+            previous = line.hash
+        }
+        try db.execute("CREATE UNIQUE INDEX audit_chain ON audit(site, seq, hash)")
+    }
+
+    /// The first broken link of `site`'s chain as this node holds it, or `nil` when every entry from 1 on is there,
+    /// in order, and each carries the hash of its content and of the entry before.
+    ///
+    /// A deleted tail leaves no gap, so the entries known to exist must all be there: for this node's own trail those
+    /// it packed into blocks, for another site's those its blocks held here carry.
+    static func firstBreak(_ db: DatabaseConnection, site: String, own: Bool) throws -> AuditChainBreak? {
+        var expectedSeq: Int64 = 1
+        var previous = genesis
+        var found: AuditChainBreak?
+        try db.statement(
+            """
+            SELECT seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash FROM audit
+            WHERE site = ?1 ORDER BY seq, hash
+            """
+        ).forEachRow([.text(site)]) { row in
+            guard found == nil else { return }
+            let line = AuditLine(
+                seq: row.int(0), at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
+                collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
+                previousHash: row.text(8), hash: row.text(9))
+            if line.seq < expectedSeq {
+                found = AuditChainBreak(
+                    site: site, seq: line.seq,
+                    problem: "entry \(line.seq) appears twice with different content (was the site restored from "
+                        + "an older copy, or a row altered?)")
+            } else if line.seq > expectedSeq {
+                found = AuditChainBreak(
+                    site: site, seq: expectedSeq,
+                    problem: "entry \(expectedSeq)\(line.seq > expectedSeq + 1 ? " to \(line.seq - 1)" : "") is "
+                        + "missing (deleted?)")
+            } else if line.previousHash != previous {
+                found = AuditChainBreak(
+                    site: site, seq: line.seq,
+                    problem: "entry \(line.seq) does not follow entry \(line.seq - 1): the hash it carries of the "
+                        + "entry before differs (entry \(line.seq - 1) altered or replaced?)")
+            } else if hash(of: line, site: site) != line.hash {
+                found = AuditChainBreak(
+                    site: site, seq: line.seq, problem: "entry \(line.seq) does not match its hash (altered?)")
+            }
+            previous = line.hash
+            expectedSeq = line.seq + 1
+        }
+        if found == nil, case let shipped = try own ? shippedUpTo(db) : lastShipped(db, by: site),
+            shipped >= expectedSeq
+        {
+            found = AuditChainBreak(
+                site: site, seq: expectedSeq,
+                problem: "entry \(expectedSeq)\(shipped > expectedSeq ? " to \(shipped)" : "") is missing (deleted?); "
+                    + (own ? "it was sent to the hub, which holds it" : "its audit block holds it"))
+        }
+        return found
+    }
+}
+
+extension AuditTrail {
+    /// The last entry of `site`'s trail that the audit blocks held here carry (0 without any).
+    static func lastShipped(_ db: DatabaseConnection, by site: String) throws -> Int64 {
+        var last: Int64 = 0
+        try db.statement("SELECT state FROM records WHERE collection = 'auditBlocks' AND owner = ?1")
+            .forEachRow([.text(site)]) { row in
+                let block = try NodeStore.decodeState(row.blob(0))
+                last = max(last, Int64(block["lastEntry"] ?? "") ?? 0)
+            }
+        return last
+    }
+}
+
+/// Where a site's audit chain breaks.
+public struct AuditChainBreak: Sendable, Hashable, Error {
+    public var site: String
+    /// The sequence number of the first broken entry.
+    public var seq: Int64
+    public var problem: String
+}

@@ -1,0 +1,35 @@
+import BranchSyncCore
+
+extension NodeStore {
+    /// Whether reading `state` needs a stated purpose (need-to-know): confidential and secret records, whoever reads
+    /// them, the owner included.
+    public static func readNeedsPurpose(_ state: RecordState) -> Bool {
+        state.classification >= .confidential
+    }
+
+    /// Records a read of a record in the audit trail (who, what, why) and, at a branch, packs it for the hub at once.
+    /// - Parameters:
+    ///   - what: what was read, e.g. `shown` or `attachment written to report.pdf`.
+    ///   - purpose: why, as the reader stated it.
+    public func recordRead(_ state: RecordState, what: String, purpose: String?) throws {
+        try db.write {
+            try auditEvent(
+                action: "read",
+                detail: "\(state.classification.rawValue) \(state.collection.singular) \(what)"
+                    + (purpose.map { "; purpose: \($0)" } ?? ""),
+                recordID: state.id, collection: state.collection)
+        }
+        try shipAuditTrail()
+    }
+
+    /// Records an export in the audit trail: how many confidential and secret records it held, and why.
+    public func recordExport(confidential: Int, secret: Int, total: Int, purpose: String?) throws {
+        try db.write {
+            try auditEvent(
+                action: "export",
+                detail: "\(total) record(s), of which \(confidential) confidential and \(secret) secret"
+                    + (purpose.map { "; purpose: \($0)" } ?? ""))
+        }
+        try shipAuditTrail()
+    }
+}
