@@ -1,7 +1,7 @@
 import Foundation
 
 // Benchmarks for BranchSync, kept out of `swift test`. Run in release mode:
-//   swift run -c release branchsync-bench [local|sync|latency|fleet|compare|all] [--count N] [--single N] [--branches N] [--writes N]
+//   swift run -c release branchsync-bench [local|sync|latency|fleet|compare|leads|all] [--count N] [--single N] [--branches N] [--writes N]
 // Results and the commands that produced them are recorded in BENCHMARKS.md.
 
 if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "fleet-hub" {
@@ -21,7 +21,7 @@ while !arguments.isEmpty {
         return value
     }
     switch argument {
-    case "local", "sync", "latency", "fleet", "compare", "all": modes.insert(argument)
+    case "local", "sync", "latency", "fleet", "compare", "leads", "all": modes.insert(argument)
     case "--large": options.large = true
     case "--count": options.count = number()
     case "--single": options.single = number()
@@ -35,12 +35,14 @@ while !arguments.isEmpty {
     case "--help", "-h":
         print(
             """
-            usage: branchsync-bench [local|sync|latency|fleet|compare|all] [options]
+            usage: branchsync-bench [local|sync|latency|fleet|compare|leads|all] [options]
               local     local writes (1 and 1000 per transaction) and CSV import
               sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows
               latency   A -> hub -> B propagation of single writes with N connected branches
               compare   on the same rows: raw SQLite insert, import, push, bootstrap, latency with 20 branches,
                         1M-record bootstrap (--large), PostgreSQL 15 logical replication when installed; ratios
+              leads     with --count customers at the hub: a branch's change arriving -> its suspicious-customer
+                        lead listed
               fleet     N light branches against a hub process: sessions, handshakes/s, hub RSS, threads, fds,
                         idle CPU, fan-out of one write to all, every branch writing once a second
               --count N     customers for batched writes, import and bulk sync (default 100000)
@@ -69,4 +71,5 @@ if modes.contains("sync") || modes.contains("all") { try bench.bulkSync() }
 if modes.contains("latency") || modes.contains("all") { try bench.latency() }
 if modes.contains("fleet") { try bench.fleet() }
 if modes.contains("compare") { try bench.compare() }
+if modes.contains("leads") { try bench.leads() }
 bench.cleanUp()

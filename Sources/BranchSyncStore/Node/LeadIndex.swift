@@ -37,9 +37,17 @@ enum LeadIndex {
     /// lookups; only a change of the oldest holder re-pairs its group.
     static func refresh(_ db: DatabaseConnection, for customer: RecordState, at detectedAt: String) throws {
         let id = customer.id.description
-        let memberships = try db.statement(
-            "SELECT kind, value FROM leads WHERE first_id = ?1 UNION SELECT kind, value FROM leads WHERE second_id = ?1"
-        ).rows([.text(id)]) { ($0.text(0), $0.text(1)) }
+        var memberships: [(String, String)] = []
+        try db.statement(
+            "SELECT kind, value FROM leads WHERE first_id = ?1 UNION ALL SELECT kind, value FROM leads WHERE second_id = ?1"
+        ).forEachRow([.text(id)]) { row in
+            let membership = (row.text(0), row.text(1))
+            if !memberships.contains(where: { $0 == membership }) { memberships.append(membership) }
+        }
+        // The common case, one statement: in no lead, and no other live customer shares any of its values.
+        if memberships.isEmpty {
+            guard !customer.isDeleted, try sharesAValue(db, customer) else { return }
+        }
         for (kindName, value) in memberships {
             guard let kind = SuspicionKind(rawValue: kindName) else { continue }
             if customer.isDeleted || kind.value(of: customer) != value {
@@ -53,6 +61,22 @@ enum LeadIndex {
             else { continue }
             try regroup(db, kind: kind, value: value, changed: customer.id, at: detectedAt)
         }
+    }
+
+    private static let sharesAValueSQL =
+        "SELECT "
+        + SuspicionKind.allCases.enumerated().map { index, kind in
+            "EXISTS (SELECT 1 FROM records WHERE \(column(kind)) = ?\(index + 1) AND collection = 'customers' "
+                + "AND deleted = 0 AND id <> ?5)"
+        }.joined(separator: " OR ")
+
+    /// Whether another live customer has one of `customer`'s values: one index probe per value, in one statement.
+    private static func sharesAValue(_ db: DatabaseConnection, _ customer: RecordState) throws -> Bool {
+        let values = SuspicionKind.allCases.map { $0.value(of: customer) }
+        guard values.contains(where: { $0 != nil }) else { return false }
+        return try db.statement(sharesAValueSQL).firstRow(
+            values.map { SQLValue.optionalText($0) } + [.text(customer.id.description)]
+        ) { $0.int(0) != 0 } ?? false
     }
 
     /// Re-pairs the group of customers sharing `value` after `changed` joined or left it.
