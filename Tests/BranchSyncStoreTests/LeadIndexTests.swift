@@ -124,7 +124,7 @@ import Testing
         #expect(try !branch.shipAuditTrail(), "nothing left to ship")
         let blocks = try branch.records(in: .auditBlocks)
         #expect(blocks.count == 1 && blocks[0]["firstEntry"] == "1" && blocks[0]["lastEntry"] == "3")
-        try hub.applyIncoming(
+        _ = try hub.applyIncoming(
             blocks.map { $0.encoded() }, from: try SiteID("bj01"), upTo: 1, remaining: 0,
             policy: .hub(clearance: .internal))
         let atHub = try hub.auditTrail(AuditFilter(site: "bj01")).map { [$0.seq, Int64($0.detail.count)] }

@@ -36,9 +36,12 @@ enum AuditTrail {
 
     /// Stores the entries of an audit block kept in the change log: at the hub, a branch's trail; at a site, its
     /// own entries coming back after a restore from an older copy. An entry already held is skipped.
+    ///
+    /// The hub admitted the block only if its entries decode (rule A9). A block that does not (at a branch, which
+    /// does not judge its hub's states by A9) is kept as a record but adds no entry: it must not stop the stream.
     static func receive(_ db: DatabaseConnection, block: RecordState) throws {
-        guard let text = block["entries"] else { return }
-        for line in try AuditLine.decodeBlock(text) { try insert(db, line, site: block.owner.rawValue) }
+        guard let text = block["entries"], let lines = try? AuditLine.decodeBlock(text) else { return }
+        for line in lines { try insert(db, line, site: block.owner.rawValue) }
     }
 
     private static func insert(_ db: DatabaseConnection, _ line: AuditLine, site: String) throws {
