@@ -135,4 +135,39 @@ import Testing
             try branch.auditTrail(AuditFilter(site: "bj01")).count == 3, "no duplicate, no entry for its own blocks")
         #expect(try branch.verifyAuditTrail().allSatisfy { $0.firstBreak == nil })
     }
+
+    /// A site restored from an older copy writes entries under numbers its lost entries had, then takes those back
+    /// from the hub. Its next block holds only its own entries (increasing, with a gap), which the hub admits, and the
+    /// hub's `audit verify` shows the fork where the restore happened. Found by the long chaos run: the block had mixed
+    /// in the entries taken back, and the hub refused it.
+    @Test func aRestoredSiteShipsOnlyItsOwnEntriesAndTheHubShowsTheFork() throws {
+        let directory = TemporaryDirectory()
+        let before = try makeStore(directory, site: "bj01")
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let bj = try SiteID("bj01")
+        try before.create(.customers, values: customerValues)
+        try before.shipAuditTrail()
+        let lost = try before.records(in: .auditBlocks)
+        _ = try hub.applyIncoming(
+            lost.map { $0.encoded() }, from: bj, upTo: 1, remaining: 0, policy: .hub(clearance: .internal))
+
+        // The "restored" site: the same name, an older state (only its init entry), then a write of its own.
+        let restored = try NodeStore.initialize(
+            directory: directory.subdirectory("restored"), identity: NodeIdentity(site: bj, role: .branch),
+            actor: tester)
+        var values = customerValues
+        values["code"] = "110002"
+        try restored.create(.customers, values: values)
+        try restored.apply(lost, from: try SiteID("hq"))  // its lost entries come back
+        values["code"] = "110003"
+        try restored.create(.customers, values: values)
+        #expect(try restored.shipAuditTrail())
+        let shipped = try restored.records(in: .auditBlocks).filter { block in !lost.contains { $0.id == block.id } }
+        #expect(shipped.count == 1 && shipped.first?["firstEntry"] == "1" && shipped.first?["lastEntry"] == "3")
+        let result = try hub.applyIncoming(
+            shipped.map { $0.encoded() }, from: bj, upTo: 2, remaining: 0, policy: .hub(clearance: .internal))
+        #expect(result.applied == 1 && result.quarantined == 0, "\(result)")
+        let check = try #require(try hub.verifyAuditTrail(site: "bj01").first?.firstBreak)
+        #expect(check.seq == 1 && check.problem.contains("appears twice"), "\(check)")
+    }
 }

@@ -67,19 +67,25 @@ public struct AuditLine: Sendable, Hashable {
         return lines
     }
 
-    /// Checks a block's entries: consecutive sequence numbers from `first` to `last`, hashes of 64 hex digits. Whether
-    /// the hashes chain is for `audit verify`, which names the first broken link.
+    /// Checks a block's entries: increasing sequence numbers from `first` to `last` (consecutive, except where a site
+    /// restored from an older copy took back entries it had lost), hashes of 64 hex digits. Whether the hashes chain is
+    /// for `audit verify`, which names the first broken link.
     /// - Returns: `nil`, or what is wrong.
     public static func problem(inBlock text: String, first: Int64, last: Int64) -> String? {
         let lines: [AuditLine]
         do { lines = try decodeBlock(text) } catch { return error.message }
-        guard first >= 1, last >= first, Int64(lines.count) == last - first + 1 else {
-            return "the audit block says entries \(first) to \(last) but holds \(lines.count)"
+        guard first >= 1, last >= first, let firstLine = lines.first, let lastLine = lines.last,
+            firstLine.seq == first, lastLine.seq == last, Int64(lines.count) <= last - first + 1
+        else {
+            return "the audit block says entries \(first) to \(last) but holds \(lines.count) from "
+                + "\(lines.first?.seq ?? 0) to \(lines.last?.seq ?? 0)"
         }
-        for (offset, line) in lines.enumerated() {
-            guard line.seq == first + Int64(offset) else {
-                return "entry \(line.seq) is out of order in the audit block (expected \(first + Int64(offset)))"
+        var previous: Int64 = 0
+        for line in lines {
+            guard line.seq > previous else {
+                return "entry \(line.seq) is out of order in the audit block (after \(previous))"
             }
+            previous = line.seq
             guard isHex64(line.hash), isHex64(line.previousHash) else {
                 return "entry \(line.seq) of the audit block has a malformed hash"
             }

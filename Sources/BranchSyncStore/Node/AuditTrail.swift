@@ -41,48 +41,62 @@ enum AuditTrail {
     /// does not judge its hub's states by A9) is kept as a record but adds no entry: it must not stop the stream.
     static func receive(_ db: DatabaseConnection, block: RecordState) throws {
         guard let text = block["entries"], let lines = try? AuditLine.decodeBlock(text) else { return }
-        for line in lines { try insert(db, line, site: block.owner.rawValue) }
+        for line in lines { try insert(db, line, site: block.owner.rawValue, received: true) }
     }
 
-    private static func insert(_ db: DatabaseConnection, _ line: AuditLine, site: String) throws {
+    private static func insert(_ db: DatabaseConnection, _ line: AuditLine, site: String, received: Bool = false)
+        throws
+    {
         try db.statement(
             """
             INSERT OR IGNORE INTO audit(at, actor, origin, action, collection, record_id, detail, site, seq, prev_hash,
-                hash)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                hash, received)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
             """
         ).run([
             .text(line.at), .text(line.actor), .text(line.origin), .text(line.action),
             .optionalText(line.collection.isEmpty ? nil : line.collection),
             .optionalText(line.recordID.isEmpty ? nil : line.recordID), .text(line.detail), .text(site),
-            .integer(line.seq), .text(line.previousHash), .text(line.hash),
+            .integer(line.seq), .text(line.previousHash), .text(line.hash), .integer(received ? 1 : 0),
         ])
     }
 
     /// The last entry of this site's trail already packed into a block.
     static func shippedUpTo(_ db: DatabaseConnection) throws -> Int64 {
-        Int64(try db.statement("SELECT value FROM meta WHERE key = 'audit_shipped'").firstRow { $0.text(0) } ?? "0")
+        try meta(db, "audit_shipped")
+    }
+
+    /// The row of `audit` up to which this site's own entries were packed. Rows, not entry numbers: a site restored
+    /// from an older copy writes entries under numbers its lost entries had, and takes those back from the hub later.
+    private static func shippedRow(_ db: DatabaseConnection) throws -> Int64 {
+        try meta(db, "audit_shipped_row")
+    }
+
+    private static func meta(_ db: DatabaseConnection, _ key: String) throws -> Int64 {
+        Int64(try db.statement("SELECT value FROM meta WHERE key = ?1").firstRow([.text(key)]) { $0.text(0) } ?? "0")
             ?? 0
     }
 
-    /// Whether this site has entries not packed into a block yet (one index lookup).
+    /// Whether this site has entries of its own not packed into a block yet.
     static func hasUnshipped(_ db: DatabaseConnection, site: SiteID) throws -> Bool {
-        try db.statement("SELECT EXISTS (SELECT 1 FROM audit WHERE site = ?1 AND seq > ?2)")
-            .firstRow([.text(site.rawValue), .integer(try shippedUpTo(db))]) { $0.int(0) != 0 } ?? false
+        try db.statement("SELECT EXISTS (SELECT 1 FROM audit WHERE id > ?2 AND site = ?1 AND received = 0)")
+            .firstRow([.text(site.rawValue), .integer(try shippedRow(db))]) { $0.int(0) != 0 } ?? false
     }
 
-    /// Packs this site's entries not yet shipped into audit blocks, saved through `journal` in its transaction.
+    /// Packs this site's own entries not yet shipped (never those it received back) into audit blocks, in the order
+    /// they were written, saved through `journal` in its transaction.
     static func ship(_ journal: Journal) throws {
         let db = journal.store.db
         let site = journal.store.identity.site
-        let shipped = try shippedUpTo(db)
+        var lastRow = try shippedRow(db)
         let lines = try db.statement(
             """
-            SELECT seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash FROM audit
-            WHERE site = ?1 AND seq > ?2 ORDER BY seq, hash
+            SELECT seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash, id FROM audit
+            WHERE id > ?2 AND site = ?1 AND received = 0 ORDER BY id
             """
-        ).rows([.text(site.rawValue), .integer(shipped)]) { row in
-            AuditLine(
+        ).rows([.text(site.rawValue), .integer(lastRow)]) { row in
+            lastRow = max(lastRow, row.int(10))
+            return AuditLine(
                 seq: row.int(0), at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
                 collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
                 previousHash: row.text(8), hash: row.text(9))
@@ -103,9 +117,11 @@ enum AuditTrail {
             characters += encoded.count + 1
         }
         try save(block, journal: journal)
-        try db.statement(
-            "INSERT INTO meta(key, value) VALUES ('audit_shipped', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-        ).run([.text(String(lines.map(\.seq).max() ?? shipped))])
+        let update = try db.statement(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        try update.run([.text("audit_shipped_row"), .text(String(lastRow))])
+        let shipped = max(try shippedUpTo(db), lines.map(\.seq).max() ?? 0)
+        try update.run([.text("audit_shipped"), .text(String(shipped))])
     }
 
     private static func save(_ lines: [AuditLine], journal: Journal) throws {

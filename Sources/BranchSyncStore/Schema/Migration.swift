@@ -255,6 +255,8 @@ extension Migration {
                 ALTER TABLE audit ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
                 ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+                -- 1 for an entry taken in from an audit block (a branch's, at the hub; its own, back after a restore).
+                ALTER TABLE audit ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
                 """,
             after: { db in try AuditTrail.chainExistingEntries(db) }),
     ]
