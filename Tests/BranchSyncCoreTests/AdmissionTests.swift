@@ -241,6 +241,24 @@ import Testing
         if case .unchanged = verdict(hubs, local: hubs, from: bj) {} else { Issue.record("an echo is no change") }
     }
 
+    /// Found by the hub model (seed 17570682898757064353): a non-owner deletes its copy of a record the owner had
+    /// deleted (a third site's later delete was taken in, then the hub brought the record back). The sender's merged
+    /// tombstone shows the owner's stamp, the latest one it knows, so judging by the shown stamp let the delete through;
+    /// the sender's own dot in the tombstone's context gives it away.
+    @Test func aNonOwnersDeleteHiddenBehindTheOwnersTombstoneStampIsRefused() {
+        let gz = try! SiteID("gz01")
+        var ownerDeleted = held()
+        ownerDeleted.applyLocalDelete(stamp: stamp(bj, 200, at: Self.now - 5_000))
+        var atHub = ownerDeleted
+        atHub.applyLocalDelete(stamp: stamp(gz, 7, at: Self.now - 3_000))  // taken in: it changed nothing
+        atHub.applyLocalWrite(["notes": "恢复"], stamp: stamp(hq, 300, at: Self.now - 2_000))
+        #expect(!atHub.isDeleted)
+        var attempt = ownerDeleted
+        attempt.applyLocalDelete(stamp: stamp(sh, 50, at: Self.now - 8_000))
+        #expect(attempt.deletion?.stamp.dot.site == bj, "the merged tombstone shows the owner's stamp")
+        #expect(isRefused(verdict(attempt, local: atHub, from: sh), containing: "sh01 deleted it"))
+    }
+
     /// An audit block is append-only and well formed; its stamps are never re-stamped, however far ahead (a re-stamp
     /// would be a hub write the site audits and ships again, without end: found by the chaos test).
     @Test func anAuditBlockIsWrittenOnceWellFormedAndNeverReStamped() {

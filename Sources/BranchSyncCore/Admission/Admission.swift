@@ -276,6 +276,14 @@ public enum Admission {
             if author != owner && author != context.hub {
                 return .refuse("only the owner \(owner) or the hub deletes \(record); \(author) deleted it")
             }
+            // A delete puts its own dot into the tombstone's context. A dot of the sender there that the hub does not
+            // hold is the sender's own delete, whatever stamp the merged tombstone shows (it keeps the latest-timed
+            // one, which may be the owner's earlier delete). Found by the hub model.
+            if sender != owner, sender != context.hub, let tombstone = merged.deletion,
+                tombstone.context[sender] > local.versionVector[sender]
+            {
+                return .refuse("only the owner \(owner) or the hub deletes \(record); \(sender) deleted it")
+            }
         }
         guard Scope.mayHold(merged, site: sender, clearance: context.clearance) else {
             return .refuse("site \(sender) may not hold \(record) as changed: it would be outside the site's scope")
