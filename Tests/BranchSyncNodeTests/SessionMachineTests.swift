@@ -116,6 +116,23 @@ import Testing
         #expect(pair.now - start < 5_000)
     }
 
+    /// Once caught up and verified, a live pair stays quiet: verifying writes nothing the branch would ship as a
+    /// change. (A branch's audit entry for each verify went to the hub as a change, which called for another verify,
+    /// and so on every few seconds: found by the demo, whose "caught up" flickered.)
+    @Test func aCaughtUpPairStaysQuietThroughRepeatedVerifies() throws {
+        var pair = try Pair(branchStopsWhenCaughtUp: false)
+        _ = try pair.branch.create(.customers, values: customer("110001"))
+        for _ in 0..<200 { _ = try pair.turn() }
+        let branchHead = try pair.branch.lastSeq()
+        let hubHead = try pair.hub.lastSeq()
+        for _ in 0..<1_500 { _ = try pair.turn(1_000) }  // 25 minutes of the session clock: periodic verifies
+        #expect(try pair.branch.lastSeq() == branchHead, "the branch wrote changes while nothing happened")
+        #expect(try pair.hub.lastSeq() == hubHead)
+        let verifies = try pair.hub.auditTrail(AuditFilter(site: "hq", action: "verify"))
+        #expect(
+            verifies.count >= 2 && verifies.allSatisfy { $0.detail.contains("identical") }, "\(verifies.map(\.detail))")
+    }
+
     /// Issue 10: a receiver records one audit entry per batch for changes applied as sent (each origin's own entries
     /// say who wrote what); anything worth a note (a conflict, a re-stamp) keeps its own entry.
     @Test func aBatchAppliedAsSentIsAuditedOnceAndAConflictOnItsOwn() throws {

@@ -211,7 +211,11 @@ extension NodeStore {
                     "UPDATE peers SET last_verify_at = ?2, last_verify_result = ?3, last_verify_started_at = ?4 WHERE site = ?1"
                 ).run([.text(peer.rawValue), .text(stamp), .text(result), .text(startedAt)])
             }
-            try auditEvent(action: "verify", detail: "with \(peer): \(result)")
+            // Verifies are audited at the hub, whose trail holds every site's. A branch's entry would go to the hub as a
+            // change, which calls for another verify, whose entry would call for another, without end.
+            if identity.role == .hub {
+                try auditEvent(action: "verify", detail: "with \(peer): \(result)")
+            }
         }
     }
 }
