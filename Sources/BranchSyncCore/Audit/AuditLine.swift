@@ -86,15 +86,11 @@ public struct AuditLine: Sendable, Hashable {
                 return "entry \(line.seq) is out of order in the audit block (after \(previous))"
             }
             previous = line.seq
-            guard isHex64(line.hash), isHex64(line.previousHash) else {
+            guard FieldSpec.isSHA256Hex(line.hash), FieldSpec.isSHA256Hex(line.previousHash) else {
                 return "entry \(line.seq) of the audit block has a malformed hash"
             }
         }
         return nil
-    }
-
-    private static func isHex64(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     static func escape(_ text: String) -> String {

@@ -58,14 +58,17 @@ public struct StatisticsReport: Sendable {
             }
         }
         leadsByGroup[group, default: []].formUnion(openLeads)
-        row.openLeads = leadsByGroup[group]?.count ?? 0
         row.openConflicts += openConflicts
         byGroup[group] = row
     }
 
     /// The groups in byte order of their names, then the totals (group `total`).
     public var rows: [Row] {
-        let sorted = byGroup.values.sorted { $0.group.utf8.lexicographicallyPrecedes($1.group.utf8) }
+        let sorted = byGroup.values.sorted { $0.group.utf8.lexicographicallyPrecedes($1.group.utf8) }.map { row in
+            var row = row
+            row.openLeads = leadsByGroup[row.group]?.count ?? 0
+            return row
+        }
         var total = Row(group: "total")
         for row in sorted {
             total.records += row.records

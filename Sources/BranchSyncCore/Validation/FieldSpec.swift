@@ -110,14 +110,19 @@ public struct FieldSpec: Sendable {
             do { _ = try RecordID(value) } catch { throw ValidationError(field: name, message: "\(flag): \(error)") }
         case .date: try CalendarDate.validate(value, field: name)
         case .sha256:
-            guard value.utf8.count == 64,
-                value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
-            else { throw ValidationError(field: name, message: "\(flag) must be 64 lowercase hex digits") }
+            guard Self.isSHA256Hex(value) else {
+                throw ValidationError(field: name, message: "\(flag) must be 64 lowercase hex digits")
+            }
         case .count:
             guard UInt64(value) != nil else {
                 throw ValidationError(field: name, message: "\(flag) '\(value)' is not a whole number")
             }
         }
+    }
+
+    /// Whether `value` is a SHA-256 in lowercase hex: 64 digits `0-9a-f`.
+    public static func isSHA256Hex(_ value: String) -> Bool {
+        value.utf8.count == 64 && value.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     static func kebabCase(_ name: String) -> String {

@@ -61,45 +61,46 @@ enum AuditTrail {
         ])
     }
 
-    /// The last entry of this site's trail already packed into a block.
-    static func shippedUpTo(_ db: DatabaseConnection) throws -> Int64 {
-        try meta(db, "audit_shipped")
-    }
+    /// The `meta` key of the last entry of this site's trail already packed into a block.
+    private static let shippedKey = "audit_shipped"
+    /// The `meta` key of the row of `audit` up to which this site's own entries were packed. Rows, not entry numbers:
+    /// a site restored from an older copy writes entries under numbers its lost entries had, and takes those back from
+    /// the hub later.
+    private static let shippedRowKey = "audit_shipped_row"
 
-    /// The row of `audit` up to which this site's own entries were packed. Rows, not entry numbers: a site restored
-    /// from an older copy writes entries under numbers its lost entries had, and takes those back from the hub later.
-    private static func shippedRow(_ db: DatabaseConnection) throws -> Int64 {
-        try meta(db, "audit_shipped_row")
-    }
-
-    private static func meta(_ db: DatabaseConnection, _ key: String) throws -> Int64 {
-        Int64(try db.statement("SELECT value FROM meta WHERE key = ?1").firstRow([.text(key)]) { $0.text(0) } ?? "0")
-            ?? 0
+    private static func number(_ store: NodeStore, _ key: String) throws -> Int64 {
+        Int64(try store.metadata(key) ?? "0") ?? 0
     }
 
     /// Whether this site has entries of its own not packed into a block yet.
-    static func hasUnshipped(_ db: DatabaseConnection, site: SiteID) throws -> Bool {
-        try db.statement("SELECT EXISTS (SELECT 1 FROM audit WHERE id > ?2 AND site = ?1 AND received = 0)")
-            .firstRow([.text(site.rawValue), .integer(try shippedRow(db))]) { $0.int(0) != 0 } ?? false
+    static func hasUnshipped(_ store: NodeStore) throws -> Bool {
+        try store.db.statement("SELECT EXISTS (SELECT 1 FROM audit WHERE id > ?2 AND site = ?1 AND received = 0)")
+            .firstRow([.text(store.identity.site.rawValue), .integer(try number(store, shippedRowKey))]) {
+                $0.int(0) != 0
+            } ?? false
+    }
+
+    /// The columns ``line(_:)`` reads, in its order.
+    private static let lineColumns = "seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash"
+
+    /// The entry of a row selected with ``lineColumns`` first.
+    private static func line(_ row: borrowing Row) -> AuditLine {
+        AuditLine(
+            seq: row.int(0), at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
+            collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
+            previousHash: row.text(8), hash: row.text(9))
     }
 
     /// Packs this site's own entries not yet shipped (never those it received back) into audit blocks, in the order
     /// they were written, saved through `journal` in its transaction.
     static func ship(_ journal: Journal) throws {
-        let db = journal.store.db
-        let site = journal.store.identity.site
-        var lastRow = try shippedRow(db)
-        let lines = try db.statement(
-            """
-            SELECT seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash, id FROM audit
-            WHERE id > ?2 AND site = ?1 AND received = 0 ORDER BY id
-            """
-        ).rows([.text(site.rawValue), .integer(lastRow)]) { row in
+        let store = journal.store
+        var lastRow = try number(store, shippedRowKey)
+        let lines = try store.db.statement(
+            "SELECT \(lineColumns), id FROM audit WHERE id > ?2 AND site = ?1 AND received = 0 ORDER BY id"
+        ).rows([.text(store.identity.site.rawValue), .integer(lastRow)]) { row in
             lastRow = max(lastRow, row.int(10))
-            return AuditLine(
-                seq: row.int(0), at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
-                collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
-                previousHash: row.text(8), hash: row.text(9))
+            return line(row)
         }
         guard !lines.isEmpty else { return }
         var block: [AuditLine] = []
@@ -117,11 +118,8 @@ enum AuditTrail {
             characters += encoded.count + 1
         }
         try save(block, journal: journal)
-        let update = try db.statement(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        try update.run([.text("audit_shipped_row"), .text(String(lastRow))])
-        let shipped = max(try shippedUpTo(db), lines.map(\.seq).max() ?? 0)
-        try update.run([.text("audit_shipped"), .text(String(shipped))])
+        try store.setMetadata(shippedRowKey, String(lastRow))
+        try store.setMetadata(shippedKey, String(max(try number(store, shippedKey), lines.map(\.seq).max() ?? 0)))
     }
 
     private static func save(_ lines: [AuditLine], journal: Journal) throws {
@@ -170,21 +168,16 @@ enum AuditTrail {
     ///
     /// A deleted tail leaves no gap, so the entries known to exist must all be there: for this node's own trail those
     /// it packed into blocks, for another site's those its blocks held here carry.
-    static func firstBreak(_ db: DatabaseConnection, site: String, own: Bool) throws -> AuditChainBreak? {
+    static func firstBreak(_ store: NodeStore, site: String) throws -> AuditChainBreak? {
+        let own = site == store.identity.site.rawValue
         var expectedSeq: Int64 = 1
         var previous = genesis
         var found: AuditChainBreak?
-        try db.statement(
-            """
-            SELECT seq, at, actor, origin, action, collection, record_id, detail, prev_hash, hash FROM audit
-            WHERE site = ?1 ORDER BY seq, hash
-            """
-        ).forEachRow([.text(site)]) { row in
+        try store.db.statement("SELECT \(lineColumns) FROM audit WHERE site = ?1 ORDER BY seq, hash").forEachRow(
+            [.text(site)]
+        ) { row in
             guard found == nil else { return }
-            let line = AuditLine(
-                seq: row.int(0), at: row.text(1), actor: row.text(2), origin: row.text(3), action: row.text(4),
-                collection: row.optionalText(5) ?? "", recordID: row.optionalText(6) ?? "", detail: row.text(7),
-                previousHash: row.text(8), hash: row.text(9))
+            let line = line(row)
             if line.seq < expectedSeq {
                 found = AuditChainBreak(
                     site: site, seq: line.seq,
@@ -207,7 +200,7 @@ enum AuditTrail {
             previous = line.hash
             expectedSeq = line.seq + 1
         }
-        if found == nil, case let shipped = try own ? shippedUpTo(db) : lastShipped(db, by: site),
+        if found == nil, case let shipped = try own ? number(store, shippedKey) : lastShipped(store.db, by: site),
             shipped >= expectedSeq
         {
             found = AuditChainBreak(
@@ -233,7 +226,7 @@ extension AuditTrail {
 }
 
 /// Where a site's audit chain breaks.
-public struct AuditChainBreak: Sendable, Hashable, Error {
+public struct AuditChainBreak: Sendable, Hashable {
     public var site: String
     /// The sequence number of the first broken entry.
     public var seq: Int64

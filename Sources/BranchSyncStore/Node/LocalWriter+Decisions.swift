@@ -11,8 +11,8 @@ extension LocalWriter {
                 message:
                     "lead \(id) was already cleared by \(decision["decidedBy"] ?? "?"): \(decision["reason"] ?? "")")
         }
-        guard let lead = try store.suspiciousLeads().first(where: { $0.id == id }),
-            let first = lead.first, let second = lead.second
+        guard let lead = try store.suspiciousLead(id), lead.isOpen, lead.stillHolds, let first = lead.first,
+            let second = lead.second
         else {
             throw StorageError(
                 code: .notFound,

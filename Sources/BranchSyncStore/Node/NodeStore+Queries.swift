@@ -100,7 +100,7 @@ extension NodeStore {
     /// - Returns: whether blocks were written.
     @discardableResult
     public func shipAuditTrail() throws -> Bool {
-        guard identity.role == .branch, try AuditTrail.hasUnshipped(db, site: identity.site) else { return false }
+        guard identity.role == .branch, try AuditTrail.hasUnshipped(self) else { return false }
         try journaled { try AuditTrail.ship($0) }
         return true
     }
@@ -119,7 +119,7 @@ extension NodeStore {
                     try db.statement("SELECT count(*) FROM audit WHERE site = ?1").firstRow([.text(site)]) {
                         Int($0.int(0))
                     } ?? 0
-                return (site, entries, try AuditTrail.firstBreak(db, site: site, own: site == identity.site.rawValue))
+                return (site, entries, try AuditTrail.firstBreak(self, site: site))
             }
         }
     }

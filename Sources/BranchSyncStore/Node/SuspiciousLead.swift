@@ -20,21 +20,28 @@ public struct SuspiciousLead: Sendable, Hashable {
     public var second: Customer?
     /// When this node found it (ISO 8601 UTC); `nil` for a cleared lead that no longer holds here.
     public var detectedAt: String?
-    /// The hub's decision, when cleared: reason, who, when (ISO 8601 UTC).
-    public var clearance: (reason: String, by: String, at: String)? {
-        get { clearedReason.map { ($0, clearedBy ?? "", clearedAt ?? "") } }
-        set {
-            clearedReason = newValue?.reason
-            clearedBy = newValue?.by
-            clearedAt = newValue?.at
+    /// The hub's decision, when cleared.
+    public var clearance: Clearance?
+
+    /// A decision that cleared a lead.
+    public struct Clearance: Sendable, Hashable {
+        public var reason: String
+        /// Who decided.
+        public var by: String
+        /// When (ISO 8601 UTC).
+        public var at: String
+
+        /// The clearance a decision record holds.
+        init(decision: RecordState) {
+            reason = decision["reason"] ?? ""
+            by = decision["decidedBy"] ?? ""
+            at =
+                decision.fields["verdict"].map { Timestamp.iso8601(milliseconds: $0.stamp.time.wallMilliseconds) } ?? ""
         }
     }
-    var clearedReason: String?
-    var clearedBy: String?
-    var clearedAt: String?
 
     /// Whether the lead still waits for an investigation.
-    public var isOpen: Bool { clearedReason == nil }
+    public var isOpen: Bool { clearance == nil }
     /// Whether both customers still share the value on this node.
     public var stillHolds: Bool { detectedAt != nil }
 }
