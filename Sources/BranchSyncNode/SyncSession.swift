@@ -705,14 +705,16 @@ final class SyncSession {
     /// Milliseconds between stored heartbeats when nothing changed (well inside ``PeerHealth/staleAfterSeconds``).
     static let heartbeatPersistInterval: UInt64 = 10_000
 
-    /// Removes the attachments received for this batch that none of its states mentions and no record refers to. A
-    /// state held or refused keeps the bytes it mentions (for review and retry).
+    /// Removes the attachments received for this batch that no record refers to: those none of its states
+    /// mentions (reported), and those of states merged into a destroyed record. A state held or refused keeps the
+    /// bytes it mentions (for review and retry).
     private func dropUnclaimedBlobs(notMentionedIn states: [[UInt8]]) throws {
         guard !unclaimedBlobs.isEmpty else { return }
         let mentioned = unclaimedBlobs.filter { sha in
             let needle = Array(sha.utf8)
             return states.contains { $0.count >= needle.count && $0.firstRange(of: needle) != nil }
         }
+        try store.dropUnreferencedBlobs(mentioned)
         let dropped = try store.dropUnreferencedBlobs(unclaimedBlobs.subtracting(mentioned))
         if dropped > 0 {
             hubLimits?.report(.attachments, "\(dropped) attachment(s) of \(session.peer) no state referred to")

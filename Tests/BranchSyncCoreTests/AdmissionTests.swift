@@ -241,6 +241,55 @@ import Testing
         if case .unchanged = verdict(hubs, local: hubs, from: bj) {} else { Issue.record("an echo is no change") }
     }
 
+    /// A destruction dominates every write, so no compensating write could undo one: a non-owner's destruction is
+    /// invalid (quarantined, never merged), also when hidden behind a tombstone stamp of the owner the hub holds.
+    /// The owner's is admitted, and a later update from an offline branch is absorbed by the destroyed record.
+    @Test func onlyTheOwnerOrTheHubDestroysAndADestroyedRecordAbsorbsLaterUpdates() {
+        var forged = held()
+        forged.applyLocalDestruction(stamp: stamp(sh, 50))
+        #expect(isInvalid(verdict(forged, local: held(), from: sh), containing: "sh01 destroyed it"))
+        var ownerDeleted = held()
+        ownerDeleted.applyLocalDelete(stamp: stamp(bj, 200))
+        var flipped = ownerDeleted
+        flipped.deletion?.isDestruction = true
+        flipped = flipped.normalizedDestruction()
+        #expect(isInvalid(verdict(flipped, local: ownerDeleted, from: sh), containing: "destroyed it"))
+
+        var destroyed = held()
+        destroyed.applyLocalDestruction(stamp: stamp(bj, 200))
+        guard case .admit(let admitted) = verdict(destroyed, local: held(), from: bj) else {
+            Issue.record("the owner's destruction is admitted")
+            return
+        }
+        #expect(admitted.state == destroyed)
+        var offlineEdit = held()
+        offlineEdit.applyLocalWrite(["notes": "离线修改"], stamp: stamp(sh, 60))
+        guard case .admit(let absorbed) = verdict(offlineEdit, local: destroyed, from: sh) else {
+            Issue.record("an update reaching a destroyed record is absorbed, not refused")
+            return
+        }
+        #expect(absorbed.state.isDestroyed && absorbed.state["notes"] == nil)
+        #expect(absorbed.state.versionVector[sh] == 60)
+    }
+
+    /// The destruction register is append-only: an entry is neither changed nor deleted once written.
+    @Test func aDestructionRegisterEntryIsNeverChangedOrDeleted() {
+        var entry = RecordState(id: id, collection: .destructions, owner: bj)
+        entry.applyLocalWrite(
+            [
+                "recordId": id.description, "recordCollection": "documents", "recordOwner": "bj01", "title": "t",
+                "contentSha256": String(repeating: "a", count: 64), "destroyedBy": "zhao", "approvedBy": "li",
+                "early": "no", "destroyedAt": "2026-11-24T10:00:00.000Z", "reason": "retention ended",
+            ], stamp: stamp(bj, 1))
+        if case .admit = verdict(entry, local: nil, from: bj) {} else { Issue.record("a new entry is admitted") }
+        var changed = entry
+        changed.applyLocalWrite(["reason": "改"], stamp: stamp(bj, 5))
+        #expect(isRefused(verdict(changed, local: entry, from: bj), containing: "append-only"))
+        var deleted = entry
+        deleted.applyLocalDelete(stamp: stamp(bj, 6))
+        #expect(isRefused(verdict(deleted, local: entry, from: bj), containing: "append-only"))
+    }
+
     /// Found by the hub model (seed 17570682898757064353): a non-owner deletes its copy of a record the owner had
     /// deleted (a third site's later delete was taken in, then the hub brought the record back). The sender's merged
     /// tombstone shows the owner's stamp, the latest one it knows, so judging by the shown stamp let the delete through;

@@ -126,7 +126,7 @@ import Testing
         let siteCount = Int.random(in: 2...5, using: &generator)
         var simulation = try Simulation(
             siteCount: siteCount, recordCount: Int.random(in: 1...3, using: &generator), steps: 120,
-            deletes: round % 2 == 0, skewedClocks: round % 4 >= 2, generator: &generator)
+            deletes: round % 2 == 0, skewedClocks: round % 4 >= 2, destroys: round % 8 < 2, generator: &generator)
 
         var reference: [RecordID: [UInt8]]?
         for _ in 0..<4 {
@@ -152,6 +152,40 @@ import Testing
         for site in simulation.sites {
             #expect(site.records.mapValues { $0.encoded() } == reference, "site \(site.site) diverged; seed \(seed)")
         }
+        // A destruction anywhere wins everywhere: the converged record is destroyed and holds no value but its class.
+        for id in Set(simulation.emitted.filter(\.isDestroyed).map(\.id)) {
+            let final = simulation.sites.first?.records[id]
+            #expect(final?.isDestroyed == true, "a destroyed record came back; seed \(seed)")
+            #expect(final?.fields.keys.allSatisfy { $0 == RecordState.classField } == true, "seed \(seed)")
+        }
+    }
+
+    /// A destruction dominates an update made concurrently (a branch that was offline), in either order, and the
+    /// merge reports no conflict: a conflict row would keep the wiped value.
+    @Test func aDestructionWinsOverAConcurrentUpdateAndKeepsNoValue() throws {
+        let owner = try SiteID("bj01")
+        let other = try SiteID("sh01")
+        var base = RecordState(
+            id: RecordID.version7(unixMilliseconds: 1, random: Array(repeating: 1, count: 10)),
+            collection: .documents, owner: owner)
+        base.applyLocalWrite(
+            ["title": "t", "body": "secret", "class": "internal"],
+            stamp: Stamp(dot: Dot(site: owner, counter: 1), time: HLCTimestamp(wallMilliseconds: 10, logical: 0)))
+        var destroyed = base
+        destroyed.applyLocalDestruction(
+            stamp: Stamp(dot: Dot(site: owner, counter: 2), time: HLCTimestamp(wallMilliseconds: 20, logical: 0)))
+        var edited = base
+        edited.applyLocalWrite(
+            ["body": "later secret"],
+            stamp: Stamp(dot: Dot(site: other, counter: 1), time: HLCTimestamp(wallMilliseconds: 99, logical: 0)))
+        let one = try RecordMerge.merge(local: destroyed, remote: edited)
+        let two = try RecordMerge.merge(local: edited, remote: destroyed)
+        #expect(one.state == two.state && one.state.isDestroyed)
+        #expect(one.conflicts.isEmpty && two.conflicts.isEmpty)
+        #expect(one.state.fields.keys.sorted() == ["class"] && one.state.deletion?.context == one.state.versionVector)
+        #expect(one.state.versionVector[other] == 1)
+        #expect(Admission.inconsistency(of: one.state, encoded: one.state.encoded()) == nil)
+        #expect(try RecordState(decoding: one.state.encoded()) == one.state)
     }
 
     /// Every maximal write (no later write to the field saw it) that lost is reported as a conflict at some site,

@@ -60,7 +60,7 @@ struct Simulation {
     /// site's clock is off by up to three hours either way.
     init(
         siteCount: Int, recordCount: Int, steps: Int, deletes: Bool, skewedClocks: Bool = false,
-        generator: inout SeededGenerator
+        destroys: Bool = false, generator: inout SeededGenerator
     ) throws {
         sites = []
         for index in 0..<siteCount {
@@ -91,11 +91,19 @@ struct Simulation {
                 continue
             }
             let known = Array(sites[index].records.keys).sorted()
-            guard let id = known.randomElement(using: &generator), var state = sites[index].records[id] else {
+            guard let id = known.randomElement(using: &generator), var state = sites[index].records[id],
+                !state.isDestroyed
+            else {
                 continue
             }
             let before = state.versionVector
             let stamp = try sites[index].nextStamp(for: state, &generator)
+            if destroys && Int.random(in: 0..<30, using: &generator) == 0 {
+                state.applyLocalDestruction(stamp: stamp)
+                sites[index].records[id] = state
+                emitted.append(state)
+                continue
+            }
             if deletes && Int.random(in: 0..<8, using: &generator) == 0 {
                 state.applyLocalDelete(stamp: stamp)
                 sites[index].records[id] = state

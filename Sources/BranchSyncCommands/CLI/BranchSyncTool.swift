@@ -35,6 +35,9 @@ public enum BranchSyncTool {
             QuarantineCommand.spec,
             SuspiciousCommand.spec,
             ReportCommand.spec,
+            RetentionCommands.retentionSpec,
+            RetentionCommands.destroySpec,
+            RetentionCommands.destructionSpec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")

@@ -46,6 +46,11 @@ enum RecordCommands {
         if collection == .documents {
             subcommands.append(
                 CommandSpec(
+                    name: "archive",
+                    abstract: "archive a document: kept until its retention date, then destroyed on record",
+                    arguments: [ArgumentSpec("ID", help: "the document's id")], run: archive))
+            subcommands.append(
+                CommandSpec(
                     name: "attachment", abstract: "write a document's attached file to a path",
                     options: [
                         OptionSpec("output", value: "PATH", help: "where to write the file (required)"), .purpose,
@@ -196,6 +201,15 @@ enum RecordCommands {
         invocation.console.line(
             "merged customer \(duplicate) into \(keep): \(relinked) document\(relinked == 1 ? "" : "s") re-linked, "
                 + "the duplicate deleted")
+        return ExitCode.success
+    }
+
+    static func archive(_ invocation: Invocation) throws -> Int32 {
+        let id = try RecordID(invocation.arguments[0])
+        let state = try invocation.openStore().archive(id)
+        invocation.pokeDaemon()
+        invocation.console.line(
+            "archived document \(id)" + (state[RecordSchema.retainUntilField].map { "; kept until \($0)" } ?? ""))
         return ExitCode.success
     }
 

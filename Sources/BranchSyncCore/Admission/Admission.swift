@@ -54,6 +54,15 @@ public enum Admission {
                 return "\(record): the tombstone's context \(deletion.context) is not within its version vector "
                     + "\(vector)"
             }
+            if deletion.isDestruction {
+                guard state.fields.keys.allSatisfy({ $0.utf8.elementsEqual(RecordState.classField.utf8) }) else {
+                    return "\(record) is destroyed but still carries field values besides its class"
+                }
+                guard deletion.context == vector else {
+                    return "\(record) is destroyed, but its tombstone's context \(deletion.context) is not its whole "
+                        + "version vector \(vector)"
+                }
+            }
         }
         guard state.encoded() == bytes else {
             return "\(record) does not re-encode to the bytes received (Protocol.md §3)"
@@ -231,11 +240,20 @@ public enum Admission {
                 return .refuse("\(record) from \(sender) is invalid: \(problem)")
             }
         }
+        // The destruction register is append-only: an entry is written once, with the destruction, and never
+        // changed or deleted.
+        if merged.collection == .destructions, local != nil || merged.deletion != nil {
+            return .refuse(
+                "\(record) from \(sender): the destruction register is append-only; an entry is never changed or "
+                    + "deleted")
+        }
         let schema = RecordSchema.of(merged.collection)
         // Valid: the values the state changes pass the checks a local write gets, and a live result has every
         // required field (a write that brings a tombstone back to life must not leave a record without its title).
         do throws(ValidationError) {
-            if local == nil || !merged.isDeleted {
+            if merged.isDestroyed {
+                // Nothing left to check: a destruction keeps no values (checked with the state's consistency).
+            } else if local == nil || !merged.isDeleted {
                 _ = try schema.validateNew(merged.plainValues)
             } else {
                 for name in changed {
@@ -270,9 +288,25 @@ public enum Admission {
         }
         // A tombstone keeps the stamp with the latest time (for display), so a delete of a record brought back to
         // life may carry an earlier delete's stamp: a tombstone whose stamp is not new was changed by the sender.
-        if deletionChanged {
+        // A destroyed record absorbs whatever reaches it (its tombstone's context grows by the sender's writes, but
+        // nothing is deleted by them): only the honesty checks above apply.
+        if deletionChanged && !local.isDestroyed {
             let author =
                 remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
+            // No write dominates a destruction, so no compensating write could undo one: a destruction by anyone
+            // but the owner or the hub (which no honest node makes) is invalid, quarantined and never merged.
+            // The sender's own dot in the tombstone's context, beyond what the hub holds, gives away its own
+            // destruction hidden behind the owner's stamp (as for deletes, below).
+            if merged.isDestroyed && !local.isDestroyed {
+                let hidden =
+                    sender != owner && sender != context.hub
+                    && (remote.deletion?.context[sender] ?? 0) > local.versionVector[sender]
+                let destroyer = hidden ? sender : author
+                if destroyer != owner && destroyer != context.hub {
+                    return .invalid(
+                        "only the owner \(owner) or the hub destroys \(record); \(destroyer) destroyed it")
+                }
+            }
             if author != owner && author != context.hub {
                 return .refuse("only the owner \(owner) or the hub deletes \(record); \(author) deleted it")
             }

@@ -34,9 +34,12 @@ public enum Compensation {
         default: break
         }
         if wasDeleted, let deletion = result.deletion {
-            result.deletion = Deletion(context: deletion.context.merged(with: dot), stamp: deletion.stamp)
+            result.deletion = Deletion(
+                context: deletion.context.merged(with: dot), stamp: deletion.stamp,
+                isDestruction: deletion.isDestruction)
         }
-        return result
+        // A destroyed record keeps no values, re-stamped ones included; it dominates the branch's state anyway.
+        return result.normalizedDestruction()
     }
 
     /// The hub's answer to a refused state `remote`: its record `local` kept as it is (a tombstone when the record is

@@ -19,7 +19,7 @@ extension RecordState {
         writer.writeString(owner.rawValue)
         versionVector.encode(into: &writer)
         if let deletion {
-            writer.writeByte(1)
+            writer.writeByte(deletion.isDestruction ? 2 : 1)
             deletion.context.encode(into: &writer)
             deletion.stamp.encode(into: &writer)
         } else {
@@ -59,10 +59,11 @@ extension RecordState {
         var deletion: Deletion?
         switch try reader.readByte() {
         case 0: deletion = nil
-        case 1:
+        case let flag where flag == 1 || flag == 2:
             deletion = Deletion(
-                context: try VersionVector.decode(from: &reader), stamp: try Stamp.decode(from: &reader))
-        case let flag: throw MalformedDataError("deletion flag must be 0 or 1, got \(flag)")
+                context: try VersionVector.decode(from: &reader), stamp: try Stamp.decode(from: &reader),
+                isDestruction: flag == 2)
+        case let flag: throw MalformedDataError("deletion flag must be 0, 1 or 2, got \(flag)")
         }
         let count = try reader.readVarint(atMost: UInt64(reader.remaining), "field count")
         var fields: [String: FieldValue] = [:]

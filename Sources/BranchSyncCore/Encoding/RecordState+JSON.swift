@@ -20,7 +20,9 @@ extension RecordState {
             (
                 "deletion",
                 deletion.map {
-                    CanonicalJSON.object([("context", $0.context.canonicalJSON), ("stamp", $0.stamp.canonicalJSON)])
+                    CanonicalJSON.object(
+                        [("context", $0.context.canonicalJSON), ("stamp", $0.stamp.canonicalJSON)]
+                            + ($0.isDestruction ? [("destroyed", "true")] : []))
                 } ?? "null"
             ),
             ("fields", CanonicalJSON.object(fieldMembers)),
@@ -42,5 +44,17 @@ extension Stamp {
             ("site", CanonicalJSON.quote(dot.site.rawValue)), ("counter", String(dot.counter)),
             ("wall", String(time.wallMilliseconds)), ("logical", String(time.logical)),
         ])
+    }
+}
+
+extension RecordState {
+    /// The record's content as one canonical JSON object: its non-empty values by field name, sorted by the names'
+    /// UTF-8 bytes, without stamps or history. Equal content gives equal bytes at every site; the destruction register
+    /// and the handover list name a record's content by the SHA-256 of these bytes (Protocol.md §4.6).
+    public var contentJSON: String {
+        CanonicalJSON.object(
+            plainValues.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map {
+                ($0.key, CanonicalJSON.quote($0.value))
+            })
     }
 }

@@ -30,7 +30,13 @@ public enum RecordMerge {
         // counters above the ones it lost, so its vector claims writes it never saw. Taking such a state whole would
         // erase them; per field, the lost write still wins (its stamp is newer than the copy's, and a real overwrite
         // is always stamped above what it overwrote, DESIGN.md §10). For honest histories the result is the same.
-        let (state, conflicts) = mergeFields(local, remote, reportConflicts: relation == .concurrent)
+        var (state, conflicts) = mergeFields(local, remote, reportConflicts: relation == .concurrent)
+        if state.isDestroyed {
+            // A destruction dominates every write, concurrent ones too, and keeps no value but the class: not even
+            // a conflict row may hold what was wiped.
+            state = state.normalizedDestruction()
+            conflicts = []
+        }
         return MergeOutcome(
             state: state, remoteRelation: relation, conflicts: conflicts, changesLocal: state != local,
             equalsRemote: state == remote)

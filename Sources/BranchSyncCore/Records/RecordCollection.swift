@@ -1,10 +1,12 @@
 /// The collections a node stores: the group's customers and documents, the hub's replicated decisions about them (a
-/// cleared suspicious-customer lead), and each site's audit trail in blocks (which only the site and the hub hold).
+/// cleared suspicious-customer lead), each site's audit trail in blocks (which only the site and the hub hold), and
+/// the destruction register (one entry per record destroyed past its retention).
 public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparable {
     case customers
     case documents
     case decisions
     case auditBlocks
+    case destructions
 
     /// The singular noun used in messages and CLI commands (`customer`, `document`).
     public var singular: String {
@@ -13,6 +15,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         case .documents: return "document"
         case .decisions: return "decision"
         case .auditBlocks: return "audit block"
+        case .destructions: return "destruction-register entry"
         }
     }
 
@@ -23,6 +26,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         case .documents: return 2
         case .decisions: return 3
         case .auditBlocks: return 4
+        case .destructions: return 5
         }
     }
 
@@ -33,6 +37,7 @@ public enum RecordCollection: String, Sendable, Hashable, CaseIterable, Comparab
         case 2: self = .documents
         case 3: self = .decisions
         case 4: self = .auditBlocks
+        case 5: self = .destructions
         default: return nil
         }
     }

@@ -33,8 +33,11 @@ public struct RecordState: Sendable, Hashable {
     /// Whether the record is deleted: a tombstone covers every field write it holds.
     public var isDeleted: Bool {
         guard let deletion else { return false }
-        return fields.values.allSatisfy { deletion.context.covers($0.stamp.dot) }
+        return deletion.isDestruction || fields.values.allSatisfy { deletion.context.covers($0.stamp.dot) }
     }
+
+    /// Whether the record was destroyed (``Deletion/isDestruction``): no values, and nothing brings it back.
+    public var isDestroyed: Bool { deletion?.isDestruction ?? false }
 
     /// The value of `field`, or `nil` when never set or cleared.
     public subscript(field: String) -> String? {
@@ -103,6 +106,26 @@ public struct RecordState: Sendable, Hashable {
         includeInHistory(stamp.dot)
         let tombstone = Deletion(context: versionVector, stamp: stamp)
         deletion = deletion.map { $0.merged(with: tombstone) } ?? tombstone
+    }
+
+    /// Applies a local destruction: every value but the class is wiped (the class keeps the tombstone where the
+    /// record could be held), and the tombstone, marked as a destruction, covers the record's whole history.
+    public mutating func applyLocalDestruction(stamp: Stamp) {
+        for field in fields.values { includeInHistory(field.stamp.dot) }
+        includeInHistory(stamp.dot)
+        deletion = Deletion(context: versionVector, stamp: max(stamp, deletion?.stamp ?? stamp), isDestruction: true)
+        self = normalizedDestruction()
+    }
+
+    /// This state as a destruction leaves it: only the class field, the tombstone's context the whole version
+    /// vector. Unchanged when the record is not destroyed.
+    public func normalizedDestruction() -> RecordState {
+        guard let deletion, deletion.isDestruction else { return self }
+        var result = self
+        result.versionVector.merge(deletion.context)
+        result.fields = fields.filter { $0.key.utf8.elementsEqual(Self.classField.utf8) }
+        result.deletion = Deletion(context: result.versionVector, stamp: deletion.stamp, isDestruction: true)
+        return result
     }
 
     /// Makes the version vector include `dot`, never lowering an entry.

@@ -11,7 +11,7 @@ public struct StatisticsReport: Sendable {
             switch collection {
             case .customers: return [.site, .region, .category, .industry, .class]
             case .documents: return [.site, .kind, .type, .status, .class]
-            case .decisions, .auditBlocks: return [.site, .class]
+            case .decisions, .auditBlocks, .destructions: return [.site, .class]
             }
         }
     }

@@ -25,6 +25,7 @@ public struct RecordSchema: Sendable {
         case .documents: return documents
         case .decisions: return decisions
         case .auditBlocks: return auditBlocks
+        case .destructions: return destructions
         }
     }
 
@@ -113,6 +114,7 @@ public struct RecordSchema: Sendable {
                 summary: "general or special"),
             FieldSpec("bankAccount", format: .bankAccount, summary: "bank account number"),
             FieldSpec("notes", format: .text(maxLength: 2000), summary: "free notes"),
+            FieldSpec(retainUntilField, format: .date, summary: "keep at least until YYYY-MM-DD"),
             FieldSpec(
                 mergedIntoField, system: true, format: .recordID,
                 summary: "the customer this duplicate was merged into (set by customer merge)"),
@@ -132,6 +134,37 @@ public struct RecordSchema: Sendable {
             FieldSpec(
                 RecordState.classField, required: true, format: .oneOf([Classification.secret.rawValue]),
                 summary: "always secret"),
+        ])
+
+    /// The field of customers and documents holding the date until which the record must be kept.
+    public static let retainUntilField = "retainUntil"
+
+    /// An entry of the destruction register: what was destroyed, by whom, approved by whom, when and why (Protocol.md
+    /// §4.6). Written once, in the transaction that destroys the record; append-only like an audit block. Its class is
+    /// the destroyed record's, so it reaches exactly the sites that could hold the record (always the hub).
+    public static let destructions = RecordSchema(
+        collection: .destructions,
+        fields: [
+            FieldSpec("recordId", required: true, format: .recordID, summary: "the destroyed record"),
+            FieldSpec(
+                "recordCollection", required: true,
+                format: .oneOf([RecordCollection.customers.rawValue, RecordCollection.documents.rawValue]),
+                summary: "customers or documents"),
+            FieldSpec("recordOwner", required: true, format: .text(maxLength: 32), summary: "the record's owner"),
+            FieldSpec("title", required: true, format: .text(maxLength: 300), summary: "its title or name"),
+            FieldSpec(
+                "contentSha256", required: true, format: .sha256,
+                summary: "SHA-256 of its values before the destruction (Protocol.md §4.6)"),
+            FieldSpec(retainUntilField, format: .date, summary: "the retention date it had"),
+            FieldSpec("destroyedBy", required: true, format: .text(maxLength: 120), summary: "who destroyed it"),
+            FieldSpec("approvedBy", required: true, format: .text(maxLength: 120), summary: "who approved"),
+            FieldSpec(
+                "secondApprover", format: .text(maxLength: 120),
+                summary: "the second approver of a destruction before the retention date"),
+            FieldSpec("early", required: true, format: .oneOf(["no", "yes"]), summary: "before its retention date"),
+            FieldSpec("destroyedAt", required: true, format: .text(maxLength: 40), summary: "when (UTC, ISO 8601)"),
+            FieldSpec("reason", required: true, format: .text(maxLength: 500), summary: "why"),
+            classSpec,
         ])
 
     /// The customer field naming the record a deleted duplicate was merged into.
@@ -181,7 +214,7 @@ public struct RecordSchema: Sendable {
             FieldSpec("attachmentName", system: true, format: .text(maxLength: 255), summary: "attached file name"),
             FieldSpec(attachmentHashField, system: true, format: .sha256, summary: "SHA-256 of the attachment"),
             FieldSpec("attachmentSize", system: true, format: .count, summary: "attachment size in bytes"),
-            FieldSpec("retainUntil", format: .date, summary: "keep at least until YYYY-MM-DD"),
+            FieldSpec(retainUntilField, format: .date, summary: "keep at least until YYYY-MM-DD"),
             FieldSpec(
                 "status", format: .oneOf(documentStatuses), default: "active",
                 summary: "active, archived or destroyed"),

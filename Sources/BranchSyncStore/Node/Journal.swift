@@ -71,6 +71,7 @@ final class Journal {
         lastSeq = max(lastSeq + 1, Int64(clamping: now))
         let bytes = encoded ?? state.encoded()
         let isCustomer = state.collection == .customers
+        let wipedAttachment = state.isDestroyed ? try storedAttachment(of: state.id) : nil
         try db.statement(
             """
             INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
@@ -100,7 +101,31 @@ final class Journal {
             try AuditTrail.receive(db, block: state)
         }
         if hasOpenConflicts { try closeSupersededConflicts(of: state) }
+        if state.isDestroyed { try wipeRemnants(of: state.id, attachment: wipedAttachment) }
         return lastSeq
+    }
+
+    private func storedAttachment(of id: RecordID) throws -> String? {
+        try db.statement("SELECT attachment FROM records WHERE id = ?1").firstRow([.text(id.description)]) {
+            $0.optionalText(0)
+        } ?? nil
+    }
+
+    /// A destroyed record leaves no value anywhere in the database: its attachment's bytes (unless another record
+    /// has the same file), conflict rows (which keep both sides' values) and quarantined states. With `secure_delete`
+    /// the freed space is zeroed; the write-ahead log is truncated once the transaction commits
+    /// (``NodeStore/checkpointAfterWipe()``).
+    private func wipeRemnants(of id: RecordID, attachment: String?) throws {
+        if let attachment {
+            try db.statement(
+                "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM records WHERE attachment = ?1)"
+            ).run([.text(attachment)])
+        }
+        try db.statement("DELETE FROM conflicts WHERE record_id = ?1").run([.text(id.description)])
+        try db.statement(
+            "UPDATE quarantine SET state = x'', status = 'wiped', notice_seq = NULL WHERE record_id = ?1"
+        ).run([.text(id.description)])
+        store.wipedSinceCheckpoint = true
     }
 
     /// Records conflicts a merge found, kept value first. A conflict stays open while its kept value still stands

@@ -65,6 +65,7 @@ public final class LocalWriter {
         _ id: RecordID, changes: [String: String], attachment: Attachment? = nil
     ) throws -> (state: RecordState, changed: [String]) {
         var state = try liveRecord(id)
+        try requireOperatorWritable(state)
         try rejectSystemFields(changes, collection: state.collection)
         try RecordSchema.of(state.collection).validateChanges(changes)
         var merged = state.plainValues.merging(changes) { $1 }
@@ -85,6 +86,7 @@ public final class LocalWriter {
     @discardableResult
     public func delete(_ id: RecordID) throws -> RecordState {
         var state = try liveRecord(id)
+        try requireOperatorWritable(state)
         state.applyLocalDelete(stamp: try journal.nextStamp(for: state))
         try journal.save(state, origin: site.rawValue)
         try journal.audit(action: "delete", state: state, detail: "deleted")
@@ -107,9 +109,25 @@ public final class LocalWriter {
         return state
     }
 
+    /// Decisions, audit blocks and the destruction register are written by their own commands only, and the last
+    /// two never change.
+    private func requireOperatorWritable(_ state: RecordState) throws {
+        guard state.collection == .customers || state.collection == .documents else {
+            throw StorageError(
+                code: .invalidOperation,
+                message: "\(state.collection.singular) \(state.id) is not changed or deleted by hand")
+        }
+    }
+
     func liveRecord(_ id: RecordID) throws -> RecordState {
         guard let state = try record(id) else {
             throw StorageError(code: .notFound, message: "no record with id \(id) on this node")
+        }
+        if state.isDestroyed {
+            throw StorageError(
+                code: .invalidOperation,
+                message:
+                    "\(state.collection.singular) \(id) was destroyed; its entry is in `branchsync destruction list`")
         }
         guard !state.isDeleted else {
             throw StorageError(code: .invalidOperation, message: "\(state.collection.singular) \(id) is deleted")
@@ -147,7 +165,7 @@ public final class LocalWriter {
                         field: "customerId", message: "customer-id \(customer) is not a customer on this node")
                 }
             }
-        case .decisions, .auditBlocks:
+        case .decisions, .auditBlocks, .destructions:
             break
         }
     }

@@ -237,8 +237,9 @@ extension NodeStore {
         }
     }
 
-    /// Removes the attachments among `hashes` that no record refers to (a peer sent bytes no state of its batch
-    /// needed).
+    /// Removes the attachments among `hashes` that neither a record nor a quarantined state (held or refused, kept
+    /// for review and retry) refers to: a peer sent bytes no state of its batch needed, or the state that needed them
+    /// merged into a destroyed record.
     /// - Returns: how many were removed.
     @discardableResult
     public func dropUnreferencedBlobs(_ hashes: Set<String>) throws -> Int {
@@ -246,7 +247,11 @@ extension NodeStore {
         return try db.write {
             var dropped = 0
             let statement = try db.statement(
-                "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM records WHERE attachment = ?1)")
+                """
+                DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM records WHERE attachment = ?1)
+                    AND NOT EXISTS (
+                        SELECT 1 FROM quarantine WHERE status IN ('open', 'held') AND instr(state, CAST(?1 AS BLOB)) > 0)
+                """)
             for sha in hashes.sorted() {
                 try statement.run([.text(sha)])
                 dropped += Int(db.changes)

@@ -162,7 +162,20 @@ public final class NodeStore {
         }
         if let startedEpoch { historyEpoch = startedEpoch }
         logHeadWrittenHere = max(logHeadWrittenHere, head)
+        if !db.isInTransaction { checkpointAfterWipe() }
         return result
+    }
+
+    /// Whether a committed (or group-pending) write destroyed a record since the log was last truncated.
+    var wipedSinceCheckpoint = false
+
+    /// After a destruction commits, moves the log into the database file and truncates it, so no old page holding
+    /// the destroyed values stays behind in the write-ahead log (the database file's freed space is zeroed by
+    /// `secure_delete`). A reader holding the log open makes it wait for the next destruction or checkpoint.
+    func checkpointAfterWipe() {
+        guard wipedSinceCheckpoint else { return }
+        wipedSinceCheckpoint = false
+        try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     /// Leaves the log's checkpoints to a background thread (``checkpointPassively()``), for the long-running connections of a
@@ -196,7 +209,9 @@ public final class NodeStore {
     public func commitGroup() throws -> Bool {
         do {
             if groupAppliedIncoming { try injectFault(.beforeGroupCommit) }
-            return try db.commitGroup()
+            let wrote = try db.commitGroup()
+            checkpointAfterWipe()
+            return wrote
         } catch {
             db.rollbackGroup()
             historyEpoch = nil

@@ -54,7 +54,12 @@ public final class DatabaseConnection {
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
+        // Deleted content is overwritten with zeros: a destroyed record's values do not survive in free pages.
+        try execute("PRAGMA secure_delete=ON")
     }
+
+    /// Whether a transaction (or a group) is open on this connection.
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     deinit {
         cache.removeAll()
