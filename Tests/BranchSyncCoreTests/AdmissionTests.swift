@@ -272,6 +272,33 @@ import Testing
         #expect(absorbed.state.versionVector[sh] == 60)
     }
 
+    /// Sharing beyond a record's class is the hub's decision: a branch that writes the share list (to give itself or
+    /// another site a confidential record) is refused, on a new record as on one the hub holds. The hub's share
+    /// lets the named site hold and change the record.
+    @Test func onlyTheHubSharesAndASharedSiteMayChangeTheRecord() {
+        var selfShared = held(class: .confidential)
+        selfShared.applyLocalWrite([RecordState.sharedWithField: "sh01"], stamp: stamp(bj, 150))
+        #expect(
+            isRefused(
+                verdict(selfShared, local: held(class: .confidential), from: bj), containing: "only the hub shares"))
+        var shared = held(class: .confidential)
+        shared.applyLocalWrite([RecordState.sharedWithField: "sh01"], stamp: stamp(hq, 160))
+        #expect(Scope.mayHold(shared, site: sh, clearance: .internal))
+        #expect(!Scope.mayHold(held(class: .confidential), site: sh, clearance: .internal))
+        var edited = shared
+        edited.applyLocalWrite(["notes": "拜访"], stamp: stamp(sh, 10))
+        if case .admit = verdict(edited, local: shared, from: sh) {
+        } else {
+            Issue.record("a shared site may change it")
+        }
+        var notShared = held(class: .confidential)
+        notShared.applyLocalWrite(["notes": "拜访"], stamp: stamp(sh, 10))
+        #expect(isRefused(verdict(notShared, local: held(class: .confidential), from: sh), containing: "scope"))
+        var secretShared = held(class: .secret)
+        secretShared.applyLocalWrite([RecordState.sharedWithField: "sh01"], stamp: stamp(hq, 160))
+        #expect(!Scope.mayHold(secretShared, site: sh, clearance: .confidential), "no share reaches a secret record")
+    }
+
     /// The destruction register is append-only: an entry is neither changed nor deleted once written.
     @Test func aDestructionRegisterEntryIsNeverChangedOrDeleted() {
         var entry = RecordState(id: id, collection: .destructions, owner: bj)

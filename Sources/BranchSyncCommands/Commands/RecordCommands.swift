@@ -31,6 +31,17 @@ enum RecordCommands {
                 options: [.flag("include-deleted", help: "also list deleted \(collection.rawValue)"), .json],
                 run: { try list(collection, $0) }),
         ]
+        for (name, abstract) in [
+            ("share", "share a confidential \(noun) with a site beyond its class (hub only; secret ones never)"),
+            ("unshare", "stop sharing a \(noun) with a site: it is purged there (hub only)"),
+        ] {
+            subcommands.append(
+                CommandSpec(
+                    name: name, abstract: abstract,
+                    options: [OptionSpec("with", value: "SITE", help: "the site (required)")],
+                    arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
+                    run: { try share(collection, $0, name == "share") }))
+        }
         if collection == .customers {
             subcommands.append(
                 CommandSpec(
@@ -201,6 +212,25 @@ enum RecordCommands {
         invocation.console.line(
             "merged customer \(duplicate) into \(keep): \(relinked) document\(relinked == 1 ? "" : "s") re-linked, "
                 + "the duplicate deleted")
+        return ExitCode.success
+    }
+
+    static func share(_ collection: RecordCollection, _ invocation: Invocation, _ sharing: Bool) throws -> Int32 {
+        let site: SiteID
+        do { site = try SiteID(try invocation.required("with")) } catch let error as ValidationError {
+            throw CLIError.usage("--with: \(error.message)")
+        }
+        let store = try invocation.openStore()
+        let existing = try loadRecord(collection, invocation, store: store)
+        let state = try sharing ? store.share(existing.id, with: site) : store.unshare(existing.id, with: site)
+        invocation.pokeDaemon()
+        let list = state.sharedWith.isEmpty ? "no site" : state.sharedWith.joined(separator: ", ")
+        invocation.console.line(
+            sharing
+                ? "shared \(collection.singular) \(existing.id) with \(site); it reaches \(site) with its next sync "
+                    + "(shared with: \(list))"
+                : "stopped sharing \(collection.singular) \(existing.id) with \(site); it is purged there with its next "
+                    + "sync (shared with: \(list))")
         return ExitCode.success
     }
 

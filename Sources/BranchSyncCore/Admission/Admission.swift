@@ -270,6 +270,12 @@ public enum Admission {
         {
             return .refuse("\(record) from \(sender) refers to \(target) as its customer, but that is a document")
         }
+        // Only the hub shares a record beyond its class (need-to-know): judged by who wrote the share list.
+        if changed.contains(RecordState.sharedWithField),
+            let author = merged.fields[RecordState.sharedWithField]?.stamp.dot.site, author != context.hub
+        {
+            return .refuse("only the hub shares \(record) with other sites; \(author) changed whom it is shared with")
+        }
         // A new record owned by another site already failed honesty: it carries its owner's first write.
         guard let local else { return nil }
         // Scope refusals do not say the record's class or owner: the sender may not know them.

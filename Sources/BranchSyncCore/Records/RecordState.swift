@@ -17,6 +17,15 @@ public struct RecordState: Sendable, Hashable {
 
     /// The name of the field that holds the confidentiality class.
     public static let classField = "class"
+    /// The name of the field listing the sites a confidential record is shared with (set at the hub only).
+    public static let sharedWithField = "sharedWith"
+    /// The most sites one record is shared with.
+    public static let maximumShares = 64
+
+    /// The sites this record is shared with beyond its class (a confidential record, `customer share`), ascending.
+    public var sharedWith: [String] {
+        self[Self.sharedWithField].map { $0.split(separator: ",").map(String.init) } ?? []
+    }
 
     public init(
         id: RecordID, collection: RecordCollection, owner: SiteID,

@@ -24,6 +24,8 @@ public struct FieldSpec: Sendable {
         case sha256
         /// A non-negative integer.
         case count
+        /// Site ids joined by commas, in ascending order, each once (``RecordState/sharedWithField``).
+        case siteList
     }
 
     /// The field name in records, the CSV header and JSON (camelCase, DESIGN.md §2).
@@ -70,6 +72,7 @@ public struct FieldSpec: Sendable {
         case .date: return 10
         case .sha256: return 64
         case .count: return 20
+        case .siteList: return RecordState.maximumShares * (SiteID.maximumLength + 1)
         }
     }
 
@@ -116,6 +119,20 @@ public struct FieldSpec: Sendable {
         case .count:
             guard UInt64(value) != nil else {
                 throw ValidationError(field: name, message: "\(flag) '\(value)' is not a whole number")
+            }
+        case .siteList:
+            let parts = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            for part in parts {
+                do { _ = try SiteID(part) } catch {
+                    throw ValidationError(field: name, message: "\(flag): \(error.message)")
+                }
+            }
+            guard parts.count <= RecordState.maximumShares,
+                zip(parts, parts.dropFirst()).allSatisfy({ $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            else {
+                throw ValidationError(
+                    field: name,
+                    message: "\(flag) must list at most \(RecordState.maximumShares) site ids, ascending, each once")
             }
         }
     }

@@ -95,6 +95,10 @@ public struct RecordSchema: Sendable {
         RecordState.classField, format: .oneOf(Classification.allCases.map(\.rawValue)), default: "internal",
         summary: "confidentiality: public, internal, confidential or secret")
 
+    private static let sharedWithSpec = FieldSpec(
+        RecordState.sharedWithField, system: true, format: .siteList,
+        summary: "sites a confidential record is shared with (set at the hub by share/unshare)")
+
     /// Customers (DESIGN.md §2).
     public static let customers = RecordSchema(
         collection: .customers,
@@ -118,6 +122,7 @@ public struct RecordSchema: Sendable {
             FieldSpec(
                 mergedIntoField, system: true, format: .recordID,
                 summary: "the customer this duplicate was merged into (set by customer merge)"),
+            sharedWithSpec,
             classSpec,
         ])
 
@@ -218,6 +223,7 @@ public struct RecordSchema: Sendable {
             FieldSpec(
                 "status", format: .oneOf(documentStatuses), default: "active",
                 summary: "active, archived or destroyed"),
+            sharedWithSpec,
             classSpec,
         ])
 }

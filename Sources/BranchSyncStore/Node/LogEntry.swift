@@ -8,6 +8,8 @@ public struct LogEntry: Sendable {
     public var origin: String
     public var owner: String
     public var classification: Classification
+    /// The sites a confidential record is shared with, as the `shared_with` column holds them (`,a,b,`).
+    public var sharedWith = ""
     /// Whether the entry is an audit block (only its site and the hub ever hold one).
     public var isAuditBlock = false
     public var id: String
@@ -29,7 +31,9 @@ public struct LogEntry: Sendable {
     /// What `peer` gets of this entry; `clearance` is `nil` when this node is a branch sending to its hub.
     public func delivery(to peer: SiteID, clearance: Classification?, echoFloor: Int64) -> Delivery {
         if let clearance,
-            !Scope.mayHold(owner: owner, classification: classification, site: peer, clearance: clearance)
+            !Scope.mayHold(
+                owner: owner, classification: classification, sharedWith: sharedWith, site: peer,
+                clearance: clearance)
         {
             // Another site's audit block was never in the peer's scope (always secret, never changed): nothing to
             // purge.

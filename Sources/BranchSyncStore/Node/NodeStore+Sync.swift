@@ -42,13 +42,13 @@ extension NodeStore {
         var taken = 0
         try db.statement(
             """
-            SELECT seq, origin, owner, class, id, state, attachment, changed_at, collection FROM records
+            SELECT seq, origin, owner, class, id, state, attachment, changed_at, collection, shared_with FROM records
             WHERE seq > ?1 ORDER BY seq LIMIT ?2
             """
         ).readRows([.integer(cursor), .integer(Int64(limit))]) { row in
             let entry = LogEntry(
                 seq: row.int(0), origin: row.text(1), owner: row.text(2),
-                classification: Classification(rawValue: row.text(3)) ?? .secret,
+                classification: Classification(rawValue: row.text(3)) ?? .secret, sharedWith: row.text(9),
                 isAuditBlock: row.text(8) == RecordCollection.auditBlocks.rawValue, id: row.text(4),
                 state: row.blob(5), attachment: row.optionalText(6), changedAt: row.int(7))
             guard try body(entry) else { return false }
@@ -66,10 +66,7 @@ extension NodeStore {
         var sql =
             "SELECT count(*), min(changed_at) FROM records WHERE seq > ?1 AND (origin != ?2 OR seq <= ?3)"
         let values: [SQLValue] = [.integer(cursor), .text(peer.rawValue), .integer(echoFloor)]
-        if let clearance {
-            let visible = Classification.allCases.filter { $0 <= clearance && $0 != .secret }.map { "'\($0.rawValue)'" }
-            sql += " AND (owner = ?2 OR class IN (\(visible.joined(separator: ","))))"
-        }
+        if let clearance { sql += " AND " + Scope.sqlCondition(clearance: clearance, parameter: 2) }
         return try db.statement(sql).firstRow(values) { ($0.int(0), $0.isNull(1) ? nil : $0.int(1)) } ?? (0, nil)
     }
 

@@ -43,9 +43,9 @@ public struct ReplicaDigests {
         switch scope {
         case .all: return ("", [])
         case .site(let site, let clearance):
-            let visible = Classification.allCases.filter { $0 <= clearance && $0 != .secret }.map { "'\($0.rawValue)'" }
             return (
-                " AND (owner = ?\(index) OR class IN (\(visible.joined(separator: ","))))", [.text(site.rawValue)]
+                " AND " + BranchSyncCore.Scope.sqlCondition(clearance: clearance, parameter: index),
+                [.text(site.rawValue)]
             )
         }
     }

@@ -259,5 +259,53 @@ extension Migration {
                 ALTER TABLE audit ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
                 """,
             after: { db in try AuditTrail.chainExistingEntries(db) }),
+        Migration(
+            name: "008-record-shares",
+            sql: """
+                -- A confidential record the hub shared with named sites (need-to-know): `,a,b,` or empty, so scope
+                -- conditions find a site as `,site,`. The verify summaries gain it as a dimension.
+                ALTER TABLE records ADD COLUMN shared_with TEXT NOT NULL DEFAULT '';
+                DROP TRIGGER records_digest_insert;
+                DROP TRIGGER records_digest_delete;
+                DROP TRIGGER records_digest_update;
+                DROP TABLE digest_buckets;
+                CREATE TABLE digest_buckets (
+                    bucket INTEGER NOT NULL,
+                    owner TEXT NOT NULL,
+                    class TEXT NOT NULL,
+                    shared_with TEXT NOT NULL,
+                    records INTEGER NOT NULL,
+                    digest INTEGER NOT NULL,
+                    PRIMARY KEY (bucket, owner, class, shared_with)
+                ) WITHOUT ROWID;
+                CREATE TRIGGER records_digest_insert AFTER INSERT ON records BEGIN
+                    INSERT INTO digest_buckets(bucket, owner, class, shared_with, records, digest)
+                    VALUES (NEW.bucket, NEW.owner, NEW.class, NEW.shared_with, 1, NEW.digest)
+                    ON CONFLICT(bucket, owner, class, shared_with) DO UPDATE
+                    SET records = records + 1, digest = (digest | NEW.digest) & ~(digest & NEW.digest);
+                END;
+                CREATE TRIGGER records_digest_delete AFTER DELETE ON records BEGIN
+                    UPDATE digest_buckets
+                    SET records = records - 1, digest = (digest | OLD.digest) & ~(digest & OLD.digest)
+                    WHERE bucket = OLD.bucket AND owner = OLD.owner AND class = OLD.class
+                        AND shared_with = OLD.shared_with;
+                END;
+                CREATE TRIGGER records_digest_update AFTER UPDATE OF digest, class, owner, bucket, shared_with ON records
+                BEGIN
+                    UPDATE digest_buckets
+                    SET records = records - 1, digest = (digest | OLD.digest) & ~(digest & OLD.digest)
+                    WHERE bucket = OLD.bucket AND owner = OLD.owner AND class = OLD.class
+                        AND shared_with = OLD.shared_with;
+                    INSERT INTO digest_buckets(bucket, owner, class, shared_with, records, digest)
+                    VALUES (NEW.bucket, NEW.owner, NEW.class, NEW.shared_with, 1, NEW.digest)
+                    ON CONFLICT(bucket, owner, class, shared_with) DO UPDATE
+                    SET records = records + 1, digest = (digest | NEW.digest) & ~(digest & NEW.digest);
+                END;
+                -- Existing records have no share list yet: the summaries are rebuilt from them.
+                INSERT INTO digest_buckets(bucket, owner, class, shared_with, records, digest)
+                SELECT bucket, owner, class, '', 1, digest FROM records WHERE true
+                ON CONFLICT(bucket, owner, class, shared_with) DO UPDATE
+                SET records = records + 1, digest = (digest | excluded.digest) & ~(digest & excluded.digest);
+                """),
     ]
 }
