@@ -237,6 +237,13 @@ final class SyncSession {
     private func wokenUp() throws {
         stream.logMoved()
         if !isHub { try store.shipAuditTrail() }
+        if isHub, let peer = try store.peer(session.peer), let retiredAt = peer.retiredAt {
+            // `site retire` revoked the site's credentials: its session ends now, not at its next login.
+            throw WireError(
+                .authenticationFailed,
+                "site \(session.peer) was retired at \(retiredAt); its records are with "
+                    + "\(peer.successor?.rawValue ?? "its successor")")
+        }
         if isHub, let peer = try store.peer(session.peer), peer.clearanceEpoch != clearanceEpoch {
             // A clearance change reaches a connected branch at once: resend everything (backfill and purge).
             logger.info(

@@ -299,6 +299,29 @@ import Testing
         #expect(!Scope.mayHold(secretShared, site: sh, clearance: .confidential), "no share reaches a secret record")
     }
 
+    /// Handing a retired site's records on is the hub's: a branch that names itself custodian (to gain the owner's
+    /// rights) is refused. After the hub's handover the custodian deletes as the owner would, and the old owner not.
+    @Test func onlyTheHubHandsARecordToACustodianWhoThenActsAsItsOwner() {
+        var seized = held(class: .confidential)
+        seized.applyLocalWrite([RecordState.custodianField: "sh01"], stamp: stamp(sh, 10))
+        #expect(
+            isRefused(
+                verdict(seized, local: held(class: .confidential), from: sh, clearance: .confidential),
+                containing: "only the hub hands"))
+        var handed = held(class: .confidential)
+        handed.applyLocalWrite([RecordState.custodianField: "sh01"], stamp: stamp(hq, 170))
+        #expect(handed.custodian == sh && Scope.mayHold(handed, site: sh, clearance: .internal))
+        var deleted = handed
+        deleted.applyLocalDelete(stamp: stamp(sh, 20))
+        if case .admit = verdict(deleted, local: handed, from: sh) {} else { Issue.record("the custodian deletes") }
+        var byOldOwner = handed
+        byOldOwner.applyLocalDelete(stamp: stamp(bj, 300))
+        #expect(
+            isRefused(
+                verdict(byOldOwner, local: handed, from: bj, clearance: .confidential),
+                containing: "only the owner sh01"))
+    }
+
     /// The destruction register is append-only: an entry is neither changed nor deleted once written.
     @Test func aDestructionRegisterEntryIsNeverChangedOrDeleted() {
         var entry = RecordState(id: id, collection: .destructions, owner: bj)

@@ -38,6 +38,7 @@ public enum BranchSyncTool {
             RetentionCommands.retentionSpec,
             RetentionCommands.destroySpec,
             RetentionCommands.destructionSpec,
+            HandoverCommand.spec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")

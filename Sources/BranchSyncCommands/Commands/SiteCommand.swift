@@ -29,6 +29,7 @@ enum SiteCommand {
                 options: [clearanceOption], arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: grant),
             CommandSpec(
                 name: "list", abstract: "list enrolled branches and their clearance", options: [.json], run: list),
+            HandoverCommand.retireSpec,
         ])
 
     static let joinSpec = CommandSpec(
@@ -119,12 +120,17 @@ enum SiteCommand {
                             ("site", CanonicalJSON.quote($0.site.rawValue)),
                             ("clearance", CanonicalJSON.quote($0.clearance.rawValue)),
                             ("enrolledAt", CanonicalJSON.quote($0.enrolledAt)),
+                            ("retiredAt", $0.retiredAt.map(CanonicalJSON.quote) ?? "null"),
+                            ("successor", $0.successor.map { CanonicalJSON.quote($0.rawValue) } ?? "null"),
                         ])
                     }))
             return ExitCode.success
         }
-        var table = TextTable(["site", "clearance", "enrolled"])
-        for peer in peers { table.append([peer.site.rawValue, peer.clearance.rawValue, peer.enrolledAt]) }
+        var table = TextTable(["site", "clearance", "enrolled", "retired"])
+        for peer in peers {
+            let retired = peer.retiredAt.map { "\($0.prefix(19)), successor \(peer.successor?.rawValue ?? "?")" } ?? ""
+            table.append([peer.site.rawValue, peer.clearance.rawValue, peer.enrolledAt, retired])
+        }
         invocation.console.write(table.render())
         return ExitCode.success
     }

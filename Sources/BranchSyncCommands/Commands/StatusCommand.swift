@@ -65,7 +65,7 @@ enum StatusCommand {
                 + "\(waiting.isEmpty ? "no site" : waiting.joined(separator: ", ")) to resync\n"
         }
         if identity.role == .hub {
-            let branches = sites.filter { $0.peer.role == .branch }
+            let branches = sites.filter { $0.peer.role == .branch && $0.peer.retiredAt == nil }
             var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])
             for site in branches {
                 table.append([
@@ -79,6 +79,11 @@ enum StatusCommand {
                 "\(branches.count) site(s), \(branches.filter(\.isLive).count) online, "
                 + "\(branches.filter(\.caughtUp).count) caught up both ways\n"
             for site in branches { out += notes(site) }
+            for site in sites where site.peer.retiredAt != nil {
+                out +=
+                    "\(site.peer.site) retired at \(site.peer.retiredAt?.prefix(19) ?? ""): its records are with "
+                    + "\(site.peer.successor?.rawValue ?? "?"), its credentials revoked\n"
+            }
             for hit in try store.limitHits() {
                 out +=
                     "limit \(hit.name) reached \(hit.count) time(s), last at \(hit.lastAt.prefix(19)): "
@@ -187,6 +192,7 @@ enum StatusCommand {
                 ("clockSkewWarning", skewWarning(site) ? "true" : "false"),
                 ("received", String(peer.incomingDone)), ("incomingRemaining", String(peer.incomingRemaining)),
                 ("software", text(peer.peerSoftware)), ("lastError", text(peer.lastError)),
+                ("retiredAt", text(peer.retiredAt)), ("successor", text(peer.successor?.rawValue)),
             ]
             return CanonicalJSON.object(fields)
         }

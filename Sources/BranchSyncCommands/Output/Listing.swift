@@ -49,18 +49,7 @@ struct Listing {
     }
 
     func csv() -> String {
-        ([columns.map(\.name)] + rows).map { $0.map(Self.csvCell).joined(separator: ",") + "\r\n" }.joined()
-    }
-
-    /// A CSV cell: quoted when it holds a comma, quote or line break; a text starting with `=`, `+`, `-` or `@`
-    /// gets a leading `'` so that a spreadsheet does not run it as a formula (OWASP, CSV injection).
-    static func csvCell(_ value: String) -> String {
-        var cell = value
-        if let first = cell.unicodeScalars.first, "=+-@".unicodeScalars.contains(first), Double(cell) == nil {
-            cell = "'" + cell
-        }
-        guard cell.unicodeScalars.contains(where: { ",\"\n\r".unicodeScalars.contains($0) }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        ([columns.map(\.name)] + rows).map(CSV.row).joined()
     }
 }
 

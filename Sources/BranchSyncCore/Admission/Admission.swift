@@ -270,11 +270,15 @@ public enum Admission {
         {
             return .refuse("\(record) from \(sender) refers to \(target) as its customer, but that is a document")
         }
-        // Only the hub shares a record beyond its class (need-to-know): judged by who wrote the share list.
-        if changed.contains(RecordState.sharedWithField),
-            let author = merged.fields[RecordState.sharedWithField]?.stamp.dot.site, author != context.hub
-        {
-            return .refuse("only the hub shares \(record) with other sites; \(author) changed whom it is shared with")
+        // Only the hub shares a record beyond its class (need-to-know) and hands a retired site's records to its
+        // successor: judged by who wrote the share list or the custodian.
+        for (field, what) in [
+            (RecordState.sharedWithField, "shares \(record) with other sites"),
+            (RecordState.custodianField, "hands \(record) to another site"),
+        ] where changed.contains(field) {
+            if let author = merged.fields[field]?.stamp.dot.site, author != context.hub {
+                return .refuse("only the hub \(what); \(author) wrote its \(field)")
+            }
         }
         // A new record owned by another site already failed honesty: it carries its owner's first write.
         guard let local else { return nil }
@@ -284,7 +288,7 @@ public enum Admission {
         }
         // Only the owner or the hub reclassifies or deletes: judged by who wrote the change (a state may carry the
         // owner's own change, relayed, to a hub that lost it in a restore).
-        let owner = local.owner
+        let owner = local.custodian
         if merged.classification != local.classification,
             let author = merged.fields[RecordState.classField]?.stamp.dot.site, author != owner, author != context.hub
         {

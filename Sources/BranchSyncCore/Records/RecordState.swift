@@ -22,6 +22,17 @@ public struct RecordState: Sendable, Hashable {
     /// The most sites one record is shared with.
     public static let maximumShares = 64
 
+    /// The name of the field naming the site that answers for the record after its owner was retired (set at the hub
+    /// by `site retire`).
+    public static let custodianField = "custodian"
+
+    /// The site that answers for the record: its owner, or the successor the hub handed it to when the owner was
+    /// retired. Scope and the owner's rights (reclassify, delete, destroy) follow it.
+    public var custodian: SiteID {
+        guard let text = self[Self.custodianField], let site = try? SiteID(text) else { return owner }
+        return site
+    }
+
     /// The sites this record is shared with beyond its class (a confidential record, `customer share`), ascending.
     public var sharedWith: [String] {
         self[Self.sharedWithField].map { $0.split(separator: ",").map(String.init) } ?? []

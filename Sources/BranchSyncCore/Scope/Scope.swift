@@ -8,10 +8,10 @@ public enum Scope {
     /// The clearance every enrolled branch starts with.
     public static let defaultClearance: Classification = .internal
 
-    /// Whether `site`, with `clearance`, may hold `state`.
+    /// Whether `site`, with `clearance`, may hold `state` (its custodian counts as its owner).
     public static func mayHold(_ state: RecordState, site: SiteID, clearance: Classification) -> Bool {
         mayHold(
-            owner: state.owner.rawValue, classification: state.classification,
+            owner: state.custodian.rawValue, classification: state.classification,
             sharedWith: state[RecordState.sharedWithField] ?? "", site: site, clearance: clearance)
     }
 

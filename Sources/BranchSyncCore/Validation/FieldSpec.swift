@@ -24,6 +24,8 @@ public struct FieldSpec: Sendable {
         case sha256
         /// A non-negative integer.
         case count
+        /// A site id.
+        case siteID
         /// Site ids joined by commas, in ascending order, each once (``RecordState/sharedWithField``).
         case siteList
     }
@@ -72,6 +74,7 @@ public struct FieldSpec: Sendable {
         case .date: return 10
         case .sha256: return 64
         case .count: return 20
+        case .siteID: return SiteID.maximumLength
         case .siteList: return RecordState.maximumShares * (SiteID.maximumLength + 1)
         }
     }
@@ -119,6 +122,10 @@ public struct FieldSpec: Sendable {
         case .count:
             guard UInt64(value) != nil else {
                 throw ValidationError(field: name, message: "\(flag) '\(value)' is not a whole number")
+            }
+        case .siteID:
+            do { _ = try SiteID(value) } catch {
+                throw ValidationError(field: name, message: "\(flag): \(error.message)")
             }
         case .siteList:
             let parts = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

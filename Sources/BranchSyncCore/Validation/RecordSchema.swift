@@ -99,6 +99,10 @@ public struct RecordSchema: Sendable {
         RecordState.sharedWithField, system: true, format: .siteList,
         summary: "sites a confidential record is shared with (set at the hub by share/unshare)")
 
+    private static let custodianSpec = FieldSpec(
+        RecordState.custodianField, system: true, format: .siteID,
+        summary: "the successor answering for the record after its owner was retired (set by site retire)")
+
     /// Customers (DESIGN.md §2).
     public static let customers = RecordSchema(
         collection: .customers,
@@ -123,6 +127,7 @@ public struct RecordSchema: Sendable {
                 mergedIntoField, system: true, format: .recordID,
                 summary: "the customer this duplicate was merged into (set by customer merge)"),
             sharedWithSpec,
+            custodianSpec,
             classSpec,
         ])
 
@@ -224,6 +229,7 @@ public struct RecordSchema: Sendable {
                 "status", format: .oneOf(documentStatuses), default: "active",
                 summary: "active, archived or destroyed"),
             sharedWithSpec,
+            custodianSpec,
             classSpec,
         ])
 }

@@ -4,7 +4,7 @@ import BranchSyncStore
 import Foundation
 
 /// The enrolled branches' verifiers, in memory, so the hub checks a login without a write and, for a known site,
-/// without a read. Refreshed by the hub's housekeeping when the database changed; a site missing from the cache
+/// without reading a peer row. Refreshed by the hub's housekeeping when the database changed; a site missing from the cache
 /// (enrolled a moment ago) is looked up once by its key through the cache's own read connection.
 final class CredentialCache: @unchecked Sendable {
     // @unchecked: `verifiers`, `version` and `store` are only touched under `lock`.
@@ -19,9 +19,12 @@ final class CredentialCache: @unchecked Sendable {
         try refreshIfChanged()
     }
 
-    /// The verifier of `site`, or `nil` if it is not enrolled (or no longer).
+    /// The verifier of `site`, or `nil` if it is not enrolled (or no longer). A revocation (`site retire`) committed
+    /// by another connection counts from the next login on: the cache reloads first when the database changed (a
+    /// `data_version` check, which reads no page).
     func verifier(for site: SiteID) -> SiteCredentials.Verifier? {
         lock.withLock {
+            try? reloadIfChanged()
             if let known = verifiers[site] { return known }
             guard let peer = try? store?.peer(site), peer.role == .branch, let storedKey = peer.storedKey,
                 let serverKey = peer.serverKey
@@ -34,18 +37,21 @@ final class CredentialCache: @unchecked Sendable {
 
     /// Reloads every verifier if another connection committed since the last load (an enrolment, a new secret).
     func refreshIfChanged() throws {
-        try lock.withLock {
-            guard let store else { return }
-            let current = try store.dataVersion()
-            guard current != version else { return }
-            var loaded: [SiteID: SiteCredentials.Verifier] = [:]
-            for peer in try store.peers() where peer.role == .branch {
-                guard let storedKey = peer.storedKey, let serverKey = peer.serverKey else { continue }
-                loaded[peer.site] = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
-            }
-            verifiers = loaded
-            version = current
+        try lock.withLock { try reloadIfChanged() }
+    }
+
+    /// Called with `lock` held.
+    private func reloadIfChanged() throws {
+        guard let store else { return }
+        let current = try store.dataVersion()
+        guard current != version else { return }
+        var loaded: [SiteID: SiteCredentials.Verifier] = [:]
+        for peer in try store.peers() where peer.role == .branch {
+            guard let storedKey = peer.storedKey, let serverKey = peer.serverKey else { continue }
+            loaded[peer.site] = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
         }
+        verifiers = loaded
+        version = current
     }
 
     /// Closes the cache's connection (the hub stopped): after this the cache answers only from memory. A

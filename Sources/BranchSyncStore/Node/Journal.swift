@@ -77,14 +77,14 @@ final class Journal {
             INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
                 attachment, digest, bucket, changed_at, credit_code, shared_with)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-            ON CONFLICT(id) DO UPDATE SET class = excluded.class, deleted = excluded.deleted, code = excluded.code,
+            ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, class = excluded.class, deleted = excluded.deleted, code = excluded.code,
                 phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
                 origin = excluded.origin, state = excluded.state, attachment = excluded.attachment,
                 digest = excluded.digest, changed_at = excluded.changed_at, credit_code = excluded.credit_code,
                 shared_with = excluded.shared_with
             """
         ).run([
-            .text(state.id.description), .text(state.collection.rawValue), .text(state.owner.rawValue),
+            .text(state.id.description), .text(state.collection.rawValue), .text(state.custodian.rawValue),
             .text(state.classification.rawValue), .integer(state.isDeleted ? 1 : 0),
             .optionalText(SuspicionKind.customerCode.value(of: state)),
             .optionalText(SuspicionKind.phone.value(of: state)),

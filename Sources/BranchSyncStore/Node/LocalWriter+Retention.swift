@@ -41,10 +41,10 @@ extension LocalWriter {
                     + "\(Timestamp.iso8601(milliseconds: deletion.stamp.time.wallMilliseconds)); see "
                     + "`branchsync destruction list`")
         }
-        guard state.owner == store.identity.site || store.identity.role == .hub else {
+        guard state.custodian == store.identity.site || store.identity.role == .hub else {
             throw StorageError(
                 code: .invalidOperation,
-                message: "\(noun) \(id) belongs to \(state.owner): it is destroyed there or at the hub, not at "
+                message: "\(noun) \(id) belongs to \(state.custodian): it is destroyed there or at the hub, not at "
                     + "\(store.identity.site)")
         }
         let today = String(Timestamp.iso8601(milliseconds: journal.now).prefix(10))
@@ -68,7 +68,7 @@ extension LocalWriter {
         }
         let values = try RecordSchema.destructions.validateNew([
             "recordId": id.description, "recordCollection": state.collection.rawValue,
-            "recordOwner": state.owner.rawValue,
+            "recordOwner": state.custodian.rawValue,
             "title": (state[state.collection == .customers ? "name" : "title"] ?? "(untitled)").prefix(300)
                 .description,
             "contentSha256": SHA256.hexDigest(Array(state.contentJSON.utf8)),

@@ -15,7 +15,8 @@ extension LocalWriter {
         case .secret:
             throw StorageError(
                 code: .invalidOperation,
-                message: "\(noun) \(id) is secret: secret records stay with their owner \(state.owner) and the hub and "
+                message:
+                    "\(noun) \(id) is secret: secret records stay with their owner \(state.custodian) and the hub and "
                     + "are never shared; the owner may reclassify it to confidential first")
         case .public, .internal:
             throw StorageError(
@@ -25,7 +26,7 @@ extension LocalWriter {
         case .confidential:
             break
         }
-        guard site != state.owner else {
+        guard site != state.custodian else {
             throw StorageError(
                 code: .invalidOperation, message: "\(site) owns \(noun) \(id): an owner always holds its records")
         }

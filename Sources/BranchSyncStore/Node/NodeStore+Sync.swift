@@ -164,7 +164,7 @@ extension NodeStore {
         try db.write {
             var removed = 0
             for id in ids {
-                guard let state = try record(id), state.owner != identity.site else { continue }
+                guard let state = try record(id), state.custodian != identity.site else { continue }
                 let (seq, origin) = try position(of: id)
                 if origin == identity.site.rawValue && seq > peerApplied {
                     try db.statement(

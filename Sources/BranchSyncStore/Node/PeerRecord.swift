@@ -61,6 +61,9 @@ public struct PeerRecord: Sendable, Hashable {
     public var lastVerifyResult: String?
     /// When that verify started: it answers a `branchsync verify` asked for before then.
     public var lastVerifyStartedAt: String?
+    /// When the site was retired (`site retire`), and the site its records were handed to.
+    public var retiredAt: String?
+    public var successor: SiteID?
 }
 
 /// A change refused by this node (or, at a branch, by its hub) and kept aside for an operator.

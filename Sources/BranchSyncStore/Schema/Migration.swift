@@ -307,5 +307,13 @@ extension Migration {
                 ON CONFLICT(bucket, owner, class, shared_with) DO UPDATE
                 SET records = records + 1, digest = (digest | excluded.digest) & ~(digest & excluded.digest);
                 """),
+        Migration(
+            name: "009-retired-sites",
+            sql: """
+                -- A site closed or merged (`site retire`): its credentials are gone, its records were handed to the
+                -- successor.
+                ALTER TABLE peers ADD COLUMN retired_at TEXT;
+                ALTER TABLE peers ADD COLUMN successor TEXT;
+                """),
     ]
 }
