@@ -82,6 +82,8 @@ extension AuditTrailTests {
         #expect(refused.status == 2 && refused.err.contains("is secret: say why you read it with --purpose"))
         let read = group.run("bj01", ["customer", "show", id, "--purpose", "信用审查 credit check"], actor: "zhao")
         #expect(read.status == 0 && read.out.contains("华信"), "\(read.err)")
+        let withoutPurpose = group.run("bj01", ["export", "--json"])
+        #expect(withoutPurpose.status == 2 && withoutPurpose.err.contains("--purpose") && withoutPurpose.out.isEmpty)
         let exported = group.run("bj01", ["export", "--json", "--purpose", "quarterly archive"])
         #expect(exported.status == 0)
         try group.sync("bj01")

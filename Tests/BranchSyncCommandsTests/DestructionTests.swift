@@ -37,6 +37,8 @@ import Testing
         // Retention due lists it (not the document without a date); refusals leave nothing behind.
         let due = try group.json("bj01", ["retention", "due"]) as? [[String: Any]] ?? []
         #expect(due.map { $0["id"] as? String } == [id], "\(due)")
+        #expect((try group.json("bj01", ["status"]) as? [String: Any])?["retentionDue"] as? Int == 1)
+        #expect(group.run("bj01", ["status"]).out.contains("1 record(s) past their retention date"))
         let notOwner = group.run("sh01", ["destroy", id, "--reason", "old", "--approved-by", "li"])
         #expect(notOwner.status == 1 && notOwner.err.contains("destroyed there or at the hub"), "\(notOwner.err)")
         let keptID = kept.out.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -65,6 +67,7 @@ import Testing
                 try group.store(site).blob(sha256: SHA256.hexDigest([UInt8](attachment))) == nil, "\(site) blob")
             let due = try group.json(site, ["retention", "due"]) as? [Any] ?? []
             #expect(due.isEmpty, "\(site): \(due)")
+            #expect((try group.json(site, ["status"]) as? [String: Any])?["retentionDue"] as? Int == 0)
         }
         for site in ["hq", "bj01", "sh01"] {
             for suffix in ["", "-wal"] {

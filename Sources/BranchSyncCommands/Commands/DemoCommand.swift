@@ -322,7 +322,7 @@ final class Demo {
             let site = try SiteID(branch.site)
             let expected = try hub.allRecords().filter { Scope.mayHold($0, site: site, clearance: branch.clearance) }
                 .map(\.canonicalJSON)
-            let exported = try cli(branch.site, ["export", "--json"])
+            let exported = try cli(branch.site, ["export", "--json", "--purpose", "demo: compare with the hub"])
             let agrees = exported == JSONLines.array(expected)
             let hidden = try hub.allRecords().count - expected.count
             say(

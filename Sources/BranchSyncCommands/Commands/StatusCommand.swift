@@ -58,6 +58,10 @@ enum StatusCommand {
         if leads > 0 {
             out += "\(leads) open suspicious-customer lead(s) to investigate: see 'branchsync suspicious list'\n"
         }
+        let due = try store.retentionDueCount(before: String(Timestamp.nowISO8601().prefix(10)))
+        if due > 0 {
+            out += "\(due) record(s) past their retention date: see 'branchsync retention due'\n"
+        }
         if let since = try store.metadata(NodeStore.recoveringKey) {
             let waiting = sites.filter(\.peer.resyncPending).map(\.peer.site.rawValue)
             out +=
@@ -203,6 +207,7 @@ enum StatusCommand {
             ("openConflicts", String(sites.reduce(0) { $0 + $1.issues.conflicts })),
             ("quarantined", String(sites.reduce(0) { $0 + $1.issues.quarantined })),
             ("openLeads", String(try store.openLeadCount())),
+            ("retentionDue", String(try store.retentionDueCount(before: String(Timestamp.nowISO8601().prefix(10))))),
             ("recovering", try store.metadata(NodeStore.recoveringKey) != nil ? "true" : "false"),
             ("peers", CanonicalJSON.array(entries)),
             (

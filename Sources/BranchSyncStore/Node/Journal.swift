@@ -75,13 +75,13 @@ final class Journal {
         try db.statement(
             """
             INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
-                attachment, digest, bucket, changed_at, credit_code, shared_with)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                attachment, digest, bucket, changed_at, credit_code, shared_with, retain_until)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
             ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, class = excluded.class, deleted = excluded.deleted, code = excluded.code,
                 phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
                 origin = excluded.origin, state = excluded.state, attachment = excluded.attachment,
                 digest = excluded.digest, changed_at = excluded.changed_at, credit_code = excluded.credit_code,
-                shared_with = excluded.shared_with
+                shared_with = excluded.shared_with, retain_until = excluded.retain_until
             """
         ).run([
             .text(state.id.description), .text(state.collection.rawValue), .text(state.custodian.rawValue),
@@ -94,6 +94,7 @@ final class Journal {
             .integer(RecordDigest.digest(of: bytes)), .integer(RecordDigest.bucket(of: state.id)),
             .integer(Int64(clamping: now)), .optionalText(SuspicionKind.creditCode.value(of: state)),
             .text(Scope.sharedWithColumn(state[RecordState.sharedWithField])),
+            .optionalText(state[RecordSchema.retainUntilField]),
         ])
         try store.injectFault(.afterRecordRow)
         if isCustomer { try LeadIndex.refresh(db, for: state, at: Timestamp.iso8601(milliseconds: now)) }

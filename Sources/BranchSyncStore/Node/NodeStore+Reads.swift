@@ -22,6 +22,15 @@ extension NodeStore {
         try shipAuditTrail()
     }
 
+    /// How many records an export would write that need a purpose to read (confidential and secret ones, tombstones
+    /// included: a deleted record keeps its values).
+    public func recordsNeedingPurpose() throws -> Int {
+        Int(
+            try db.statement(
+                "SELECT count(*) FROM records WHERE class IN ('confidential', 'secret') AND collection <> 'auditBlocks'"
+            ).firstRow { $0.int(0) } ?? 0)
+    }
+
     /// Records an export in the audit trail: how many confidential and secret records it held, and why.
     public func recordExport(confidential: Int, secret: Int, total: Int, purpose: String?) throws {
         try db.write {

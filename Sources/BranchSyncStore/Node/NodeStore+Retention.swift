@@ -37,8 +37,8 @@ extension NodeStore {
         var due: [RetentionItem] = []
         try db.read {
             try db.statement(
-                "SELECT state FROM records WHERE collection IN ('customers', 'documents') AND deleted = 0"
-            ).forEachRow { row in
+                "SELECT state FROM records WHERE retain_until < ?1 AND deleted = 0 AND collection IN ('customers', 'documents')"
+            ).forEachRow([.text(date)]) { row in
                 let state = try Self.decodeState(row.blob(0))
                 guard let until = state[RecordSchema.retainUntilField], until < date else { return }
                 due.append(
@@ -49,6 +49,14 @@ extension NodeStore {
             }
         }
         return due.sorted { ($0.retainUntil, $0.id.description) < ($1.retainUntil, $1.id.description) }
+    }
+
+    /// How many customers and documents held here are not deleted and were to be kept until before `date`.
+    public func retentionDueCount(before date: String) throws -> Int {
+        Int(
+            try db.statement(
+                "SELECT count(*) FROM records WHERE retain_until < ?1 AND deleted = 0 AND collection IN ('customers', 'documents')"
+            ).firstRow([.text(date)]) { $0.int(0) } ?? 0)
     }
 
     /// The destruction-register entries held here, oldest first.

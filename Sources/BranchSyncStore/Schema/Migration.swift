@@ -1,3 +1,5 @@
+import BranchSyncCore
+
 /// One named schema change, applied once, in order, and recorded in `schema_migrations`.
 struct Migration: Sendable {
     let name: String
@@ -315,5 +317,22 @@ extension Migration {
                 ALTER TABLE peers ADD COLUMN retired_at TEXT;
                 ALTER TABLE peers ADD COLUMN successor TEXT;
                 """),
+        Migration(
+            name: "010-retention-dates",
+            sql: """
+                -- A customer's or document's `retainUntil`, so `retention due` and `status` find what is past its
+                -- retention date without reading every record.
+                ALTER TABLE records ADD COLUMN retain_until TEXT;
+                CREATE INDEX records_by_retain_until ON records(retain_until) WHERE retain_until IS NOT NULL AND deleted = 0;
+                """,
+            after: { db in
+                let states = try db.statement(
+                    "SELECT state FROM records WHERE collection IN ('customers', 'documents')"
+                ).rows { try NodeStore.decodeState($0.blob(0)) }
+                let update = try db.statement("UPDATE records SET retain_until = ?2 WHERE id = ?1")
+                for state in states where state[RecordSchema.retainUntilField] != nil {
+                    try update.run([.text(state.id.description), .optionalText(state[RecordSchema.retainUntilField])])
+                }
+            }),
     ]
 }

@@ -1,0 +1,66 @@
+import BranchSyncCore
+import BranchSyncTestSupport
+import Foundation
+import Testing
+
+@testable import BranchSyncStore
+
+@Suite struct MigrationTests {
+    /// A node written before migrations 008–010 (no share lists, no retired sites, no retention column) opens under
+    /// this build: the verify summaries are rebuilt with the new dimension and equal a recount from the records, and
+    /// the retention dates of existing records are found.
+    @Test func aDatabaseFromBeforeSharesAndRetentionDatesIsMigratedWithItsRecords() throws {
+        let directory = TemporaryDirectory()
+        let site = try SiteID("hq")
+        var ids: [RecordID] = []
+        do {
+            let store = try makeStore(directory, site: "hq", role: .hub)
+            for index in 0..<40 {
+                var values = customerValues
+                values["code"] = String(110_000 + index)
+                if index % 3 == 0 { values[RecordSchema.retainUntilField] = "2020-0\(index % 9 + 1)-01" }
+                ids.append(try store.create(.customers, values: values).id)
+            }
+            try store.delete(ids[1])
+            // Back to the schema before 008: the old summaries (and their triggers), no new columns.
+            try store.db.execute(
+                """
+                DROP TRIGGER records_digest_insert; DROP TRIGGER records_digest_delete; DROP TRIGGER records_digest_update;
+                DROP TABLE digest_buckets;
+                CREATE TABLE digest_buckets (bucket INTEGER NOT NULL, owner TEXT NOT NULL, class TEXT NOT NULL,
+                    records INTEGER NOT NULL, digest INTEGER NOT NULL, PRIMARY KEY (bucket, owner, class)) WITHOUT ROWID;
+                CREATE TRIGGER records_digest_insert AFTER INSERT ON records BEGIN SELECT 1; END;
+                CREATE TRIGGER records_digest_delete AFTER DELETE ON records BEGIN SELECT 1; END;
+                CREATE TRIGGER records_digest_update AFTER UPDATE ON records BEGIN SELECT 1; END;
+                DROP INDEX records_by_retain_until;
+                ALTER TABLE records DROP COLUMN retain_until;
+                ALTER TABLE records DROP COLUMN shared_with;
+                ALTER TABLE peers DROP COLUMN retired_at;
+                ALTER TABLE peers DROP COLUMN successor;
+                DELETE FROM schema_migrations WHERE name IN ('008-record-shares', '009-retired-sites', '010-retention-dates');
+                """)
+        }
+        let store = try NodeStore.open(directory: directory.subdirectory("hq"), actor: tester)
+        #expect(store.identity.site == site)
+        let summaries = try store.db.statement(
+            "SELECT bucket, owner, class, shared_with, records, digest FROM digest_buckets WHERE records != 0 ORDER BY 1, 2, 3, 4"
+        ).rows { "\($0.int(0)) \($0.text(1)) \($0.text(2)) '\($0.text(3))' \($0.int(4)) \($0.int(5))" }
+        var recount: [String: (Int64, Int64)] = [:]
+        try store.db.statement("SELECT bucket, owner, class, digest FROM records").forEachRow { row in
+            let key = "\(row.int(0)) \(row.text(1)) \(row.text(2)) ''"
+            let (count, digest) = recount[key] ?? (0, 0)
+            recount[key] = (count + 1, digest ^ row.int(3))
+        }
+        let expected = recount.keys.sorted { a, b in
+            let (x, y) = (a.split(separator: " "), b.split(separator: " "))
+            return (Int(x[0]) ?? 0, String(x[1]), String(x[2])) < (Int(y[0]) ?? 0, String(y[1]), String(y[2]))
+        }.map { key in "\(key) \(recount[key]?.0 ?? 0) \(recount[key]?.1 ?? 0)" }
+        #expect(summaries == expected)
+        let due = try store.retentionDue(before: "2026-01-01")
+        #expect(due.count == 14 && due.first?.retainUntil == "2020-01-01", "\(due.map(\.retainUntil))")
+        #expect(try store.retentionDueCount(before: "2026-01-01") == 14)
+        // Writes after the migration keep the summaries current.
+        try store.update(ids[0], changes: ["notes": "after the migration"])
+        #expect(try store.peers().allSatisfy { $0.retiredAt == nil })
+    }
+}
