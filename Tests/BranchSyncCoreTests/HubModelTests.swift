@@ -102,9 +102,11 @@ struct HubModel {
         return changes
     }
 
-    /// Random honest histories, with clocks hours apart in half the rounds and branches that try what they may not
-    /// (another site's class, another site's delete): nothing honest is judged invalid or held, every attempt beyond
-    /// a branch's authority is refused, and after a full exchange the hub and every branch hold identical records.
+    /// Random honest histories, with clocks hours apart in half the rounds, owners that delete and destroy, and
+    /// branches that try what they may not (another site's class, another site's delete): nothing honest is judged
+    /// invalid or held, every attempt beyond a branch's authority is refused, a record its owner destroyed stays
+    /// destroyed whatever was edited concurrently, and after a full exchange the hub and every branch hold identical
+    /// records.
     @Test(arguments: 0..<24)
     func honestHistoriesConvergeThroughTheHub(round: Int) throws {
         let seed = TestSeed.make()
@@ -115,6 +117,7 @@ struct HubModel {
         var ids: [RecordID] = []
         var attempts = 0
         var deletedByOwner: Set<RecordID> = []
+        var destroyedByOwner: Set<RecordID> = []
         for step in 0..<200 {
             let index = Int.random(in: 0..<model.branches.count, using: &generator)
             switch Int.random(in: 0..<10, using: &generator) {
@@ -162,9 +165,14 @@ struct HubModel {
                     !state.isDeleted
                 else { continue }
                 let stamp = try model.branches[index].nextStamp(for: state, &generator)
-                if state.owner == model.branches[index].site && Int.random(in: 0..<10, using: &generator) == 0 {
+                let ownerRoll = Int.random(in: 0..<20, using: &generator)
+                if state.owner == model.branches[index].site && ownerRoll < 2 {
                     state.applyLocalDelete(stamp: stamp)
                     deletedByOwner.insert(id)
+                } else if state.owner == model.branches[index].site && ownerRoll == 2 {
+                    state.applyLocalDestruction(stamp: stamp)
+                    deletedByOwner.insert(id)
+                    destroyedByOwner.insert(id)
                 } else {
                     state.applyLocalWrite(Self.randomEdit(&generator), stamp: stamp)
                 }
@@ -177,6 +185,9 @@ struct HubModel {
         for (id, state) in model.hub.records {
             #expect(state.classification == .internal, "a non-owner changed the class of \(id); seed \(seed)")
             #expect(!state.isDeleted || deletedByOwner.contains(id), "a non-owner deleted \(id); seed \(seed)")
+            #expect(
+                state.isDestroyed == destroyedByOwner.contains(id),
+                "\(id): destroyed \(state.isDestroyed), by its owner \(destroyedByOwner.contains(id)); seed \(seed)")
         }
         for branch in model.branches {
             #expect(branch.records == model.hub.records, "\(branch.site) differs from the hub; seed \(seed)")
