@@ -36,9 +36,8 @@ import Testing
             ])
         try #require(document.status == 0, "\(document.err)")
         let gone = group.run("bj01", ["document", "add", "--title", "草稿", "--kind", "market", "--type", "other"])
-        #expect(
-            group.run("bj01", ["document", "delete", gone.out.trimmingCharacters(in: .whitespacesAndNewlines)]).status
-                == 0)
+        let goneID = try RecordID(gone.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(group.run("bj01", ["document", "delete", goneID.description]).status == 0)
         // A change the hub applied but did not verify itself (a branch's `sync --once` verifies on its side only).
         try group.sync("bj01")
         try group.sync("sh01")
@@ -90,6 +89,11 @@ import Testing
 
         try group.sync("sh01")
         let successor = try group.store("sh01")
+        // A deleted record is handed over as a tombstone: it stays deleted (found in review: it came back).
+        for site in ["hq", "sh01"] {
+            let tombstone = try #require(try group.store(site).record(goneID), "\(site)")
+            #expect(tombstone.isDeleted && tombstone.custodian.rawValue == "sh01", "\(site): \(tombstone)")
+        }
         let handed = try #require(try successor.record(try RecordID(confidentialID)))
         #expect(handed.custodian.rawValue == "sh01" && handed.owner.rawValue == "bj01")
         #expect(group.run("sh01", ["customer", "delete", confidentialID]).status == 0)

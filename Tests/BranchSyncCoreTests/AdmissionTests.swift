@@ -322,6 +322,64 @@ import Testing
                 containing: "only the owner sh01"))
     }
 
+    /// Found in review: a destruction the hub refused for another reason (outside the sender's scope, an unauthorised
+    /// class change riding along) was answered with a compensating write that merged the refused tombstone, and so
+    /// destroyed the record at the hub and everywhere. Every state that would newly destroy a record and fails any
+    /// rule is invalid; decisions and register entries are never destroyed; while the hub recovers it waits.
+    @Test func aRefusedDestructionIsInvalidAndNeverCompensated() {
+        var outOfScope = held(class: .secret)
+        outOfScope.applyLocalDestruction(stamp: stamp(sh, 50))
+        #expect(isInvalid(verdict(outOfScope, local: held(class: .secret), from: sh), containing: "destroy"))
+        var withClass = held()
+        withClass.applyLocalWrite(["class": "public"], stamp: stamp(sh, 40))
+        withClass.applyLocalDestruction(stamp: stamp(sh, 50))
+        #expect(isInvalid(verdict(withClass, local: held(), from: sh), containing: "destroy"))
+        var ownerReclassified = held()
+        ownerReclassified.applyLocalDestruction(stamp: stamp(bj, 150))
+        if case .admit = verdict(ownerReclassified, local: held(), from: bj) {
+        } else {
+            Issue.record("the owner's destruction is admitted")
+        }
+        var decision = RecordState(id: id, collection: .decisions, owner: hq)
+        decision.applyLocalWrite(
+            [
+                "lead": "phone", "value": "13900000001", "firstCustomer": id.description,
+                "secondCustomer": id.description, "verdict": "cleared", "reason": "ok", "decidedBy": "wang",
+            ], stamp: stamp(hq, 1))
+        var destroyedDecision = decision
+        destroyedDecision.applyLocalDestruction(stamp: stamp(bj, 5))
+        #expect(
+            isInvalid(verdict(destroyedDecision, local: decision, from: bj), containing: "only customers and documents")
+        )
+        var relayed = held()
+        relayed.applyLocalDestruction(stamp: stamp(bj, 150))
+        guard case .hold = verdict(relayed, local: held(), from: sh, restore: .recovering) else {
+            Issue.record("a destruction waits while the hub recovers")
+            return
+        }
+    }
+
+    /// Found in review: a destroyed record kept only its class, so a record handed to a successor or shared with a
+    /// site fell back to its original owner's scope when destroyed, and those sites got a purge they ignored instead
+    /// of the destruction. The custodian and the share list stay with the tombstone.
+    @Test func aDestroyedRecordKeepsWhoMayHoldIt() {
+        var handed = held(class: .confidential)
+        handed.applyLocalWrite(
+            [RecordState.custodianField: "sh01", RecordState.sharedWithField: "gz01"], stamp: stamp(hq, 170))
+        var destroyed = handed
+        destroyed.applyLocalDestruction(stamp: stamp(hq, 180))
+        #expect(destroyed.custodian == sh && destroyed.sharedWith == ["gz01"] && destroyed["name"] == nil)
+        #expect(Scope.mayHold(destroyed, site: sh, clearance: .internal))
+        #expect(Scope.mayHold(destroyed, site: try! SiteID("gz01"), clearance: .internal))
+        #expect(Admission.inconsistency(of: destroyed, encoded: destroyed.encoded()) == nil)
+        var bySuccessor = handed
+        bySuccessor.applyLocalDestruction(stamp: stamp(sh, 20))
+        if case .admit = verdict(bySuccessor, local: handed, from: sh) {
+        } else {
+            Issue.record("the custodian destroys")
+        }
+    }
+
     /// The destruction register is append-only: an entry is neither changed nor deleted once written.
     @Test func aDestructionRegisterEntryIsNeverChangedOrDeleted() {
         var entry = RecordState(id: id, collection: .destructions, owner: bj)

@@ -156,7 +156,7 @@ import Testing
         for id in Set(simulation.emitted.filter(\.isDestroyed).map(\.id)) {
             let final = simulation.sites.first?.records[id]
             #expect(final?.isDestroyed == true, "a destroyed record came back; seed \(seed)")
-            #expect(final?.fields.keys.allSatisfy { $0 == RecordState.classField } == true, "seed \(seed)")
+            #expect(final?.fields.keys.allSatisfy(RecordState.isScopeField) == true, "seed \(seed)")
         }
     }
 

@@ -55,8 +55,9 @@ public enum Admission {
                     + "\(vector)"
             }
             if deletion.isDestruction {
-                guard state.fields.keys.allSatisfy({ $0.utf8.elementsEqual(RecordState.classField.utf8) }) else {
-                    return "\(record) is destroyed but still carries field values besides its class"
+                guard state.fields.keys.allSatisfy(RecordState.isScopeField) else {
+                    return "\(record) is destroyed but still carries field values besides its class, custodian and "
+                        + "share list"
                 }
                 guard deletion.context == vector else {
                     return "\(record) is destroyed, but its tombstone's context \(deletion.context) is not its whole "
@@ -112,6 +113,63 @@ public enum Admission {
         if let local, merged == local {
             return .unchanged(outOfScope: !Scope.mayHold(local, site: sender, clearance: context.clearance))
         }
+        // No write dominates a destruction, so no compensating write could undo one: a state that would newly destroy
+        // a record is judged first, and is invalid (never merged) unless its custodian or the hub destroyed it. While
+        // the hub recovers from a restore, its record may be stale and the authorship claims unprovable: such a
+        // state waits and is judged when recovery ends.
+        let newlyDestroys = merged.isDestroyed && !(local?.isDestroyed ?? false)
+        if newlyDestroys {
+            if context.restore == .recovering {
+                return .hold(
+                    "\(remote.collection.singular) \(remote.id) from \(sender) would destroy it (judged when the hub's "
+                        + "recovery from its restore ends)", awaiting: remote.id)
+            }
+            if let problem = destructionProblem(remote: remote, local: local, merged: merged, context: context) {
+                return .invalid(problem)
+            }
+        }
+        let verdict = try judgeChanges(
+            remote: remote, local: local, outcome: outcome, context: context, lookup: lookup)
+        if newlyDestroys, case .refuse(let reason) = verdict {
+            return .invalid(reason + " (a destruction cannot be undone by a compensating write)")
+        }
+        return verdict
+    }
+
+    /// Why a state that newly destroys a record may not, or `nil`: only the record's custodian or the hub destroys a
+    /// customer or document, judged by who wrote the destruction (the sender's own dot in the tombstone's context,
+    /// beyond what the hub holds, gives away its own destruction hidden behind the owner's stamp).
+    private static func destructionProblem(
+        remote: RecordState, local: RecordState?, merged: RecordState, context: AdmissionContext
+    ) -> String? {
+        let record = "\(remote.collection.singular) \(remote.id)"
+        guard merged.collection == .customers || merged.collection == .documents else {
+            return "\(context.sender) sent \(record) destroyed: only customers and documents are ever destroyed"
+        }
+        // A new record can only be the sender's own (honesty): created and destroyed before it synced.
+        guard let local else { return nil }
+        let sender = context.sender
+        let custodian = local.custodian
+        let author =
+            remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
+        let hidden =
+            sender != custodian && sender != context.hub
+            && (remote.deletion?.context[sender] ?? 0) > local.versionVector[sender]
+        let destroyer = hidden ? sender : author
+        guard destroyer == custodian || destroyer == context.hub else {
+            return "only the owner \(custodian) or the hub destroys \(record); \(destroyer) destroyed it"
+        }
+        return nil
+    }
+
+    /// The rest of the hub's rules, for a state that changes the hub's record.
+    private static func judgeChanges(
+        remote: RecordState, local: RecordState?, outcome: MergeOutcome, context: AdmissionContext,
+        lookup: (RecordID) throws -> RecordCollection?
+    ) rethrows -> AdmissionVerdict {
+        let sender = context.sender
+        let known = local?.versionVector ?? VersionVector()
+        let merged = outcome.state
 
         // What the state changes must be the sender's own new writes.
         let ownKnown = known[sender]
@@ -303,20 +361,6 @@ public enum Admission {
         if deletionChanged && !local.isDestroyed {
             let author =
                 remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
-            // No write dominates a destruction, so no compensating write could undo one: a destruction by anyone
-            // but the owner or the hub (which no honest node makes) is invalid, quarantined and never merged.
-            // The sender's own dot in the tombstone's context, beyond what the hub holds, gives away its own
-            // destruction hidden behind the owner's stamp (as for deletes, below).
-            if merged.isDestroyed && !local.isDestroyed {
-                let hidden =
-                    sender != owner && sender != context.hub
-                    && (remote.deletion?.context[sender] ?? 0) > local.versionVector[sender]
-                let destroyer = hidden ? sender : author
-                if destroyer != owner && destroyer != context.hub {
-                    return .invalid(
-                        "only the owner \(owner) or the hub destroys \(record); \(destroyer) destroyed it")
-                }
-            }
             if author != owner && author != context.hub {
                 return .refuse("only the owner \(owner) or the hub deletes \(record); \(author) deleted it")
             }

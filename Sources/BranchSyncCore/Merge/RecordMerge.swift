@@ -32,8 +32,8 @@ public enum RecordMerge {
         // is always stamped above what it overwrote, DESIGN.md §10). For honest histories the result is the same.
         var (state, conflicts) = mergeFields(local, remote, reportConflicts: relation == .concurrent)
         if state.isDestroyed {
-            // A destruction dominates every write, concurrent ones too, and keeps no value but the class: not even
-            // a conflict row may hold what was wiped.
+            // A destruction dominates every write, concurrent ones too, and keeps no value but the scope fields: not
+            // even a conflict row may hold what was wiped.
             state = state.normalizedDestruction()
             conflicts = []
         }

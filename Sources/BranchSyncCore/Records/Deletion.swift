@@ -7,7 +7,8 @@
 ///
 /// A *destruction* (records destroyed on record past their retention, Protocol.md §2) is the one exception: it
 /// dominates everything, concurrent updates included. Once either side of a merge is destroyed the result is, with no
-/// field values at all, and its context is the record's whole version vector.
+/// field values but those deciding where it may be held (``RecordState/scopeFields``), and its context is the
+/// record's whole version vector.
 public struct Deletion: Sendable, Hashable {
     /// Every write that the deletes had seen.
     public var context: VersionVector

@@ -33,6 +33,15 @@ public struct RecordState: Sendable, Hashable {
         return site
     }
 
+    /// The fields that decide which sites may hold the record (``Scope``): a destroyed record keeps these, so its
+    /// tombstone reaches every site that may hold a copy.
+    public static let scopeFields = [classField, custodianField, sharedWithField]
+
+    /// Whether `name` (compared as bytes) is one of the ``scopeFields``.
+    public static func isScopeField(_ name: String) -> Bool {
+        scopeFields.contains { $0.utf8.elementsEqual(name.utf8) }
+    }
+
     /// The sites this record is shared with beyond its class (a confidential record, `customer share`), ascending.
     public var sharedWith: [String] {
         self[Self.sharedWithField].map { $0.split(separator: ",").map(String.init) } ?? []
@@ -128,8 +137,22 @@ public struct RecordState: Sendable, Hashable {
         deletion = deletion.map { $0.merged(with: tombstone) } ?? tombstone
     }
 
-    /// Applies a local destruction: every value but the class is wiped (the class keeps the tombstone where the
-    /// record could be held), and the tombstone, marked as a destruction, covers the record's whole history.
+    /// Applies a local write of ``scopeFields`` (the hub handing a record on, or sharing it) that leaves a deleted
+    /// record deleted and a destroyed one destroyed: the tombstone covers the write. (A plain ``applyLocalWrite(_:stamp:)``
+    /// would bring a deleted record back with all its old values.)
+    public mutating func applyScopeWrite(_ changes: [String: String], stamp: Stamp) {
+        let wasDeleted = isDeleted
+        applyLocalWrite(changes, stamp: stamp)
+        guard wasDeleted, let deletion else { return }
+        self.deletion = Deletion(
+            context: deletion.context.merged(with: VersionVector([stamp.dot.site: stamp.dot.counter])),
+            stamp: deletion.stamp, isDestruction: deletion.isDestruction)
+        self = normalizedDestruction()
+    }
+
+    /// Applies a local destruction: every value is wiped but those saying where the record may be held (class,
+    /// custodian, share list: ``scopeFields``), and the tombstone, marked as a destruction, covers the record's whole
+    /// history.
     public mutating func applyLocalDestruction(stamp: Stamp) {
         for field in fields.values { includeInHistory(field.stamp.dot) }
         includeInHistory(stamp.dot)
@@ -137,13 +160,13 @@ public struct RecordState: Sendable, Hashable {
         self = normalizedDestruction()
     }
 
-    /// This state as a destruction leaves it: only the class field, the tombstone's context the whole version
+    /// This state as a destruction leaves it: only the ``scopeFields``, the tombstone's context the whole version
     /// vector. Unchanged when the record is not destroyed.
     public func normalizedDestruction() -> RecordState {
         guard let deletion, deletion.isDestruction else { return self }
         var result = self
         result.versionVector.merge(deletion.context)
-        result.fields = fields.filter { $0.key.utf8.elementsEqual(Self.classField.utf8) }
+        result.fields = fields.filter { Self.isScopeField($0.key) }
         result.deletion = Deletion(context: result.versionVector, stamp: deletion.stamp, isDestruction: true)
         return result
     }

@@ -62,7 +62,10 @@ public struct HandoverList: Sendable, Hashable {
         let attached = documents.filter { !$0.attachmentSHA256.isEmpty }
         return (
             entries.count - documents.count, documents.count, attached.count,
-            attached.reduce(0) { $0 + $1.attachmentBytes }
+            attached.reduce(Int64(0)) { total, entry in
+                let (sum, overflow) = total.addingReportingOverflow(max(0, entry.attachmentBytes))
+                return overflow ? Int64.max : sum
+            }
         )
     }
 

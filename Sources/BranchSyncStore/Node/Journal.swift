@@ -71,7 +71,8 @@ final class Journal {
         lastSeq = max(lastSeq + 1, Int64(clamping: now))
         let bytes = encoded ?? state.encoded()
         let isCustomer = state.collection == .customers
-        let wipedAttachment = state.isDestroyed ? try storedAttachment(of: state.id) : nil
+        // Only the save that destroys wipes; later saves of the tombstone (an absorbed update) find nothing left.
+        let wipe = state.isDestroyed ? try wipeNeeded(for: state.id) : nil
         try db.statement(
             """
             INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
@@ -104,14 +105,24 @@ final class Journal {
             try AuditTrail.receive(db, block: state)
         }
         if hasOpenConflicts { try closeSupersededConflicts(of: state) }
-        if state.isDestroyed { try wipeRemnants(of: state.id, attachment: wipedAttachment) }
+        if let wipe { try wipeRemnants(of: state.id, attachment: wipe.attachment) }
         return lastSeq
     }
 
-    private func storedAttachment(of id: RecordID) throws -> String? {
-        try db.statement("SELECT attachment FROM records WHERE id = ?1").firstRow([.text(id.description)]) {
-            $0.optionalText(0)
-        } ?? nil
+    /// Whether storing a destroyed state of `id` destroys it here (it was not destroyed before), with the attachment
+    /// it had.
+    private func wipeNeeded(for id: RecordID) throws -> Wipe? {
+        let previous = try db.statement("SELECT attachment, state FROM records WHERE id = ?1").firstRow(
+            [.text(id.description)]
+        ) { ($0.optionalText(0), $0.blob(1)) }
+        guard let previous else { return Wipe(attachment: nil) }
+        if let state = try? RecordState(decoding: previous.1), state.isDestroyed { return nil }
+        return Wipe(attachment: previous.0)
+    }
+
+    /// What a destruction removes besides the record's values: the attachment the record had.
+    private struct Wipe {
+        var attachment: String?
     }
 
     /// A destroyed record leaves no value anywhere in the database: its attachment's bytes (unless another record

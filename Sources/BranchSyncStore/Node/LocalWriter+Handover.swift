@@ -47,6 +47,12 @@ extension LocalWriter {
                 )
             }
         }
+        if try store.restoreKnowledge() == .recovering {
+            throw StorageError(
+                code: .invalidOperation,
+                message: "this hub is recovering from a restore (see `branchsync status`): it may not hold everything "
+                    + "\(site) holds; retire it once every branch has resynced")
+        }
         if let missing = Self.handoverNotProven(health) {
             throw StorageError(
                 code: .invalidOperation,
@@ -56,15 +62,19 @@ extension LocalWriter {
         try recordList(list)
 
         var transferred = 0
-        for state in try store.recordsAnsweringTo(site) where !state.isDestroyed {
+        for state in try store.recordsAnsweringTo(site) {
+            // Tombstones too (a destroyed record keeps its custodian): they stay deleted.
             var handed = state
-            handed.applyLocalWrite(
+            handed.applyScopeWrite(
                 [RecordState.custodianField: successor.rawValue], stamp: try journal.nextStamp(for: state))
             try journal.save(handed, origin: store.identity.site.rawValue)
             transferred += 1
         }
         try store.db.statement(
-            "UPDATE peers SET stored_key = NULL, server_key = NULL, retired_at = ?2, successor = ?3 WHERE site = ?1"
+            """
+            UPDATE peers SET stored_key = NULL, server_key = NULL, retired_at = ?2, successor = ?3, resync_pending = 0
+            WHERE site = ?1
+            """
         ).run([.text(site.rawValue), .text(Timestamp.iso8601(milliseconds: journal.now)), .text(successor.rawValue)])
         let totals = list.totals
         try journal.audit(

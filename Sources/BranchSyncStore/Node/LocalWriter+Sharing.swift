@@ -30,10 +30,10 @@ extension LocalWriter {
             throw StorageError(
                 code: .invalidOperation, message: "\(site) owns \(noun) \(id): an owner always holds its records")
         }
-        guard site != store.identity.site, try store.peer(site) != nil else {
+        guard site != store.identity.site, let peer = try store.peer(site), peer.retiredAt == nil else {
             throw StorageError(
                 code: .invalidOperation,
-                message: "\(site) is not an enrolled branch of this hub; see `branchsync site list`")
+                message: "\(site) is not an enrolled branch of this hub (or was retired); see `branchsync site list`")
         }
         guard !list.contains(site.rawValue) else {
             throw StorageError(code: .invalidOperation, message: "\(noun) \(id) is already shared with \(site)")

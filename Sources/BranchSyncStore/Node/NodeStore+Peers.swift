@@ -76,6 +76,11 @@ extension NodeStore {
             guard let existing = try peer(site), existing.role == .branch else {
                 throw StorageError(code: .notFound, message: "site \(site) is not enrolled on this hub; use 'site add'")
             }
+            if let retiredAt = existing.retiredAt {
+                throw StorageError(
+                    code: .invalidOperation,
+                    message: "site \(site) was retired at \(retiredAt); it holds nothing any more")
+            }
             // The resend goes back to the start of the log and includes the site's own changes: it may have purged
             // records it last wrote itself, and must get them back when they return to its scope.
             try db.statement(

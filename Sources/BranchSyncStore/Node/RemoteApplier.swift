@@ -328,10 +328,13 @@ final class RemoteApplier {
         awaits: RecordID? = nil, dot: Dot? = nil, noticeSeq: Int64? = nil
     ) throws {
         if sender == peer { try countQuarantineRow() }
+        // A state about a record destroyed here keeps no value, not even in quarantine (it cannot be taken in anyway).
+        let destroyedHere = try store.record(state.id)?.isDestroyed ?? false
         try store.insertQuarantine(
             peer: sender, recordID: state.id.description, collection: state.collection.rawValue, kind: kind,
-            reason: reason, state: bytes, awaits: awaits?.description, dot: dot?.description,
-            status: kind == "held" ? "held" : "open", at: journal.now, noticeSeq: noticeSeq)
+            reason: reason, state: destroyedHere ? [] : bytes, awaits: awaits?.description, dot: dot?.description,
+            status: destroyedHere ? "wiped" : kind == "held" ? "held" : "open", at: journal.now,
+            noticeSeq: destroyedHere ? nil : noticeSeq)
         if kind == "held" { mayHaveHeldStates = true }
         if kind != "held" { result.quarantined += 1 }
         if kind == "invalid" {
