@@ -62,7 +62,7 @@ let tencent = "9144030071526726XG"
         let cases: [([String], String)] = [
             (
                 ["custmer"],
-                "unknown command 'custmer' for 'branchsync'; expected one of: demo, init, site, join, run, sync, status, verify, customer, document, import, export, log, conflicts, quarantine, suspicious, report, retention, destroy, destruction, handover, audit, version"
+                "unknown command 'custmer' for 'branchsync'; expected one of: demo, init, site, join, run, sync, status, verify, customer, document, import, export, log, conflicts, quarantine, suspicious, report, retention, destroy, destruction, handover, backup, restore, check, audit, version"
             ),
             (
                 ["customer", "add", "--colour", "red"],

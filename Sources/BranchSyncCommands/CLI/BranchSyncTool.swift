@@ -39,6 +39,9 @@ public enum BranchSyncTool {
             RetentionCommands.destroySpec,
             RetentionCommands.destructionSpec,
             HandoverCommand.spec,
+            BackupCommands.backupSpec,
+            BackupCommands.restoreSpec,
+            BackupCommands.checkSpec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")

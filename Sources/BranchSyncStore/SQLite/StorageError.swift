@@ -14,6 +14,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case invalidOperation
             case insecure
             case quotaExceeded
+            case fileSystem
         }
 
         fileprivate let kind: Kind
@@ -37,6 +38,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let insecure = Code(kind: .insecure)
         /// A peer reached a quota (e.g. its quarantine rows at the hub); nothing of the operation was stored.
         public static let quotaExceeded = Code(kind: .quotaExceeded)
+        /// A file outside the database (a backup, an exported list) could not be created, read or written.
+        public static let fileSystem = Code(kind: .fileSystem)
 
         /// The SQLite primary result code, if this is an SQLite error.
         public var sqliteCode: Int32? {
@@ -55,6 +58,7 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
             case .invalidOperation: return "invalidOperation"
             case .insecure: return "insecure"
             case .quotaExceeded: return "quotaExceeded"
+            case .fileSystem: return "fileSystem"
             }
         }
     }

@@ -1,0 +1,138 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+import Testing
+
+@Suite(.serialized) struct BackupTests {
+    /// bj01 runs connected and is backed up while it runs: a full backup, then an incremental with a new attachment.
+    /// It writes once more (that write reaches the hub) and is lost. Restored from the chain into a new directory,
+    /// it checks sound, holds what the backups held (attachments too), keeps its identity and credentials (no new
+    /// join), gets its lost write back from the hub, and its next write is taken by the hub (no reused dot). A chain
+    /// with one altered byte is refused and nothing is written.
+    @Test func aBranchRestoredFromItsBackupChainConvergesWithTheGroup() throws {
+        let group = try GroupFixture(branches: ["bj01"])
+        let branch = try Daemon(["run"], data: group.data("bj01"), log: group.directory.file("bj01.log"))
+        defer { branch.terminate() }
+        func add(_ arguments: [String]) throws -> String {
+            let result = group.run("bj01", arguments)
+            #expect(result.status == 0, "\(arguments): \(result.err)")
+            return result.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let first = group.directory.file("contract.txt")
+        try Data("first contract\n".utf8).write(to: URL(fileURLWithPath: first))
+        let second = group.directory.file("ledger.csv")
+        try Data("date,amount\n2026-11-24,100\n".utf8).write(to: URL(fileURLWithPath: second))
+        let customerA = try add(
+            ["customer", "add", "--code", "110001", "--name", "华信", "--credit-code", "91110000802100433B"])
+        _ = try add(["document", "add", "--title", "合同", "--kind", "market", "--type", "contract", "--file", first])
+
+        let backups = group.directory.file("backups")
+        let full = try group.json("bj01", ["backup", "--to", backups]) as? [String: Any]
+        #expect(full?["kind"] as? String == "full", "\(String(describing: full))")
+        _ = try add(["customer", "update", customerA, "--phone", "13900000001"])
+        let customerC = try add(
+            ["customer", "add", "--code", "310001", "--name", "申城", "--credit-code", "91310000132200821H"])
+        let ledger = try add(
+            ["document", "add", "--title", "账本", "--kind", "administrative", "--type", "report", "--file", second])
+        let incremental = try group.json("bj01", ["backup", "--to", backups]) as? [String: Any]
+        #expect(incremental?["kind"] as? String == "incremental", "\(String(describing: incremental))")
+        let incrementalDirectory = try #require(incremental?["directory"] as? String)
+        #expect(
+            FileManager.default.fileExists(
+                atPath: incrementalDirectory + "/attachments/"
+                    + "\(try group.store("bj01").record(try RecordID(ledger))?[RecordSchema.attachmentHashField] ?? "-")"
+            ))
+
+        // A write after the last backup, which reaches the hub before the branch is lost.
+        let lost = try add(
+            ["customer", "add", "--code", "330001", "--name", "之江", "--credit-code", "91330100716105852F"])
+        #expect(
+            waitUntil(timeout: 30) { (try? group.store("hq").record(try RecordID(lost))) != nil },
+            "the hub has bj01's last write")
+        // The hub is backed up while it runs too, and checks sound.
+        #expect(group.run("hq", ["backup", "--to", group.directory.file("hub-backups")]).status == 0)
+        let hubCheck = group.run("hq", ["check"])
+        #expect(hubCheck.status == 0, "\(hubCheck.out)")
+        branch.terminate()
+
+        // A damaged chain is refused, and nothing is written.
+        let damaged = group.directory.file("damaged")
+        try FileManager.default.copyItem(atPath: backups, toPath: damaged)
+        let changes = damaged + "/" + (incrementalDirectory as NSString).lastPathComponent + "/changes.sqlite"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: changes))
+        bytes[bytes.count / 2] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: changes))
+        let refused = cli(
+            ["restore", "--from", damaged, "--to", group.directory.file("nowhere")], data: "/nonexistent")
+        #expect(refused.status == 1 && refused.err.contains("damaged"), "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: NodeStore.databasePath(in: group.directory.file("nowhere"))))
+
+        let restoredData = group.directory.file("bj01-restored")
+        let restored = cli(["restore", "--from", backups, "--to", restoredData, "--json"], data: "/nonexistent")
+        try #require(restored.status == 0, "\(restored.err)")
+        let again = cli(["restore", "--from", backups, "--to", restoredData], data: "/nonexistent")
+        #expect(again.status == 1 && again.err.contains("already holds"), "\(again.err)")
+        let restoredCheck = cli(["check"], data: restoredData)
+        #expect(restoredCheck.status == 0, "\(restoredCheck.out)")
+        do {
+            let store = try NodeStore.open(directory: restoredData, actor: group.actor)
+            #expect(store.identity.site.rawValue == "bj01")
+            #expect(try store.record(try RecordID(customerA))?["phone"] == "13900000001")
+            #expect(try store.record(try RecordID(customerC)) != nil)
+            #expect(try store.record(try RecordID(lost)) == nil, "written after the last backup")
+            let ledgerState = try #require(try store.record(try RecordID(ledger)))
+            #expect(try store.blob(sha256: ledgerState[RecordSchema.attachmentHashField] ?? "") != nil)
+        }
+
+        // No new join: the restored node syncs with its old credentials, gets its lost write back, and its next
+        // write is taken by the hub.
+        let sync = try runBinary(["sync", "--once"], data: restoredData)
+        #expect(sync.status == 0, "\(sync.out) \(sync.err)")
+        #expect(try NodeStore.open(directory: restoredData, actor: group.actor).record(try RecordID(lost)) != nil)
+        let fresh = cli(
+            ["customer", "add", "--code", "440001", "--name", "岭南", "--credit-code", "914403001922038216"],
+            data: restoredData)
+        try #require(fresh.status == 0, "\(fresh.err)")
+        #expect(try runBinary(["sync", "--once"], data: restoredData).status == 0)
+        let freshID = try RecordID(fresh.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(try group.store("hq").record(freshID)?["name"] == "岭南")
+        #expect((try group.json("hq", ["quarantine", "list"]) as? [Any])?.isEmpty == true)
+        let audit = try group.json("hq", ["audit", "--site", "bj01", "--action", "restore"]) as? [[String: Any]] ?? []
+        #expect(audit.count == 1, "the restore is in the trail the hub holds: \(audit)")
+    }
+
+    /// `check` finds what a damaged database hides: a record row whose index columns no longer match its state, a
+    /// state that is not canonical, an attachment whose bytes changed.
+    @Test func checkNamesEveryBrokenInvariant() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        _ = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:1"], data: data)
+        let file = directory.file("a.txt")
+        try Data("attachment\n".utf8).write(to: URL(fileURLWithPath: file))
+        let customer = cli(
+            ["customer", "add", "--code", "110001", "--name", "华信", "--credit-code", "91110000802100433B"], data: data)
+        let document = cli(
+            ["document", "add", "--title", "t", "--kind", "market", "--type", "report", "--file", file], data: data)
+        try #require(customer.status == 0 && document.status == 0)
+        #expect(cli(["check"], data: data).status == 0)
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [
+            NodeStore.databasePath(in: data),
+            """
+            UPDATE records SET class = 'public' WHERE collection = 'customers';
+            UPDATE blobs SET data = CAST('changed' AS BLOB);
+            UPDATE digest_buckets SET records = records + 1 WHERE bucket = (SELECT min(bucket) FROM digest_buckets);
+            """,
+        ]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        let result = cli(["check", "--json"], data: data)
+        #expect(result.status == 1)
+        let report = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any]
+        let problems = (report?["problems"] as? [String]) ?? []
+        #expect(problems.contains { $0.contains("column class is 'public'") }, "\(problems)")
+        #expect(problems.contains { $0.contains("another SHA-256") }, "\(problems)")
+        #expect(problems.contains { $0.contains("verify summary") }, "\(problems)")
+    }
+}
