@@ -101,6 +101,49 @@ import Testing
         #expect(audit.count == 1, "the restore is in the trail the hub holds: \(audit)")
     }
 
+    /// The hub is restored from a full backup taken before bj01 and sh01 wrote more. Started from the restored
+    /// directory on the same address, it recovers: both branches resync in full, the hub regains every record they
+    /// hold, the recovery ends, and all three export the same records.
+    @Test func aHubRestoredFromABackupRegainsEverythingFromItsBranches() throws {
+        let group = try GroupFixture(branches: ["bj01", "sh01"])
+        func add(_ site: String, _ code: String, _ credit: String) throws -> RecordID {
+            let result = group.run(
+                site, ["customer", "add", "--code", code, "--name", "客户\(code)", "--credit-code", credit])
+            #expect(result.status == 0, "\(result.err)")
+            return try RecordID(result.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        _ = try add("bj01", "110001", "91110000802100433B")
+        try group.sync("bj01")
+        try group.sync("sh01")
+        let backups = group.directory.file("hub-backups")
+        #expect(group.run("hq", ["backup", "--to", backups, "--full"]).status == 0)
+        let later = [try add("bj01", "110002", "91310000132200821H"), try add("sh01", "310001", "91330100716105852F")]
+        try group.sync("bj01")
+        try group.sync("sh01")
+        try group.sync("bj01")
+        group.hub.terminate()
+
+        let restored = group.directory.file("hq-restored")
+        let result = cli(["restore", "--from", backups, "--to", restored], data: "/nonexistent")
+        try #require(result.status == 0, "\(result.err)")
+        #expect(try NodeStore.open(directory: restored, actor: group.actor).record(later[0]) == nil)
+        let hub = try Daemon(
+            ["run", "--listen", "127.0.0.1:\(group.port)"], data: restored, log: group.directory.file("hq2.log"))
+        defer { hub.terminate() }
+        let status = try JSONSerialization.jsonObject(with: Data(cli(["status", "--json"], data: restored).out.utf8))
+        #expect((status as? [String: Any])?["recovering"] as? Bool == true, "a restored hub recovers")
+        #expect(waitUntil(timeout: 30) { (try? runBinary(["sync", "--once"], data: group.data("bj01")).status) == 0 })
+        #expect(waitUntil(timeout: 30) { (try? runBinary(["sync", "--once"], data: group.data("sh01")).status) == 0 })
+        let hubStore = try NodeStore.open(directory: restored, actor: group.actor)
+        for id in later { #expect(try hubStore.record(id) != nil, "the hub regained \(id)") }
+        #expect(waitUntil(timeout: 30) { (try? hubStore.restoreKnowledge()) == RestoreKnowledge.none }, "recovered")
+        _ = try runBinary(["sync", "--once"], data: group.data("bj01"))
+        let exports = [restored, group.data("bj01"), group.data("sh01")].map { data in
+            cli(["export", "--json"], data: data).out.split(separator: "\n").filter { $0.contains("\"customers\"") }
+        }
+        #expect(exports[0].count == 3 && exports[0] == exports[1] && exports[1] == exports[2], "\(exports)")
+    }
+
     /// `check` finds what a damaged database hides: a record row whose index columns no longer match its state, a
     /// state that is not canonical, an attachment whose bytes changed.
     @Test func checkNamesEveryBrokenInvariant() throws {
