@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Release builds carry the Swift runtime and Foundation inside (a branch machine has no Swift toolchain): the plain
+// `swift build -c release --product branchsync` is what `swift build --static-swift-stdlib` would give. The modules
+// are compiled for it too (Foundation's ICU is then linked statically). Debug builds (the tests) link dynamically.
+let staticInRelease: [SwiftSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+let linkStaticInRelease: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+
 let package = Package(
     name: "BranchSync",
     products: [
@@ -22,31 +28,39 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "CLinux"),
-        .target(name: "BranchSyncCore"),
-        .target(name: "BranchSyncCrypto", dependencies: ["COpenSSL"]),
-        .target(name: "BranchSyncWire", dependencies: ["BranchSyncCore"]),
+        .target(name: "BranchSyncCore", swiftSettings: staticInRelease),
+        .target(name: "BranchSyncCrypto", dependencies: ["COpenSSL"], swiftSettings: staticInRelease),
+        .target(name: "BranchSyncWire", dependencies: ["BranchSyncCore"], swiftSettings: staticInRelease),
         .target(
             name: "BranchSyncNode",
             dependencies: [
                 "BranchSyncCore", "BranchSyncWire", "BranchSyncStore", "BranchSyncCrypto", "COpenSSL", "CLinux",
-            ]
+            ],
+            swiftSettings: staticInRelease
         ),
-        .target(name: "BranchSyncStore", dependencies: ["BranchSyncCore", "BranchSyncCrypto", "CSQLite"]),
+        .target(
+            name: "BranchSyncStore", dependencies: ["BranchSyncCore", "BranchSyncCrypto", "CSQLite"],
+            swiftSettings: staticInRelease),
         .target(
             name: "BranchSyncCommands",
-            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncNode", "BranchSyncWire", "BranchSyncCrypto"]
+            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncNode", "BranchSyncWire", "BranchSyncCrypto"],
+            swiftSettings: staticInRelease
         ),
-        .executableTarget(name: "branchsync", dependencies: ["BranchSyncCommands"]),
+        .executableTarget(
+            name: "branchsync", dependencies: ["BranchSyncCommands"], swiftSettings: staticInRelease,
+            linkerSettings: linkStaticInRelease),
         .executableTarget(
             name: "branchsync-bench",
             dependencies: [
                 "BranchSyncCore", "BranchSyncStore", "BranchSyncCommands", "BranchSyncNode", "BranchSyncWire",
                 "BranchSyncFleet",
-            ]
+            ],
+            swiftSettings: staticInRelease, linkerSettings: linkStaticInRelease
         ),
         .target(
             name: "BranchSyncFleet",
-            dependencies: ["BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncStore", "BranchSyncWire"]),
+            dependencies: ["BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncStore", "BranchSyncWire"],
+            swiftSettings: staticInRelease),
         .target(name: "BranchSyncFuzzing", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
         .executableTarget(name: "branchsync-fuzz", dependencies: ["BranchSyncFuzzing"]),
         .target(name: "BranchSyncTestSupport", path: "Tests/BranchSyncTestSupport"),

@@ -69,9 +69,15 @@ enum BackupCommands {
                     ("files", String(manifest.files.count)), ("bytes", String(bytes)),
                 ]))
         } else {
+            let range =
+                manifest.toSeq == manifest.fromSeq
+                ? "no change since the previous backup"
+                : manifest.kind == .full
+                    ? "the log up to position \(manifest.toSeq)"
+                    : "log positions after \(manifest.fromSeq) up to \(manifest.toSeq)"
             invocation.console.line(
-                "\(manifest.kind.rawValue) backup of \(manifest.site) written to \(result.directory): log positions "
-                    + "\(manifest.fromSeq + 1)–\(manifest.toSeq), \(manifest.files.count) file(s), \(bytes) bytes")
+                "\(manifest.kind.rawValue) backup of \(manifest.site) written to \(result.directory): \(range), "
+                    + "\(manifest.files.count) file(s), \(bytes) bytes")
         }
         return ExitCode.success
     }
