@@ -43,7 +43,9 @@ let package = Package(
             swiftSettings: staticInRelease),
         .target(
             name: "BranchSyncCommands",
-            dependencies: ["BranchSyncCore", "BranchSyncStore", "BranchSyncNode", "BranchSyncWire", "BranchSyncCrypto"],
+            dependencies: [
+                "BranchSyncCore", "BranchSyncStore", "BranchSyncNode", "BranchSyncWire", "BranchSyncCrypto",
+            ],
             swiftSettings: staticInRelease
         ),
         .executableTarget(
@@ -59,7 +61,9 @@ let package = Package(
         ),
         .target(
             name: "BranchSyncFleet",
-            dependencies: ["BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncStore", "BranchSyncWire"],
+            dependencies: [
+                "BranchSyncCore", "BranchSyncCrypto", "BranchSyncNode", "BranchSyncStore", "BranchSyncWire",
+            ],
             swiftSettings: staticInRelease),
         .target(name: "BranchSyncFuzzing", dependencies: ["BranchSyncCore", "BranchSyncWire"]),
         .executableTarget(name: "branchsync-fuzz", dependencies: ["BranchSyncFuzzing"]),
