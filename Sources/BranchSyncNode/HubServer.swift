@@ -10,6 +10,12 @@ import Synchronization
 /// one SQLite connection) runs every logged-in branch's session; a housekeeping thread refreshes the in-memory
 /// verifiers and stores limit counts. A bad peer ends only its own connection.
 public final class HubServer: Sendable {
+    /// Checks a listening address (`HOST:PORT`, `[::1]:PORT`) without binding it.
+    /// - Throws: ``NodeError`` saying what is wrong.
+    public static func checkListenAddress(_ text: String) throws {
+        _ = try Socket.parseAddress(text)
+    }
+
     private let directory: String
     private let options: SessionOptions
     private let limits: HubLimits

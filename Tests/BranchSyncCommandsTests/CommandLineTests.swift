@@ -41,7 +41,7 @@ let tencent = "9144030071526726XG"
                 ["--code", "440300", "--name", "x", "--credit-code", huawei, "--phone", "1234"],
                 "phone '1234' is neither a mobile number (11 digits starting 13-19, e.g. 13812345678) nor a landline with area code (e.g. 010-12345678 or 0755-1234567-8001)"
             ),
-            (["--code", "440300", "--name", "x"], "credit-code is required for a customer"),
+            (["--code", "440300", "--name", "x", "--credit-code", ""], "credit-code is required for a customer"),
             (
                 ["--code", "440300", "--name", "x", "--credit-code", huawei, "--class", "top-secret"],
                 "class 'top-secret' is not one of: public, internal, confidential, secret"
@@ -54,6 +54,22 @@ let tencent = "9144030071526726XG"
             #expect(result.out.isEmpty)
         }
         #expect(cli(["customer", "list", "--json"], data: data).out == "[]\n")
+    }
+
+    /// `run --port-file` on a path that cannot be written stops at start with one line (it used to run on without
+    /// the file, and a script waiting for the port waited forever).
+    @Test func aHubWhosePortFileCannotBeWrittenStopsAtStart() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
+        let hub = try Daemon(
+            ["run", "--listen", "127.0.0.1:0", "--port-file", directory.file("missing/port")], data: data,
+            log: directory.file("hq.log"))
+        defer { hub.terminate() }
+        #expect(waitUntil(timeout: 20) { !hub.process.isRunning }, "the hub stopped")
+        #expect(hub.process.terminationStatus == 1)
+        let log = (try? String(contentsOfFile: directory.file("hq.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("cannot write --port-file"), "\(log)")
     }
 
     @Test func usageErrorsExitWith2() {
@@ -81,6 +97,11 @@ let tencent = "9144030071526726XG"
             ),
             (["log", "--since", "-3"], "--since must be a whole number, got '-3'"),
             (["export"], "choose an output format: export --json"),
+            (
+                ["customer", "add", "--name", "x", "--credit-code", "91110000802100433B"],
+                "--code is required for a customer; see 'branchsync customer add --help'"
+            ),
+            (["run", "--listen", "nonsense"], "--listen: 'nonsense' is not HOST:PORT"),
         ]
         for (arguments, message) in cases {
             let result = cli(arguments, data: data)

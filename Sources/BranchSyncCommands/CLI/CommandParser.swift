@@ -14,6 +14,7 @@ public struct CommandParser {
         OptionSpec(
             "actor", value: "NAME", help: "who the audit trail names (default: $BRANCHSYNC_ACTOR or your login)"),
         OptionSpec.flag("help", help: "show help for this command"),
+        OptionSpec.flag("version", help: "print the BranchSync version (as the first and only argument)"),
     ]
 
     let root: CommandSpec

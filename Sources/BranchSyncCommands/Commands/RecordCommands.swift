@@ -113,6 +113,16 @@ enum RecordCommands {
     }
 
     static func add(_ collection: RecordCollection, _ invocation: Invocation) throws -> Int32 {
+        // A required option left out is a command-line error (exit 2); a value given but refused is exit 3.
+        let missing = RecordSchema.of(collection).fields.filter {
+            $0.isRequired && $0.defaultValue == nil && !$0.isSystem && invocation.value($0.flag) == nil
+        }
+        if !missing.isEmpty {
+            throw CLIError.usage(
+                "\(missing.map { "--\($0.flag)" }.joined(separator: ", ")) "
+                    + "\(missing.count == 1 ? "is" : "are") required for a \(collection.singular); see "
+                    + "'\(invocation.commandLine) --help'")
+        }
         let store = try invocation.openStore()
         let state = try store.create(
             collection, values: values(collection, invocation), attachment: try attachment(invocation))

@@ -40,6 +40,11 @@ enum RunCommand {
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
+        if let address = invocation.value("listen") {
+            do { try HubServer.checkListenAddress(address) } catch let error as NodeError {
+                throw CLIError.usage("--listen: \(error.message)")
+            }
+        }
         let store = try invocation.openStore()
         try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let lock: DaemonLock
@@ -95,8 +100,13 @@ enum RunCommand {
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
                 throw CLIError(exitCode: ExitCode.failure, message: error.message)
             }
-            if let path = invocation.value("port-file") {
-                _ = FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
+            if let path = invocation.value("port-file"),
+                !FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
+            {
+                server.stop()
+                throw CLIError(
+                    exitCode: ExitCode.failure,
+                    message: "cannot write --port-file \(path): the directory does not exist or is not writable")
             }
             // CLI writes on this node poke the daemon so they go out at once (DESIGN.md §3).
             let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { [registry = server.registry] in

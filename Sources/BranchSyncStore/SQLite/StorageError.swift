@@ -76,11 +76,22 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         self.sql = sql
     }
 
+    /// SQLite's primary result codes that mean the file system refused (not a bug in a statement): what to check.
+    static let fileSystemAdvice: [Int32: String] = [
+        8: "it is read-only for this user, or on a read-only file system; check the data directory's owner and mount",
+        10: "an I/O error occurred; check the disk and the file system",
+        14: "it cannot be opened; check that the data directory exists and is writable",
+        23: "access was denied; check the data directory's permissions",
+    ]
+
     /// Whether the disk (or its quota) is full.
     public var isDiskFull: Bool { code.sqliteCode.map { $0 & 0xFF == 13 } ?? false }
 
     public var description: String {
         if isDiskFull { return "the disk is full (\(message)); free space in the data directory and retry" }
+        if let primary = code.sqliteCode.map({ $0 & 0xFF }), let advice = Self.fileSystemAdvice[primary] {
+            return "the database file could not be written: \(advice) (\(message))"
+        }
         if let sql { return "\(message) (SQLite \(code), in: \(sql))" }
         return message
     }
