@@ -58,3 +58,32 @@ public func bytes(fromHex text: String) -> [UInt8]? {
     }
     return result
 }
+
+extension SHA256 {
+    /// The SHA-256 (hex) and size of the file at `path`, read in 1 MiB chunks (backups of large databases are hashed
+    /// without holding them in memory).
+    /// - Returns: `nil` when the file cannot be opened or read.
+    public static func hexDigest(ofFileAt path: String) -> (sha256: String, bytes: Int64)? {
+        guard let handle = FileHandle(forReadingAtPath: path), let context = EVP_MD_CTX_new() else { return nil }
+        defer {
+            EVP_MD_CTX_free(context)
+            try? handle.close()
+        }
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { return nil }
+        var total: Int64 = 0
+        while true {
+            let chunk: Data?
+            do { chunk = try handle.read(upToCount: 1 << 20) } catch { return nil }
+            guard let chunk, !chunk.isEmpty else { break }  // `nil` or empty at the end of the file
+            total += Int64(chunk.count)
+            let ok = chunk.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
+            guard ok == 1 else { return nil }
+        }
+        var output = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        guard output.withUnsafeMutableBufferPointer({ EVP_DigestFinal_ex(context, $0.baseAddress, &length) }) == 1,
+            length == 32
+        else { return nil }
+        return (hex(output), total)
+    }
+}

@@ -24,7 +24,13 @@ import Testing
         try Data("date,amount\n2026-11-24,100\n".utf8).write(to: URL(fileURLWithPath: second))
         let customerA = try add(
             ["customer", "add", "--code", "110001", "--name", "华信", "--credit-code", "91110000802100433B"])
-        _ = try add(["document", "add", "--title", "合同", "--kind", "market", "--type", "contract", "--file", first])
+        let contract = try add(
+            [
+                "document", "add", "--title", "合同", "--kind", "market", "--type", "contract", "--file", first,
+                "--retain-until", "2020-12-31",
+            ])
+        let contractFile = try #require(
+            try group.store("bj01").record(try RecordID(contract))?[RecordSchema.attachmentHashField])
 
         let backups = group.directory.file("backups")
         let full = try group.json("bj01", ["backup", "--to", backups]) as? [String: Any]
@@ -43,7 +49,13 @@ import Testing
                     + "\(try group.store("bj01").record(try RecordID(ledger))?[RecordSchema.attachmentHashField] ?? "-")"
             ))
 
-        // A write after the last backup, which reaches the hub before the branch is lost.
+        // A destruction between two backups: the restore must not bring the attachment back.
+        _ = try add(["destroy", contract, "--reason", "retention ended", "--approved-by", "li"])
+        let third = try group.json("bj01", ["backup", "--to", backups]) as? [String: Any]
+        #expect(third?["kind"] as? String == "incremental", "\(String(describing: third))")
+
+        // Writes after the last backup, which reach the hub before the branch is lost.
+        _ = try add(["customer", "update", customerC, "--notes", "after the backup"])
         let lost = try add(
             ["customer", "add", "--code", "330001", "--name", "之江", "--credit-code", "91330100716105852F"])
         #expect(
@@ -82,7 +94,14 @@ import Testing
             #expect(try store.record(try RecordID(lost)) == nil, "written after the last backup")
             let ledgerState = try #require(try store.record(try RecordID(ledger)))
             #expect(try store.blob(sha256: ledgerState[RecordSchema.attachmentHashField] ?? "") != nil)
+            #expect(try store.record(try RecordID(contract))?.isDestroyed == true)
+            #expect(try store.blob(sha256: contractFile) == nil, "destroyed between backups: its file stays gone")
         }
+        // Before it syncs, the restored node changes a record whose later change it lost: its write must not reuse
+        // the lost write's identity (the hub would drop it as known, or refuse it).
+        let offline = cli(
+            ["customer", "update", customerC, "--notes", "offline after the restore"], data: restoredData)
+        #expect(offline.status == 0, "\(offline.err)")
 
         // No new join: the restored node syncs with its old credentials, gets its lost write back, and its next
         // write is taken by the hub.
@@ -96,9 +115,38 @@ import Testing
         #expect(try runBinary(["sync", "--once"], data: restoredData).status == 0)
         let freshID = try RecordID(fresh.out.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(try group.store("hq").record(freshID)?["name"] == "岭南")
+        #expect(try group.store("hq").record(try RecordID(customerC))?["notes"] == "offline after the restore")
+        #expect(
+            try NodeStore.open(directory: restoredData, actor: group.actor).record(try RecordID(customerC))?["notes"]
+                == "offline after the restore")
         #expect((try group.json("hq", ["quarantine", "list"]) as? [Any])?.isEmpty == true)
+        for data in [restoredData, group.data("hq")] {
+            let after = cli(["check"], data: data)
+            #expect(after.status == 0, "check after the resync: \(after.out)")
+        }
         let audit = try group.json("hq", ["audit", "--site", "bj01", "--action", "restore"]) as? [[String: Any]] ?? []
         #expect(audit.count == 1, "the restore is in the trail the hub holds: \(audit)")
+    }
+
+    /// Backups are numbered after the highest one, so pruning old ones leaves the chain in order; an incremental that
+    /// cannot continue what is left becomes a full backup (and says why); `--incremental` then refuses.
+    @Test func prunedChainsContinueWithAFullBackup() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("bj01")
+        _ = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:1"], data: data)
+        let backups = directory.file("backups")
+        for _ in 0..<3 { #expect(cli(["backup", "--to", backups], data: data).status == 0) }
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: backups).filter { !$0.hasPrefix(".") }.sorted()
+                == ["0001-full", "0002-incremental", "0003-incremental"])
+        try FileManager.default.removeItem(atPath: backups + "/0001-full")
+        let refused = cli(["backup", "--to", backups, "--incremental"], data: data)
+        #expect(refused.status == 1 && refused.err.contains("cannot continue"), "\(refused.err)")
+        let next = cli(["backup", "--to", backups], data: data)
+        #expect(next.status == 0 && next.out.contains("a full backup, since"), "\(next.out)")
+        #expect(FileManager.default.fileExists(atPath: backups + "/0004-full"))
+        #expect(cli(["backup", "--to", backups], data: data).out.contains("0005-incremental"))
+        #expect(cli(["restore", "--from", backups, "--to", directory.file("restored")], data: "/x").status == 0)
     }
 
     /// The hub is restored from a full backup taken before bj01 and sh01 wrote more. Started from the restored
@@ -142,6 +190,8 @@ import Testing
             cli(["export", "--json"], data: data).out.split(separator: "\n").filter { $0.contains("\"customers\"") }
         }
         #expect(exports[0].count == 3 && exports[0] == exports[1] && exports[1] == exports[2], "\(exports)")
+        let checked = cli(["check"], data: restored)
+        #expect(checked.status == 0, "\(checked.out)")
     }
 
     /// `check` finds what a damaged database hides: a record row whose index columns no longer match its state, a

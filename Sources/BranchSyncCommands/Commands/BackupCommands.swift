@@ -60,6 +60,9 @@ enum BackupCommands {
         let result = try store.backup(to: directory, kind: kind)
         let manifest = result.manifest
         let bytes = manifest.files.reduce(Int64(0)) { $0 + $1.bytes }
+        if let reason = result.fullBecause, manifest.kind == .full, !invocation.flag("json") {
+            invocation.console.line("a full backup, since \(reason)")
+        }
         if invocation.flag("json") {
             invocation.console.line(
                 CanonicalJSON.object([
@@ -118,10 +121,12 @@ enum BackupCommands {
                     ("sound", report.isSound ? "true" : "false"), ("records", String(report.records)),
                     ("attachments", String(report.attachments)), ("auditEntries", String(report.auditEntries)),
                     ("problems", CanonicalJSON.array(report.problems.map(CanonicalJSON.quote))),
+                    ("notes", CanonicalJSON.array(report.notes.map(CanonicalJSON.quote))),
                     ("moreProblems", String(report.moreProblems)),
                 ]))
         } else {
             for problem in report.problems { console.line("problem: \(problem)") }
+            for note in report.notes { console.line("note: \(note)") }
             if report.moreProblems > 0 { console.line("… and \(report.moreProblems) more") }
             console.line(
                 (report.isSound ? "sound" : "NOT sound")

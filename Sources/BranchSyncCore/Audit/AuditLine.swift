@@ -42,6 +42,9 @@ public struct AuditLine: Sendable, Hashable {
     /// The most characters of a block's `entries` field; a block is cut before it would exceed this.
     public static let maximumBlockCharacters = 200_000
 
+    /// The highest entry number accepted in a block (2^53): far beyond any real trail, and far from overflow.
+    public static let maximumSequence: Int64 = 1 << 53
+
     /// The line, without its line break.
     public var encoded: String {
         [String(seq), at, actor, origin, action, collection, recordID, detail, previousHash, hash]
@@ -74,7 +77,8 @@ public struct AuditLine: Sendable, Hashable {
     public static func problem(inBlock text: String, first: Int64, last: Int64) -> String? {
         let lines: [AuditLine]
         do { lines = try decodeBlock(text) } catch { return error.message }
-        guard first >= 1, last >= first, let firstLine = lines.first, let lastLine = lines.last,
+        guard first >= 1, last >= first, last <= AuditLine.maximumSequence, let firstLine = lines.first,
+            let lastLine = lines.last,
             firstLine.seq == first, lastLine.seq == last, Int64(lines.count) <= last - first + 1
         else {
             return "the audit block says entries \(first) to \(last) but holds \(lines.count) from "

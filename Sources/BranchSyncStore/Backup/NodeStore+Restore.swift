@@ -34,6 +34,13 @@ extension NodeStore {
                 code: .alreadyInitialized,
                 message: "\(dataDirectory) already holds a BranchSync node; restore into a new directory")
         }
+        // A log or journal left by the database that used to be here would be replayed into the restored one.
+        for suffix in ["-wal", "-shm", "-journal"] where FileManager.default.fileExists(atPath: target + suffix) {
+            throw StorageError(
+                code: .alreadyInitialized,
+                message: "\(target + suffix) is left from an earlier database; remove it (or restore into a new "
+                    + "directory)")
+        }
         do {
             try FileManager.default.createDirectory(
                 atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -51,12 +58,21 @@ extension NodeStore {
         } catch {
             throw StorageError(code: .fileSystem, message: "cannot copy the full backup: \(error.localizedDescription)")
         }
+        // Checked again as copied: nothing may change between the check and the use.
+        if let entry = full.manifest.files.first(where: { $0.path == databaseFileName }) {
+            do { try BackupChain.verify(entry, at: working) } catch {
+                try? FileManager.default.removeItem(atPath: working)
+                throw error
+            }
+        }
         do {
             let db = try DatabaseConnection(path: working, create: false)
-            let migrations = try schemaMigrations(db, schema: "main")
             for backup in chain.dropFirst() {
-                try applyIncremental(backup, to: db, migrations: migrations)
+                try applyIncremental(backup, to: db, working: dataDirectory)
             }
+            // What was deleted, purged or destroyed between backups is not in the last inventory: it goes.
+            if let last = chain.last { try dropWhatIsNotIn(try BackupChain.inventory(of: last), db) }
+            try SchemaMigrator.migrate(db)
             try db.write {
                 try LeadIndex.rebuild(db)
                 try markRestored(db, from: chain.map(\.manifest), actor: actor)
@@ -77,24 +93,42 @@ extension NodeStore {
             records: Int(try store.db.statement("SELECT count(*) FROM records").firstRow { $0.int(0) } ?? 0))
     }
 
-    private static func schemaMigrations(_ db: DatabaseConnection, schema: String) throws -> [String] {
-        try db.statement("SELECT name FROM \(schema).schema_migrations ORDER BY name").rows { $0.text(0) }
+    /// Removes the records and attachments the inventory does not list.
+    private static func dropWhatIsNotIn(
+        _ inventory: (records: Set<String>, attachments: Set<String>), _ db: DatabaseConnection
+    ) throws {
+        try db.write {
+            let records = try db.statement("SELECT id FROM records").rows { $0.text(0) }
+            let deleteRecord = try db.statement("DELETE FROM records WHERE id = ?1")
+            for id in records where !inventory.records.contains(id) { try deleteRecord.run([.text(id)]) }
+            let blobs = try db.statement("SELECT sha256 FROM blobs").rows { $0.text(0) }
+            let deleteBlob = try db.statement("DELETE FROM blobs WHERE sha256 = ?1")
+            for sha in blobs where !inventory.attachments.contains(sha) { try deleteBlob.run([.text(sha)]) }
+        }
     }
 
     /// Applies one incremental backup: records and audit rows are merged in by key, the small tables replaced, the
-    /// attachments added.
-    private static func applyIncremental(_ backup: BackupChain.Backup, to db: DatabaseConnection, migrations: [String])
+    /// attachments added. The changes file is copied next to the database and checked again before it is read, so
+    /// nothing can change it between the check and the read, and the backup itself is never written to.
+    private static func applyIncremental(_ backup: BackupChain.Backup, to db: DatabaseConnection, working: String)
         throws
     {
-        let path = (backup.directory as NSString).appendingPathComponent(changesFileName)
+        guard let entry = backup.manifest.files.first(where: { $0.path == changesFileName }) else {
+            throw StorageError(code: .corrupt, message: "\(backup.directory) lists no \(changesFileName)")
+        }
+        let path = (working as NSString).appendingPathComponent(".restoring-" + changesFileName)
+        try? FileManager.default.removeItem(atPath: path)
+        do {
+            try FileManager.default.copyItem(
+                atPath: (backup.directory as NSString).appendingPathComponent(changesFileName), toPath: path)
+        } catch {
+            throw StorageError(
+                code: .fileSystem, message: "cannot copy \(changesFileName): \(error.localizedDescription)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try BackupChain.verify(entry, at: path)
         try db.execute("ATTACH DATABASE '\(path.replacingOccurrences(of: "'", with: "''"))' AS backup")
         defer { try? db.execute("DETACH DATABASE backup") }
-        guard try schemaMigrations(db, schema: "backup") == migrations else {
-            throw StorageError(
-                code: .corrupt,
-                message: "\(backup.directory) was written by another BranchSync version than the full backup it "
-                    + "continues; restore the chain with that version, or take a new full backup")
-        }
         try db.write {
             let recordColumns = try columns(of: "records", in: db)
             let assignments = recordColumns.filter { $0 != "id" }.map { "\($0) = excluded.\($0)" }
@@ -115,7 +149,11 @@ extension NodeStore {
                 let data = FileManager.default.contents(
                     atPath: (backup.directory as NSString).appendingPathComponent(file.path))
                 guard let data else { throw StorageError(code: .fileSystem, message: "cannot read \(file.path)") }
-                try insert.run([.text(file.sha256), .integer(Int64(data.count)), .blob([UInt8](data))])
+                let bytes = [UInt8](data)
+                guard SHA256.hexDigest(bytes) == file.sha256 else {
+                    throw StorageError(code: .corrupt, message: "\(file.path) changed since it was checked")
+                }
+                try insert.run([.text(file.sha256), .integer(Int64(bytes.count)), .blob(bytes)])
             }
         }
     }

@@ -182,11 +182,11 @@ enum AuditTrail {
                 found = AuditChainBreak(
                     site: site, seq: line.seq,
                     problem: "entry \(line.seq) appears twice with different content (was the site restored from "
-                        + "an older copy, or a row altered?)")
+                        + "an older copy, or a row altered?)", isFork: true)
             } else if line.seq > expectedSeq {
                 found = AuditChainBreak(
                     site: site, seq: expectedSeq,
-                    problem: "entry \(expectedSeq)\(line.seq > expectedSeq + 1 ? " to \(line.seq - 1)" : "") is "
+                    problem: "entry \(expectedSeq)\(line.seq > expectedSeq &+ 1 ? " to \(line.seq &- 1)" : "") is "
                         + "missing (deleted?)")
             } else if line.previousHash != previous {
                 found = AuditChainBreak(
@@ -198,7 +198,7 @@ enum AuditTrail {
                     site: site, seq: line.seq, problem: "entry \(line.seq) does not match its hash (altered?)")
             }
             previous = line.hash
-            expectedSeq = line.seq + 1
+            expectedSeq = line.seq &+ 1
         }
         if found == nil, case let shipped = try own ? number(store, shippedKey) : lastShipped(store.db, by: site),
             shipped >= expectedSeq
@@ -231,4 +231,6 @@ public struct AuditChainBreak: Sendable, Hashable {
     /// The sequence number of the first broken entry.
     public var seq: Int64
     public var problem: String
+    /// Whether the break is a number used twice (the trace a site restored from an older copy leaves).
+    public var isFork = false
 }

@@ -11,6 +11,8 @@ public struct IntegrityReport: Sendable {
     public var problems: [String] = []
     /// Problems beyond those listed.
     public var moreProblems = 0
+    /// What is worth knowing but not wrong: a fork in an audit chain left by a restore.
+    public var notes: [String] = []
 
     /// The most problems listed one by one.
     public static let maximumProblems = 100
@@ -45,9 +47,11 @@ extension NodeStore {
             try checkAttachments(&report)
             for chain in try verifyAuditTrail() {
                 report.auditEntries += chain.entries
-                if let broken = chain.firstBreak {
-                    report.add("audit trail of \(broken.site), entry \(broken.seq): \(broken.problem)")
-                }
+                guard let broken = chain.firstBreak else { continue }
+                let line = "audit trail of \(broken.site), entry \(broken.seq): \(broken.problem)"
+                // A site restored from a backup numbers new entries where its lost ones were: the fork is the trace
+                // of that restore (shown by `audit verify`), not damage to this database.
+                if broken.isFork { report.notes.append(line) } else { report.add(line) }
             }
         }
         return report
@@ -106,7 +110,9 @@ extension NodeStore {
                 ownNewest = max(ownNewest, state.versionVector[identity.site])
             }
         }
-        let counter = meta["counter"].flatMap(UInt64.init) ?? 0
+        // The next write's counter is at least the floor a peer reported (after a restore, the node's own lost
+        // writes come back before it writes again).
+        let counter = max(meta["counter"].flatMap(UInt64.init) ?? 0, meta["counter_floor"].flatMap(UInt64.init) ?? 0)
         if counter < ownNewest {
             report.add(
                 "the write counter \(counter) is behind this site's newest write \(ownNewest): new writes could reuse "

@@ -171,12 +171,11 @@ public final class NodeStore {
 
     /// After a destruction commits, moves the log into the database file and truncates it, so no old page holding
     /// the destroyed values stays behind in the write-ahead log (the database file's freed space is zeroed by
-    /// `secure_delete`). A reader holding the log open blocks the truncation: it is tried again after the next commit
-    /// of this connection.
+    /// `secure_delete`). A reader holding the log open blocks the truncation (it does not wait): it is tried again
+    /// after the next commit of this connection.
     func checkpointAfterWipe() {
         guard wipedSinceCheckpoint else { return }
-        let busy = try? db.statement("PRAGMA wal_checkpoint(TRUNCATE)").firstRow { $0.int(0) }
-        if busy == 0 { wipedSinceCheckpoint = false }
+        if db.truncateLogIfIdle() { wipedSinceCheckpoint = false }
     }
 
     /// Leaves the log's checkpoints to a background thread (``checkpointPassively()``), for the long-running connections of a

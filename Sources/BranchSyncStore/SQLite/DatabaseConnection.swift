@@ -58,6 +58,18 @@ public final class DatabaseConnection {
         try execute("PRAGMA secure_delete=ON")
     }
 
+    /// Moves the whole log into the database file and truncates it, if no reader needs it now: never waits (a long
+    /// reader, such as a backup being copied, would otherwise stall this connection's writes for seconds).
+    /// - Returns: whether the log was truncated.
+    public func truncateLogIfIdle() -> Bool {
+        sqlite3_busy_handler(handle, nil, nil)
+        defer { sqlite3_busy_handler(handle, waitForLock, nil) }
+        var logFrames: Int32 = 0
+        var copied: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &copied)
+        return rc == SQLITE_OK
+    }
+
     /// Whether a transaction (or a group) is open on this connection.
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
