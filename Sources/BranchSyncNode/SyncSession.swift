@@ -68,6 +68,8 @@ final class SyncSession {
     private var stream: SessionStream
     private var echoFloor: Int64 = 0
     private var clearanceEpoch: Int64 = 0
+    /// The peer's access epoch when the session began (hub side): a change ends the session.
+    private var accessEpoch: Int64 = 0
     /// How far the peer has applied this node's log.
     private var peerApplied: Int64 { stream.peerApplied }
     /// When an acknowledged position was last stored (at most once a second: it only feeds `status`, the receiver's
@@ -139,6 +141,7 @@ final class SyncSession {
         if let peer = try store.peer(session.peer) {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
+            accessEpoch = peer.accessEpoch
         }
         if !isHub {
             try store.completePendingPurges(peerApplied: peerApplied)
@@ -237,12 +240,12 @@ final class SyncSession {
     private func wokenUp() throws {
         stream.logMoved()
         if !isHub { try store.shipAuditTrail() }
-        if isHub, let peer = try store.peer(session.peer), let retiredAt = peer.retiredAt {
-            // `site retire` revoked the site's credentials: its session ends now, not at its next login.
+        if isHub, let peer = try store.peer(session.peer), peer.accessEpoch != accessEpoch {
+            // An operator changed the site's access (disabled, revoked, retired, a new secret): its session ends now,
+            // not at its next login, which is judged under the new rules.
             throw WireError(
                 .authenticationFailed,
-                "site \(session.peer) was retired at \(retiredAt); its records are with "
-                    + "\(peer.successor?.rawValue ?? "its successor")")
+                "site \(session.peer) " + (peer.accessDenied ?? "got a new secret; log in with it"))
         }
         if isHub, let peer = try store.peer(session.peer), peer.clearanceEpoch != clearanceEpoch {
             // A clearance change reaches a connected branch at once: resend everything (backfill and purge).

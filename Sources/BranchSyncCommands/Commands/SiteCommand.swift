@@ -4,7 +4,8 @@ import BranchSyncNode
 import BranchSyncStore
 import Foundation
 
-/// `branchsync site add|grant|list` (hub) and `branchsync join` (branch): enrolment and clearance.
+/// `branchsync site add|grant|list|retire|disable|enable|revoke|rotate-secret` (hub) and `branchsync join` (branch):
+/// enrolment, clearance and access.
 enum SiteCommand {
     static let clearanceOption = OptionSpec(
         "class-access", value: "CLASS",
@@ -30,6 +31,29 @@ enum SiteCommand {
             CommandSpec(
                 name: "list", abstract: "list enrolled branches and their clearance", options: [.json], run: list),
             HandoverCommand.retireSpec,
+            CommandSpec(
+                name: "disable", abstract: "stop a branch from syncing until 'site enable' (a session ends at once)",
+                arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: { try access($0, .disable) }),
+            CommandSpec(
+                name: "enable", abstract: "let a disabled branch sync again",
+                arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: { try access($0, .enable) }),
+            CommandSpec(
+                name: "revoke",
+                abstract: "revoke a branch for good: its secret stops working and a session ends at once",
+                discussion: """
+                    Its records stay at the hub (and wherever they replicated). To hand them to another site with a \
+                    list of what was handed over, use 'site retire' instead.
+                    """,
+                arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: { try access($0, .revoke) }),
+            CommandSpec(
+                name: "rotate-secret",
+                abstract: "give a branch a new secret: the old one stops working; the branch takes it with 'join'",
+                options: [
+                    OptionSpec(
+                        "secret-file", value: "PATH",
+                        help: "write the secret to this file (mode 0600) instead of printing it")
+                ],
+                arguments: [ArgumentSpec("ID", help: "the branch's site id")], run: rotateSecret),
         ])
 
     static let joinSpec = CommandSpec(
@@ -93,6 +117,45 @@ enum SiteCommand {
         else { throw CLIError(exitCode: ExitCode.failure, message: "cannot write the secret to \(path)") }
     }
 
+    static func access(_ invocation: Invocation, _ change: SiteAccessChange) throws -> Int32 {
+        let site = try SiteID(invocation.arguments[0])
+        try invocation.openStore().changeAccess(of: site, change)
+        invocation.pokeDaemon()
+        let what: String
+        switch change {
+        case .disable: what = "disabled \(site): it cannot sync until 'branchsync site enable \(site)'"
+        case .enable: what = "enabled \(site): it syncs again at its next connection"
+        case .revoke: what = "revoked \(site): its secret no longer works; its records stay"
+        }
+        invocation.console.line(what)
+        return ExitCode.success
+    }
+
+    private static func accessWord(_ peer: PeerRecord) -> String {
+        peer.retiredAt != nil ? "retired" : peer.revokedAt != nil ? "revoked" : "disabled"
+    }
+
+    static func rotateSecret(_ invocation: Invocation) throws -> Int32 {
+        let site = try SiteID(invocation.arguments[0])
+        let store = try invocation.openStore()
+        let secret = SiteCredentials.newSecret()
+        let verifier = SiteCredentials.verifier(for: secret)
+        if let path = invocation.value("secret-file") {
+            try writeSecret(hex(secret), to: path)
+        }
+        try store.rotateSecret(of: site, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
+        invocation.pokeDaemon()
+        if let path = invocation.value("secret-file") {
+            invocation.console.line(
+                "new secret for \(site) written to \(path); at the branch: branchsync join --hub HOST:PORT "
+                    + "--secret-file \(path)")
+        } else {
+            invocation.console.line("new secret for \(site) (shown once, keep it safe); at the branch: branchsync join")
+            invocation.console.line(hex(secret))
+        }
+        return ExitCode.success
+    }
+
     static func grant(_ invocation: Invocation) throws -> Int32 {
         let site = try SiteID(invocation.arguments[0])
         guard invocation.value("class-access") != nil else {
@@ -122,14 +185,19 @@ enum SiteCommand {
                             ("enrolledAt", CanonicalJSON.quote($0.enrolledAt)),
                             ("retiredAt", $0.retiredAt.map(CanonicalJSON.quote) ?? "null"),
                             ("successor", $0.successor.map { CanonicalJSON.quote($0.rawValue) } ?? "null"),
+                            ("access", CanonicalJSON.quote($0.accessDenied == nil ? "active" : accessWord($0))),
                         ])
                     }))
             return ExitCode.success
         }
-        var table = TextTable(["site", "clearance", "enrolled", "retired"])
+        var table = TextTable(["site", "clearance", "enrolled", "access"])
         for peer in peers {
-            let retired = peer.retiredAt.map { "\($0.prefix(19)), successor \(peer.successor?.rawValue ?? "?")" } ?? ""
-            table.append([peer.site.rawValue, peer.clearance.rawValue, peer.enrolledAt, retired])
+            let access =
+                peer.accessDenied == nil
+                ? "active"
+                : accessWord(peer) + " " + (peer.retiredAt ?? peer.revokedAt ?? peer.disabledAt ?? "").prefix(19)
+                    + (peer.successor.map { ", successor \($0)" } ?? "")
+            table.append([peer.site.rawValue, peer.clearance.rawValue, String(peer.enrolledAt.prefix(19)), access])
         }
         invocation.console.write(table.render())
         return ExitCode.success

@@ -69,7 +69,9 @@ enum StatusCommand {
                 + "\(waiting.isEmpty ? "no site" : waiting.joined(separator: ", ")) to resync\n"
         }
         if identity.role == .hub {
-            let branches = sites.filter { $0.peer.role == .branch && $0.peer.retiredAt == nil }
+            let branches = sites.filter {
+                $0.peer.role == .branch && $0.peer.retiredAt == nil && $0.peer.revokedAt == nil
+            }
             var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])
             for site in branches {
                 table.append([
@@ -87,6 +89,12 @@ enum StatusCommand {
                 out +=
                     "\(site.peer.site) retired at \(site.peer.retiredAt?.prefix(19) ?? ""): its records are with "
                     + "\(site.peer.successor?.rawValue ?? "?"), its credentials revoked\n"
+            }
+            for site in sites where site.peer.retiredAt == nil {
+                if let at = site.peer.revokedAt { out += "\(site.peer.site) revoked at \(at.prefix(19))\n" }
+                if let at = site.peer.disabledAt {
+                    out += "\(site.peer.site) disabled at \(at.prefix(19)): 'branchsync site enable' lets it back\n"
+                }
             }
             for hit in try store.limitHits() {
                 out +=
@@ -197,6 +205,7 @@ enum StatusCommand {
                 ("received", String(peer.incomingDone)), ("incomingRemaining", String(peer.incomingRemaining)),
                 ("software", text(peer.peerSoftware)), ("lastError", text(peer.lastError)),
                 ("retiredAt", text(peer.retiredAt)), ("successor", text(peer.successor?.rawValue)),
+                ("disabledAt", text(peer.disabledAt)), ("revokedAt", text(peer.revokedAt)),
             ]
             return CanonicalJSON.object(fields)
         }

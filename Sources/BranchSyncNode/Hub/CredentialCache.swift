@@ -26,8 +26,8 @@ final class CredentialCache: @unchecked Sendable {
         lock.withLock {
             try? reloadIfChanged()
             if let known = verifiers[site] { return known }
-            guard let peer = try? store?.peer(site), peer.role == .branch, let storedKey = peer.storedKey,
-                let serverKey = peer.serverKey
+            guard let peer = try? store?.peer(site), peer.role == .branch, peer.accessDenied == nil,
+                let storedKey = peer.storedKey, let serverKey = peer.serverKey
             else { return nil }
             let verifier = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
             verifiers[site] = verifier
@@ -46,7 +46,7 @@ final class CredentialCache: @unchecked Sendable {
         let current = try store.dataVersion()
         guard current != version else { return }
         var loaded: [SiteID: SiteCredentials.Verifier] = [:]
-        for peer in try store.peers() where peer.role == .branch {
+        for peer in try store.peers() where peer.role == .branch && peer.accessDenied == nil {
             guard let storedKey = peer.storedKey, let serverKey = peer.serverKey else { continue }
             loaded[peer.site] = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
         }

@@ -180,7 +180,9 @@ extension NodeStore {
             let through = max(Timestamp.nowMilliseconds(), UInt64(clamping: lastSeq))
             try upsert.run([.text(recoveredThroughKey), .text(String(through))])
             try upsert.run([.text(recoveringKey), .text(now)])
-            try db.statement("UPDATE peers SET resync_pending = 1 WHERE role = 'branch' AND retired_at IS NULL").run()
+            try db.statement(
+                "UPDATE peers SET resync_pending = 1 WHERE role = 'branch' AND retired_at IS NULL AND revoked_at IS NULL"
+            ).run()
         }
         let last = chain.last
         try insertAudit(

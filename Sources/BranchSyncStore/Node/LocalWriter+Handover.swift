@@ -72,8 +72,8 @@ extension LocalWriter {
         }
         try store.db.statement(
             """
-            UPDATE peers SET stored_key = NULL, server_key = NULL, retired_at = ?2, successor = ?3, resync_pending = 0
-            WHERE site = ?1
+            UPDATE peers SET stored_key = NULL, server_key = NULL, retired_at = ?2, successor = ?3, resync_pending = 0,
+            access_epoch = access_epoch + 1 WHERE site = ?1
             """
         ).run([.text(site.rawValue), .text(Timestamp.iso8601(milliseconds: journal.now)), .text(successor.rawValue)])
         let totals = list.totals

@@ -30,7 +30,8 @@ extension LocalWriter {
             throw StorageError(
                 code: .invalidOperation, message: "\(site) owns \(noun) \(id): an owner always holds its records")
         }
-        guard site != store.identity.site, let peer = try store.peer(site), peer.retiredAt == nil else {
+        guard site != store.identity.site, let peer = try store.peer(site), peer.retiredAt == nil, peer.revokedAt == nil
+        else {
             throw StorageError(
                 code: .invalidOperation,
                 message: "\(site) is not an enrolled branch of this hub (or was retired); see `branchsync site list`")

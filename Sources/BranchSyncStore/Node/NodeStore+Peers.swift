@@ -6,7 +6,8 @@ extension NodeStore {
         last_seen_at, last_sync_at, peer_software, clock_skew_ms, peer_pending, incoming_remaining, incoming_done,
         last_error, clearance_epoch, synced_epoch, peer_counter, peer_incarnation, echo_floor, resync_pending,
         last_regression, peer_pending_age_ms, verified_at, verified_seq, verified_peer_seq, verified_records,
-        last_verify_at, last_verify_result, last_verify_started_at, retired_at, successor
+        last_verify_at, last_verify_result, last_verify_started_at, retired_at, successor, disabled_at, revoked_at,
+        access_epoch
         """
 
     private static func peer(from row: borrowing Row) throws -> PeerRecord {
@@ -28,7 +29,8 @@ extension NodeStore {
             verifiedPeerSeq: row.isNull(28) ? nil : row.int(28), verifiedRecords: row.isNull(29) ? nil : row.int(29),
             lastVerifyAt: row.optionalText(30), lastVerifyResult: row.optionalText(31),
             lastVerifyStartedAt: row.optionalText(32), retiredAt: row.optionalText(33),
-            successor: row.optionalText(34).flatMap { try? SiteID($0) })
+            successor: row.optionalText(34).flatMap { try? SiteID($0) }, disabledAt: row.optionalText(35),
+            revokedAt: row.optionalText(36), accessEpoch: row.int(37))
     }
 
     /// Every known peer, by site id.

@@ -130,7 +130,9 @@ extension NodeStore {
             guard try metadata(Self.recoveringKey) == nil else { return false }
             try setMetadata(Self.recoveringKey, Timestamp.iso8601(milliseconds: wallClock()))
             // A retired site never logs in again: it owes nothing.
-            try db.statement("UPDATE peers SET resync_pending = 1 WHERE role = 'branch' AND retired_at IS NULL").run()
+            try db.statement(
+                "UPDATE peers SET resync_pending = 1 WHERE role = 'branch' AND retired_at IS NULL AND revoked_at IS NULL"
+            ).run()
             try auditEvent(
                 action: "recovering",
                 detail: "this hub was restored from an older copy (\(peer)'s proof: "

@@ -64,6 +64,20 @@ public struct PeerRecord: Sendable, Hashable {
     /// When the site was retired (`site retire`), and the site its records were handed to.
     public var retiredAt: String?
     public var successor: SiteID?
+    /// When an operator disabled the site (`site disable`; `site enable` clears it), and revoked it for good.
+    public var disabledAt: String?
+    public var revokedAt: String?
+    /// Grows with every change of the site's access (disable, revoke, retire, a new secret): a connected session of
+    /// the site ends when it changes.
+    public var accessEpoch: Int64 = 0
+
+    /// Why the site may not log in now, or `nil` when it may.
+    public var accessDenied: String? {
+        if let retiredAt { return "retired at \(retiredAt) (its records are with \(successor?.rawValue ?? "?"))" }
+        if let revokedAt { return "revoked at \(revokedAt)" }
+        if let disabledAt { return "disabled at \(disabledAt) (`branchsync site enable` lets it back)" }
+        return nil
+    }
 }
 
 /// A change refused by this node (or, at a branch, by its hub) and kept aside for an operator.

@@ -334,5 +334,15 @@ extension Migration {
                     try update.run([.text(state.id.description), .optionalText(state[RecordSchema.retainUntilField])])
                 }
             }),
+        Migration(
+            name: "011-site-access",
+            sql: """
+                -- Operator decisions about a branch's access (`site disable|enable|revoke|rotate-secret`):
+                -- disabled keeps its verifier for `enable`; revoked has none. `access_epoch` grows with each of
+                -- them (and with `site retire`), so a connected session of the site ends.
+                ALTER TABLE peers ADD COLUMN disabled_at TEXT;
+                ALTER TABLE peers ADD COLUMN revoked_at TEXT;
+                ALTER TABLE peers ADD COLUMN access_epoch INTEGER NOT NULL DEFAULT 0;
+                """),
     ]
 }

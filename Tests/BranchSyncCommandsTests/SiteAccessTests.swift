@@ -1,0 +1,47 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+import Testing
+
+@Suite(.serialized) struct SiteAccessTests {
+    /// `site disable` ends bj01's connected session at once and refuses its logins until `site enable`;
+    /// `site rotate-secret` makes the old secret useless until the branch joins with the new one; `site revoke` is for
+    /// good. Each is in the hub's audit trail and its status.
+    @Test func disablingRotatingAndRevokingTakeEffectAtOnce() throws {
+        let group = try GroupFixture(branches: ["bj01"])
+        let site = try SiteID("bj01")
+        func online() -> Bool { (try? group.store("hq").peer(site)?.online) == true }
+        func syncs() throws -> RunResult { try runBinary(["sync", "--once"], data: group.data("bj01")) }
+
+        let branch = try Daemon(["run"], data: group.data("bj01"), log: group.directory.file("bj01.log"))
+        defer { branch.terminate() }
+        #expect(waitUntil(timeout: 30) { online() }, "bj01 connected")
+        #expect(group.run("hq", ["site", "disable", "bj01"]).status == 0)
+        #expect(waitUntil(timeout: 30) { !online() }, "the disabled site's session ended")
+        branch.terminate()
+        let refused = try syncs()
+        #expect(refused.status != 0 && refused.err.contains("authentication failed"), "\(refused.err)")
+        #expect(group.run("hq", ["status"]).out.contains("bj01 disabled at"))
+        #expect(group.run("hq", ["site", "enable", "bj01"]).status == 0)
+        #expect(try syncs().status == 0, "enabled again")
+
+        let secretFile = group.directory.file("bj01-new.secret")
+        #expect(group.run("hq", ["site", "rotate-secret", "bj01", "--secret-file", secretFile]).status == 0)
+        #expect(try syncs().status != 0, "the old secret no longer works")
+        let joined = group.run("bj01", ["join", "--hub", "127.0.0.1:\(group.port)", "--secret-file", secretFile])
+        #expect(joined.status == 0, "\(joined.err)")
+        #expect(try syncs().status == 0, "the new secret works")
+
+        #expect(group.run("hq", ["site", "revoke", "bj01"]).status == 0)
+        #expect(try syncs().status != 0)
+        let enable = group.run("hq", ["site", "enable", "bj01"])
+        #expect(enable.status == 1 && enable.err.contains("revoked"), "\(enable.err)")
+        #expect(group.run("hq", ["status"]).out.contains("bj01 revoked at"))
+        let actions = (try group.json("hq", ["audit", "--site", "hq"]) as? [[String: Any]] ?? []).compactMap {
+            $0["action"] as? String
+        }
+        for action in ["site-disable", "site-enable", "site-rotate-secret", "site-revoke"] {
+            #expect(actions.contains(action), "\(action) in \(actions)")
+        }
+    }
+}
