@@ -157,6 +157,37 @@ let tencent = "9144030071526726XG"
         try visit(BranchSyncTool.root, path: [])
     }
 
+    /// `log` lists the newest changes first, at most `--limit`; `--since` pages oldest first. `customer show` takes a
+    /// customer's code as well as its id.
+    @Test func logIsNewestFirstAndCustomersAreFoundByCode() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.file("n")
+        _ = cli(["init", "--site", "bj01", "--role", "branch", "--hub", "127.0.0.1:1"], data: data)
+        var ids: [String] = []
+        for (code, credit) in [
+            ("110001", "91110000802100433B"), ("310001", "91310000132200821H"), ("330001", "91330100716105852F"),
+        ] {
+            let added = cli(
+                ["customer", "add", "--code", code, "--name", "客户\(code)", "--credit-code", credit], data: data)
+            ids.append(added.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        func records(_ arguments: [String]) throws -> [String] {
+            let parsed = try JSONSerialization.jsonObject(with: Data(cli(arguments, data: data).out.utf8))
+            return ((parsed as? [[String: Any]]) ?? []).compactMap {
+                ($0["record"] as? [String: Any])?["id"] as? String
+            }
+        }
+        let customers = try records(["log", "--json", "--limit", "10"]).filter { ids.contains($0) }
+        #expect(customers == ids.reversed(), "newest first")
+        #expect(try records(["log", "--json", "--limit", "1"]).count == 1)
+        #expect(
+            try records(["log", "--since", "0", "--json"]).filter { ids.contains($0) } == ids, "paging: oldest first")
+        let shown = cli(["customer", "show", "310001", "--json"], data: data)
+        #expect(shown.status == 0 && shown.out.contains(ids[1]), "\(shown.err)")
+        let unknown = cli(["customer", "show", "440001"], data: data)
+        #expect(unknown.status == 1 && unknown.err.contains("no live customer with code 440001"))
+    }
+
     @Test func updateDeleteAndAttachmentsEndToEnd() throws {
         let directory = TemporaryDirectory()
         let data = directory.file("hq")
@@ -268,16 +299,24 @@ let tencent = "9144030071526726XG"
         #expect(cli(["status"], data: data).out.hasSuffix("1 site(s), 0 online, 0 caught up both ways\n"))
     }
 
+    /// Conflicts name each side by site, value and the write's time in UTC, not by raw stamps.
+    @Test func conflictSidesReadAsSiteValueAndTime() {
+        #expect(
+            ConflictsCommand.side("13900000001", "bj01:1795546084362@1795546084362.0")
+                == "bj01 13900000001, 2026-11-24 18:48:04")
+        #expect(ConflictsCommand.side("", "hq:7@1700000000000.2") == "hq (cleared), 2023-11-14 22:13:20")
+    }
+
     @Test func conflictResolveChecksItsArguments() {
         let directory = TemporaryDirectory()
         let data = directory.file("hq")
         _ = cli(["init", "--site", "hq", "--role", "hub"], data: data)
         #expect(
             cli(["conflicts", "resolve", "1", "--take", "sideways"], data: data).err
-                == "branchsync: error: --take must be local or remote, got 'sideways'\n")
+                == "branchsync: error: --take must be kept, lost, local or remote, got 'sideways'\n")
         #expect(
             cli(["conflicts", "resolve", "1"], data: data).err
-                == "branchsync: error: give either --take local|remote or --set FIELD=VALUE\n")
+                == "branchsync: error: give either --take kept|lost or --set FIELD=VALUE\n")
         #expect(
             cli(["conflicts", "resolve", "7", "--take", "local"], data: data).err
                 == "branchsync: error: no conflict #7 on this node\n")

@@ -408,6 +408,16 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try branch.record(id)?["phone"] == expected)
     }
 
+    /// `--take kept|lost` name the columns `conflicts list` shows, whichever side was local.
+    @Test(arguments: [true, false])
+    func takingTheKeptOrTheLostValue(kept: Bool) throws {
+        let (_, _, hub, id) = try conflicted()
+        let conflict = try #require(try hub.conflicts().first)
+        let resolved = try hub.resolveConflict(conflict.id, with: kept ? .kept : .lost)
+        #expect(resolved["phone"] == (kept ? conflict.keptValue : conflict.lostValue))
+        #expect(try hub.record(id)?["phone"] == resolved["phone"])
+    }
+
     @Test func settingANewValueIsValidated() throws {
         let (_, _, hub, id) = try conflicted()
         let conflict = try #require(try hub.conflicts().first)

@@ -19,7 +19,9 @@ enum ConflictsCommand {
                 abstract: "settle a conflict with a new write that wins everywhere it replicates",
                 options: [
                     OptionSpec(
-                        "take", value: "local|remote", help: "keep the value this node had, or the one that arrived"),
+                        "take", value: "kept|lost",
+                        help: "confirm the kept value, or take the one set aside (local|remote: the value this node "
+                            + "had, or the one that arrived)"),
                     OptionSpec("set", value: "FIELD=VALUE", help: "write a new value instead"),
                 ],
                 arguments: [ArgumentSpec("ID", help: "the conflict's number")], run: resolve),
@@ -63,13 +65,24 @@ enum ConflictsCommand {
         for conflict in conflicts {
             table.append([
                 String(conflict.id), conflict.status, "\(conflict.collection.singular) \(conflict.recordID)",
-                conflict.field,
-                conflict.keptValue, conflict.lostValue, conflict.detectedAt,
+                conflict.field, side(conflict.keptValue, conflict.keptStamp),
+                side(conflict.lostValue, conflict.lostStamp),
+                String(conflict.detectedAt.prefix(19)).replacingOccurrences(of: "T", with: " "),
             ])
         }
         invocation.console.write(table.render())
         invocation.console.line("\(conflicts.count) \(invocation.flag("all") ? "" : "open ")conflict(s)")
         return ExitCode.success
+    }
+
+    /// A side of a conflict as people read it: "bj01 13900000001, 2026-11-24 10:02:03" (site, value, time of the
+    /// write, UTC), from the value and its stamp `site:counter@wall.logical`.
+    static func side(_ value: String, _ stamp: String) -> String {
+        let site = stamp.split(separator: ":").first.map(String.init) ?? "?"
+        let wall = stamp.split(separator: "@").last?.split(separator: ".").first.flatMap { UInt64($0) }
+        let time = wall.map { String(Timestamp.iso8601(milliseconds: $0).prefix(19)) }?
+            .replacingOccurrences(of: "T", with: " ")
+        return "\(site) \(value.isEmpty ? "(cleared)" : value)" + (time.map { ", \($0)" } ?? "")
     }
 
     static func resolve(_ invocation: Invocation) throws -> Int32 {
@@ -78,6 +91,8 @@ enum ConflictsCommand {
         }
         let resolution: NodeStore.Resolution
         switch (invocation.value("take"), invocation.value("set")) {
+        case ("kept"?, nil): resolution = .kept
+        case ("lost"?, nil): resolution = .lost
         case ("local"?, nil): resolution = .local
         case ("remote"?, nil): resolution = .remote
         case (nil, let assignment?):
@@ -92,8 +107,8 @@ enum ConflictsCommand {
                 throw CLIError.usage("conflict #\(number) is about '\(conflict.field)', not '\(field)'")
             }
             resolution = .value(String(assignment[assignment.index(after: equals)...]))
-        case (let take?, nil): throw CLIError.usage("--take must be local or remote, got '\(take)'")
-        default: throw CLIError.usage("give either --take local|remote or --set FIELD=VALUE")
+        case (let take?, nil): throw CLIError.usage("--take must be kept, lost, local or remote, got '\(take)'")
+        default: throw CLIError.usage("give either --take kept|lost or --set FIELD=VALUE")
         }
         let store = try invocation.openStore()
         let state = try store.resolveConflict(number, with: resolution)
@@ -119,8 +134,8 @@ enum ConflictsCommand {
         console.line("conflict #\(conflict.id) (\(conflict.status))")
         console.line("record:   \(conflict.collection.singular) \(conflict.recordID)")
         console.line("kind:     \(conflict.kind.rawValue), field \(conflict.field)")
-        console.line("kept:     \(conflict.keptValue)  [\(conflict.keptStamp)]")
-        console.line("lost:     \(conflict.lostValue)  [\(conflict.lostStamp)]")
+        console.line("kept:     \(side(conflict.keptValue, conflict.keptStamp))  [\(conflict.keptStamp)]")
+        console.line("lost:     \(side(conflict.lostValue, conflict.lostStamp))  [\(conflict.lostStamp)]")
         console.line("detected: \(conflict.detectedAt) while applying a change from \(conflict.peer)")
         if let resolvedAt = conflict.resolvedAt {
             console.line("resolved: \(resolvedAt) by \(conflict.resolvedBy ?? "?"): \(conflict.resolution ?? "")")

@@ -24,7 +24,11 @@ enum RecordCommands {
                 name: "show", abstract: "show one \(noun) with its version vector and field stamps",
                 discussion:
                     "A confidential or secret \(noun) is shown only with --purpose, which the audit trail keeps.",
-                options: [.purpose, .json], arguments: [ArgumentSpec("ID", help: "the \(noun)'s id")],
+                options: [.purpose, .json],
+                arguments: [
+                    ArgumentSpec(
+                        "ID", help: collection == .customers ? "the customer's id or 6-digit code" : "the \(noun)'s id")
+                ],
                 run: { try show(collection, $0) }),
             CommandSpec(
                 name: "list", abstract: "list \(collection.rawValue)",
@@ -105,7 +109,16 @@ enum RecordCommands {
     static func loadRecord(_ collection: RecordCollection, _ invocation: Invocation, store: NodeStore) throws
         -> RecordState
     {
-        let id = try RecordID(invocation.arguments[0])
+        let argument = invocation.arguments[0]
+        // A customer may be named by its 6-digit code as well (the live customer holding it).
+        if collection == .customers, argument.utf8.count == 6, argument.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            guard let id = try store.liveCustomerID(code: argument), let state = try store.record(id) else {
+                throw CLIError(
+                    exitCode: ExitCode.failure, message: "no live customer with code \(argument) on this node")
+            }
+            return state
+        }
+        let id = try RecordID(argument)
         guard let state = try store.record(id), state.collection == collection else {
             throw CLIError(exitCode: ExitCode.failure, message: "no \(collection.singular) with id \(id) on this node")
         }

@@ -8,4 +8,6 @@ public struct ChangeEntry: Sendable, Hashable {
     public var origin: String
     /// The record's full state.
     public var state: RecordState
+    /// When this node stored it (milliseconds since the epoch).
+    public var changedAt: Int64 = 0
 }

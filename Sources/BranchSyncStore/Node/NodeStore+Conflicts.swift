@@ -7,6 +7,10 @@ extension NodeStore {
         case local
         /// Keep the value that arrived from the peer.
         case remote
+        /// Keep the value the merge kept (the `kept` column).
+        case kept
+        /// Take the value the merge set aside (the `lost` column).
+        case lost
         /// Set the field to this value.
         case value(String)
     }
@@ -35,6 +39,12 @@ extension NodeStore {
             case .remote:
                 chosen = localSide == "kept" ? conflict.lostValue : conflict.keptValue
                 description = "took the remote value"
+            case .kept:
+                chosen = conflict.keptValue
+                description = "confirmed the kept value"
+            case .lost:
+                chosen = conflict.lostValue
+                description = "took the value set aside"
             case .value(let value):
                 chosen = value
                 description = "set a new value"

@@ -37,11 +37,14 @@ extension NodeStore {
     }
 
     /// Change-log entries after `seq`, oldest first.
-    public func changes(after seq: Int64, limit: Int = 1000) throws -> [ChangeEntry] {
-        try db.statement("SELECT seq, origin, state FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-            .rows([.integer(seq), .integer(Int64(limit))]) {
-                ChangeEntry(seq: $0.int(0), origin: $0.text(1), state: try Self.decodeState($0.blob(2)))
-            }
+    public func changes(after seq: Int64, limit: Int = 1000, newestFirst: Bool = false) throws -> [ChangeEntry] {
+        try db.statement(
+            "SELECT seq, origin, state, changed_at FROM records WHERE seq > ?1 ORDER BY seq "
+                + (newestFirst ? "DESC" : "") + " LIMIT ?2"
+        ).rows([.integer(seq), .integer(Int64(limit))]) {
+            ChangeEntry(
+                seq: $0.int(0), origin: $0.text(1), state: try Self.decodeState($0.blob(2)), changedAt: $0.int(3))
+        }
     }
 
     /// The highest change-log position used so far.
