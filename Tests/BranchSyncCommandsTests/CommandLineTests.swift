@@ -280,12 +280,24 @@ let tencent = "9144030071526726XG"
         let text = cli(["status"], data: data).out
         #expect(text.contains("9000 ms (WARNING: beyond 5000 ms)"))
         #expect(text.contains("2 site(s), 1 online, 0 caught up both ways"))
+        // The default fits 80 columns (the reasons go on lines of their own); --wide has the verify column.
+        let tableLines = text.split(separator: "\n").prefix { !$0.contains("site(s),") }
+        #expect(tableLines.allSatisfy { $0.count <= 80 }, "\(tableLines.filter { $0.count > 80 })")
+        #expect(text.contains("bj01: not caught up: never synced"))
+        #expect(cli(["status", "--wide"], data: data).out.contains("verified"))
         let grant = cli(["site", "grant", "bj01", "--class-access", "confidential"], data: data)
         #expect(
             grant.out
                 == "bj01: clearance internal -> confidential; records are backfilled or purged at once if it is "
                 + "connected, otherwise at its next sync\n")
         #expect(cli(["site", "grant", "zz01", "--class-access", "public"], data: data).status == 1)
+    }
+
+    /// `status --watch` says when each refresh was made.
+    @Test func watchedStatusShowsTheRefreshTime() {
+        #expect(
+            StatusCommand.watchHeader(at: "2026-11-24T19:51:38.123Z", interval: 2)
+                == "refreshed 2026-11-24 19:51:38 UTC, every 2 s (Ctrl-C stops)\n")
     }
 
     @Test func aSiteThatNeverSyncedIsNotCaughtUp() {

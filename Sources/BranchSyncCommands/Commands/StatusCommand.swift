@@ -16,8 +16,9 @@ enum StatusCommand {
             for this node. Reads the node's database, so it works while 'branchsync run' is running.
             """,
         options: [
-            .json, .flag("watch", help: "refresh until interrupted"),
+            .json, .flag("watch", help: "refresh until interrupted (the time of each refresh is shown)"),
             OptionSpec("interval", value: "SECONDS", help: "refresh interval for --watch (default 2)"),
+            .flag("wide", help: "more columns (verified, full reasons); the default fits 80 columns"),
         ],
         run: run)
 
@@ -25,8 +26,11 @@ enum StatusCommand {
         let interval = Double(try invocation.integer("interval", default: 2))
         let store = try invocation.openStore()
         repeat {
-            let text = invocation.flag("json") ? try json(store) : try table(store)
-            if invocation.flag("watch") && !invocation.flag("json") { invocation.console.write("\u{1B}[H\u{1B}[2J") }
+            var text = invocation.flag("json") ? try json(store) : try table(store, wide: invocation.flag("wide"))
+            if invocation.flag("watch") && !invocation.flag("json") {
+                invocation.console.write("\u{1B}[H\u{1B}[2J")
+                text = watchHeader(at: Timestamp.nowISO8601(), interval: interval) + text
+            }
             invocation.console.write(text)
             invocation.console.flush()
             if invocation.flag("watch") { Thread.sleep(forTimeInterval: max(0.2, interval)) }
@@ -42,7 +46,7 @@ enum StatusCommand {
         (site.peer.clockSkewMilliseconds?.magnitude ?? 0) > SessionOptions().clockSkewWarning.magnitude
     }
 
-    static func table(_ store: NodeStore) throws -> String {
+    static func table(_ store: NodeStore, wide: Bool = false) throws -> String {
         let identity = store.identity
         let counts = try store.counts()
         let sites = try sites(store)
@@ -52,8 +56,8 @@ enum StatusCommand {
         let documents = counts[.documents]?.live ?? 0
         var out =
             "\(identity.role.rawValue) \(identity.site) — \(customers) customer\(customers == 1 ? "" : "s"), "
-            + "\(documents) document\(documents == 1 ? "" : "s"), log at seq \(try store.lastSeq()); "
-            + "\(conflicts) open conflict(s), \(quarantined) quarantined\n"
+            + "\(documents) document\(documents == 1 ? "" : "s"); \(conflicts) open conflict(s), "
+            + "\(quarantined) quarantined\nlog at seq \(try store.lastSeq())\n"
         let leads = try store.openLeadCount()
         if leads > 0 {
             out += "\(leads) open suspicious-customer lead(s) to investigate: see 'branchsync suspicious list'\n"
@@ -72,15 +76,33 @@ enum StatusCommand {
             let branches = sites.filter {
                 $0.peer.role == .branch && $0.peer.retiredAt == nil && $0.peer.revokedAt == nil
             }
-            var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])
-            for site in branches {
-                table.append([
-                    site.peer.site.rawValue, site.connection, PeerHealth.age(site.lastSeenSecondsAgo),
-                    lag(site.toSite, site.toSiteLagSeconds), lag(site.fromSite, site.fromSiteLagSeconds),
-                    site.notCaughtUpBecause.map { "no: \($0)" } ?? "yes", verified(site), issues(site),
-                ])
+            if wide {
+                var table = TextTable(
+                    ["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])
+                for site in branches {
+                    table.append([
+                        site.peer.site.rawValue, site.connection, PeerHealth.age(site.lastSeenSecondsAgo),
+                        lag(site.toSite, site.toSiteLagSeconds), lag(site.fromSite, site.fromSiteLagSeconds),
+                        site.notCaughtUpBecause.map { "no: \($0)" } ?? "yes", verified(site), issues(site),
+                    ])
+                }
+                out += table.render()
+            } else {
+                // 80 columns: short cells; why a site is not caught up goes on a line of its own.
+                var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "issues"])
+                for site in branches {
+                    table.append([
+                        String(site.peer.site.rawValue.prefix(12)), shortConnection(site),
+                        PeerHealth.age(site.lastSeenSecondsAgo), lag(site.toSite, site.toSiteLagSeconds),
+                        lag(site.fromSite, site.fromSiteLagSeconds), site.caughtUp ? "yes" : "no",
+                        String(issues(site).prefix(18)),
+                    ])
+                }
+                out += table.render()
+                for site in branches {
+                    if let reason = site.notCaughtUpBecause { out += "\(site.peer.site): not caught up: \(reason)\n" }
+                }
             }
-            out += table.render()
             out +=
                 "\(branches.count) site(s), \(branches.filter(\.isLive).count) online, "
                 + "\(branches.filter(\.caughtUp).count) caught up both ways\n"
@@ -123,6 +145,19 @@ enum StatusCommand {
             out += "caught up:         no: never synced\n"
         }
         return out
+    }
+
+    /// The line above each refresh of `--watch`: when it was made (UTC) and how often.
+    static func watchHeader(at iso: String, interval: Double) -> String {
+        "refreshed \(iso.prefix(19).replacingOccurrences(of: "T", with: " ")) UTC, every \(Int(interval)) s "
+            + "(Ctrl-C stops)\n"
+    }
+
+    /// `online`, `stale`, `offline` or `never`: the state without its date (the `seen` column has the age).
+    static func shortConnection(_ site: PeerHealth) -> String {
+        guard site.peer.stateSince != nil else { return "never" }
+        if site.peer.online { return site.isLive ? "online" : "stale" }
+        return "offline"
     }
 
     static func lag(_ count: Int64, _ seconds: Int64?) -> String {
