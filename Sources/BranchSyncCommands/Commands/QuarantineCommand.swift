@@ -22,6 +22,10 @@ enum QuarantineCommand {
             CommandSpec(
                 name: "drop", abstract: "set a change aside for good once looked at (clears a site's flag)",
                 arguments: [ArgumentSpec("ID", help: "the change's number")], run: drop),
+            CommandSpec(
+                name: "retry",
+                abstract: "judge a held or invalid change again now (hub), e.g. once what it waited for arrived",
+                arguments: [ArgumentSpec("ID", help: "the change's number")], run: retry),
         ])
 
     static func number(_ invocation: Invocation) throws -> Int64 {
@@ -90,6 +94,18 @@ enum QuarantineCommand {
         } else {
             invocation.console.line("values: (the state did not decode)")
         }
+        return ExitCode.success
+    }
+
+    static func retry(_ invocation: Invocation) throws -> Int32 {
+        let store = try invocation.openStore()
+        let id = try number(invocation)
+        if let still = try store.retryQuarantined(id) {
+            invocation.console.line("change #\(id) is still kept aside (as #\(still.row)): \(still.reason)")
+            return ExitCode.failure
+        }
+        invocation.pokeDaemon()
+        invocation.console.line("change #\(id) was judged again and taken in")
         return ExitCode.success
     }
 

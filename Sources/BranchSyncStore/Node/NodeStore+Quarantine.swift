@@ -69,6 +69,51 @@ extension NodeStore {
         }
     }
 
+    /// Judges a held or invalid change again now (hub only), as if it had just arrived: after the record it waited for
+    /// arrived, or the hub learned the writes it claimed. Audited.
+    /// - Returns: `nil` when it was taken in (or changed nothing), or the number of the quarantine row that holds it
+    ///   now, with its reason.
+    /// - Throws: ``StorageError`` `.notFound`, or `.invalidOperation` for a refused change (its compensating write
+    ///   already brought the sender back: there is nothing to take in) or one already settled.
+    public func retryQuarantined(_ id: Int64) throws -> (row: Int64, reason: String)? {
+        guard identity.role == .hub else {
+            throw StorageError(
+                code: .invalidOperation,
+                message: "the hub refused these changes; change the record again here and sync (retry runs at the hub)")
+        }
+        return try journaled { journal in
+            guard
+                let (peerText, kind, status) = try db.statement(
+                    "SELECT peer, kind, status FROM quarantine WHERE id = ?1"
+                ).firstRow([.integer(id)], { ($0.text(0), $0.text(1), $0.text(2)) })
+            else { throw StorageError(code: .notFound, message: "no quarantined change #\(id) on this node") }
+            guard status == "open" || status == "held" else {
+                throw StorageError(code: .invalidOperation, message: "quarantined change #\(id) is already \(status)")
+            }
+            guard kind == "held" || kind == "invalid", let sender = try? SiteID(peerText) else {
+                throw StorageError(
+                    code: .invalidOperation,
+                    message: "change #\(id) was refused and answered with a compensating write that \(peerText) took; "
+                        + "there is nothing to take in (drop it once looked at)")
+            }
+            let before = try db.statement("SELECT coalesce(max(id), 0) FROM quarantine").firstRow { $0.int(0) } ?? 0
+            try RemoteApplier.batch(journal: journal, peer: sender, policy: .hub(clearance: .internal)) {
+                try $0.retry(row: id)
+            }
+            try journal.audit(
+                action: "retry", collection: nil, recordID: nil,
+                detail: "quarantined \(kind) change #\(id) from \(peerText) judged again by an operator")
+            if let held = try db.statement("SELECT status, reason FROM quarantine WHERE id = ?1").firstRow(
+                [.integer(id)], { ($0.text(0), $0.text(1)) }), held.0 == "held"
+            {
+                return (id, held.1)
+            }
+            return try db.statement(
+                "SELECT id, reason FROM quarantine WHERE id > ?1 AND status IN ('open', 'held') ORDER BY id LIMIT 1"
+            ).firstRow([.integer(before)]) { ($0.int(0), $0.text(1)) }
+        }
+    }
+
     /// Open conflicts, quarantined changes (refused or invalid), causally invalid changes alone (the site is flagged)
     /// and held changes, per peer, for `status`.
     public func openIssuesByPeer() throws -> [String: PeerIssues] {

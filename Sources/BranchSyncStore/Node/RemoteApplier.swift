@@ -238,6 +238,21 @@ final class RemoteApplier {
         try readmit(where: "q.awaits = ?1", [.text(id.description)])
     }
 
+    /// Judges one quarantined state again (an operator's `quarantine retry`), whatever kept it aside.
+    func retry(row: Int64) throws {
+        let found = try db.statement(
+            "SELECT q.peer, q.state, p.clearance FROM quarantine q JOIN peers p ON p.site = q.peer WHERE q.id = ?1"
+        ).firstRow([.integer(row)]) { ($0.text(0), $0.blob(1), $0.text(2)) }
+        guard let (peerText, bytes, clearanceText) = found, let sender = try? SiteID(peerText),
+            let state = try? RecordState(decoding: bytes)
+        else {
+            throw StorageError(code: .invalidOperation, message: "quarantined change #\(row) holds no state to judge")
+        }
+        try judge(
+            state, bytes: bytes, from: sender,
+            clearance: Classification(rawValue: clearanceText) ?? Scope.defaultClearance, held: row)
+    }
+
     /// Judges every held state again (the hub started recovering: claims it held are now taken in).
     func readmitAllHeld() throws {
         try readmit(where: "1", [])
