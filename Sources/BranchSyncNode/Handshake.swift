@@ -65,8 +65,13 @@ enum HubHandshake {
 
     /// The site is enrolled as a branch (the gate's cache may be a moment behind a `site remove`).
     static func checkEnrolled(_ site: SiteID, store: NodeStore) throws {
-        guard let peer = try store.peer(site), peer.role == .branch else {
+        guard let peer = try store.peer(site), peer.role == .branch, peer.retiredAt == nil, peer.revokedAt == nil
+        else {
             throw WireError(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
+        }
+        // Disabled for now: the branch keeps retrying, and comes back once an operator enables it.
+        if let disabledAt = peer.disabledAt {
+            throw WireError(.tryLater, "site \(site) was disabled by an operator at \(disabledAt); retrying later")
         }
     }
 
@@ -97,6 +102,8 @@ enum HubHandshake {
         let plan = ResumePlan(hub: welcomed.hubState, branch: cursor.resume, flags: welcomed.flags)
         try store.recordResume(ResumeOutcome(plan, peer: cursor.resume, atHub: true), peer: site)
         // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
+        // Access may have changed while the site logged in: judged again here, before the session begins.
+        try checkEnrolled(site, store: store)
         guard let current = try store.peer(site) else {
             throw WireError(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
         }

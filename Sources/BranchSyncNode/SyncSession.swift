@@ -142,6 +142,9 @@ final class SyncSession {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
             accessEpoch = peer.accessEpoch
+            if isHub, let denied = peer.accessDenied {
+                throw WireError(.authenticationFailed, "site \(session.peer) \(denied)")
+            }
         }
         if !isHub {
             try store.completePendingPurges(peerApplied: peerApplied)
@@ -240,7 +243,7 @@ final class SyncSession {
     private func wokenUp() throws {
         stream.logMoved()
         if !isHub { try store.shipAuditTrail() }
-        if isHub, let peer = try store.peer(session.peer), peer.accessEpoch != accessEpoch {
+        if isHub, let peer = try store.peer(session.peer), peer.accessEpoch != accessEpoch || peer.accessDenied != nil {
             // An operator changed the site's access (disabled, revoked, retired, a new secret): its session ends now,
             // not at its next login, which is judged under the new rules.
             throw WireError(

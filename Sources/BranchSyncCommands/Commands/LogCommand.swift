@@ -21,6 +21,7 @@ enum LogCommand {
         let paging = invocation.value("since") != nil
         let since = try invocation.integer("since", default: 0)
         let limit = try invocation.integer("limit", default: paging ? 1000 : 50)
+        guard limit >= 1 else { throw CLIError.usage("--limit must be at least 1, got \(limit)") }
         let store = try invocation.openStore()
         let entries = try store.changes(after: since, limit: Int(limit), newestFirst: !paging)
         if invocation.flag("json") {

@@ -112,7 +112,14 @@ enum RecordCommands {
         let argument = invocation.arguments[0]
         // A customer may be named by its 6-digit code as well (the live customer holding it).
         if collection == .customers, argument.utf8.count == 6, argument.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-            guard let id = try store.liveCustomerID(code: argument), let state = try store.record(id) else {
+            let holders = try store.liveCustomerIDs(code: argument)
+            guard holders.count <= 1 else {
+                throw CLIError(
+                    exitCode: ExitCode.failure,
+                    message: "\(holders.count) live customers have code \(argument) (a suspicious-customer lead): "
+                        + "name one by id: " + holders.map(\.description).joined(separator: ", "))
+            }
+            guard let id = holders.first, let state = try store.record(id) else {
                 throw CLIError(
                     exitCode: ExitCode.failure, message: "no live customer with code \(argument) on this node")
             }

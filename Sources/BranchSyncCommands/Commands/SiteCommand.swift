@@ -124,7 +124,8 @@ enum SiteCommand {
         let what: String
         switch change {
         case .disable: what = "disabled \(site): it cannot sync until 'branchsync site enable \(site)'"
-        case .enable: what = "enabled \(site): it syncs again at its next connection"
+        case .enable:
+            what = "enabled \(site): it syncs again at its next connection (a running daemon retries by itself)"
         case .revoke: what = "revoked \(site): its secret no longer works; its records stay"
         }
         invocation.console.line(what)

@@ -23,7 +23,11 @@ enum StatusCommand {
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
-        let interval = Double(try invocation.integer("interval", default: 2))
+        let seconds = try invocation.integer("interval", default: 2)
+        guard (1...86_400).contains(seconds) else {
+            throw CLIError.usage("--interval must be from 1 to 86400 seconds, got \(seconds)")
+        }
+        let interval = Double(seconds)
         let store = try invocation.openStore()
         repeat {
             var text = invocation.flag("json") ? try json(store) : try table(store, wide: invocation.flag("wide"))
@@ -92,10 +96,10 @@ enum StatusCommand {
                 var table = TextTable(["site", "state", "seen", "to site", "from site", "caught up", "issues"])
                 for site in branches {
                     table.append([
-                        String(site.peer.site.rawValue.prefix(12)), shortConnection(site),
+                        String(site.peer.site.rawValue.prefix(10)), shortConnection(site),
                         PeerHealth.age(site.lastSeenSecondsAgo), lag(site.toSite, site.toSiteLagSeconds),
                         lag(site.fromSite, site.fromSiteLagSeconds), site.caughtUp ? "yes" : "no",
-                        String(issues(site).prefix(18)),
+                        String(issues(site).prefix(14)),
                     ])
                 }
                 out += table.render()

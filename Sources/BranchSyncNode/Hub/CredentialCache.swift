@@ -24,10 +24,11 @@ final class CredentialCache: @unchecked Sendable {
     /// `data_version` check, which reads no page).
     func verifier(for site: SiteID) -> SiteCredentials.Verifier? {
         lock.withLock {
-            try? reloadIfChanged()
+            // Fails closed: verifiers that could not be reloaded might include a revoked one.
+            do { try reloadIfChanged() } catch { return nil }
             if let known = verifiers[site] { return known }
-            guard let peer = try? store?.peer(site), peer.role == .branch, peer.accessDenied == nil,
-                let storedKey = peer.storedKey, let serverKey = peer.serverKey
+            guard let peer = try? store?.peer(site), peer.role == .branch, peer.retiredAt == nil,
+                peer.revokedAt == nil, let storedKey = peer.storedKey, let serverKey = peer.serverKey
             else { return nil }
             let verifier = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
             verifiers[site] = verifier
@@ -46,7 +47,7 @@ final class CredentialCache: @unchecked Sendable {
         let current = try store.dataVersion()
         guard current != version else { return }
         var loaded: [SiteID: SiteCredentials.Verifier] = [:]
-        for peer in try store.peers() where peer.role == .branch && peer.accessDenied == nil {
+        for peer in try store.peers() where peer.role == .branch && peer.retiredAt == nil && peer.revokedAt == nil {
             guard let storedKey = peer.storedKey, let serverKey = peer.serverKey else { continue }
             loaded[peer.site] = SiteCredentials.Verifier(storedKey: storedKey, serverKey: serverKey)
         }

@@ -40,7 +40,9 @@ extension LocalWriter {
             throw StorageError(code: .invalidOperation, message: "a site cannot be its own successor")
         }
         if successor != store.identity.site {
-            guard let next = try store.peer(successor), next.role == .branch, next.retiredAt == nil else {
+            guard let next = try store.peer(successor), next.role == .branch, next.retiredAt == nil,
+                next.revokedAt == nil
+            else {
                 throw StorageError(
                     code: .invalidOperation,
                     message: "the successor \(successor) is neither this hub nor an enrolled branch that is not retired"

@@ -49,6 +49,8 @@ extension NodeStore {
             }
             try auditEvent(action: "site-\(change.rawValue)", detail: "site \(site)")
         }
+        // A revoked site owes no resync: it may have been the last one a recovering hub waited for.
+        if change == .revoke { try endRecoveryIfNothingOwed() }
     }
 
     /// Gives a branch a new secret's verifier (hub only): the old secret stops working and a connected session ends;

@@ -52,6 +52,13 @@ extension NodeStore {
         Int64(try Self.readMeta(db)["last_seq"] ?? "0") ?? 0
     }
 
+    /// Every live customer with the given code (more than one is a suspicious-customer lead), at most 20.
+    public func liveCustomerIDs(code: String) throws -> [RecordID] {
+        try db.statement(
+            "SELECT id FROM records WHERE code = ?1 AND collection = 'customers' AND deleted = 0 ORDER BY id LIMIT 20"
+        ).rows([.text(code)]) { try RecordID($0.text(0)) }
+    }
+
     /// The id of a live customer with the given code, if any (no decoding: the hot path of imports).
     public func liveCustomerID(code: String) throws -> RecordID? {
         try db.statement(

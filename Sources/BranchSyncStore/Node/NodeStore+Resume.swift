@@ -153,8 +153,17 @@ extension NodeStore {
     /// - Returns: whether the hub stopped recovering.
     @discardableResult
     public func completeResync(with peer: SiteID) throws -> Bool {
-        let ended = try db.write { () throws -> Bool in
+        try db.write {
             try db.statement("UPDATE peers SET resync_pending = 0 WHERE site = ?1").run([.text(peer.rawValue)])
+        }
+        return try endRecoveryIfNothingOwed()
+    }
+
+    /// Ends the hub's recovery once no branch owes it a resync any more (the last one resynced, or was revoked).
+    /// - Returns: whether the recovery ended now.
+    @discardableResult
+    func endRecoveryIfNothingOwed() throws -> Bool {
+        let ended = try db.write { () throws -> Bool in
             guard try metadata(Self.recoveringKey) != nil else { return false }
             let pending = try db.statement("SELECT count(*) FROM peers WHERE resync_pending = 1").firstRow { $0.int(0) }
             guard pending == 0 else { return false }

@@ -248,6 +248,8 @@ final class RemoteApplier {
         else {
             throw StorageError(code: .invalidOperation, message: "quarantined change #\(row) holds no state to judge")
         }
+        // Judged as a held row: if it must wait now, it waits like any held change (and is re-admitted by itself).
+        try db.statement("UPDATE quarantine SET status = 'held' WHERE id = ?1").run([.integer(row)])
         try judge(
             state, bytes: bytes, from: sender,
             clearance: Classification(rawValue: clearanceText) ?? Scope.defaultClearance, held: row)
