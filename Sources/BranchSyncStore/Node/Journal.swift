@@ -130,15 +130,7 @@ final class Journal {
     /// the freed space is zeroed; the write-ahead log is truncated once the transaction commits
     /// (``NodeStore/checkpointAfterWipe()``).
     private func wipeRemnants(of id: RecordID, attachment: String?) throws {
-        if let attachment {
-            try db.statement(
-                "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM records WHERE attachment = ?1)"
-            ).run([.text(attachment)])
-        }
-        try db.statement("DELETE FROM conflicts WHERE record_id = ?1").run([.text(id.description)])
-        try db.statement(
-            "UPDATE quarantine SET state = x'', status = 'wiped', notice_seq = NULL WHERE record_id = ?1"
-        ).run([.text(id.description)])
+        try store.removeRemnants(of: id, attachment: attachment)
         store.wipedSinceCheckpoint = true
     }
 

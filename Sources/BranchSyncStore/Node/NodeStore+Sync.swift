@@ -208,20 +208,27 @@ extension NodeStore {
     }
 
     private func remove(_ state: RecordState, on peer: SiteID) throws {
-        let attachment = state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil
         try db.statement("DELETE FROM records WHERE id = ?1").run([.text(state.id.description)])
-        // Nothing of a record out of this site's scope stays behind: conflict rows, quarantined states, its file.
-        try db.statement("DELETE FROM conflicts WHERE record_id = ?1").run([.text(state.id.description)])
+        // Nothing of a record out of this site's scope stays behind.
+        try removeRemnants(
+            of: state.id, attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
+        try auditEvent(
+            action: "purge", detail: "removed on request of \(peer): out of this site's scope", recordID: state.id,
+            collection: state.collection)
+    }
+
+    /// Removes what holds a record's values outside its row, for a record destroyed or purged here: its conflict rows
+    /// (both sides' values), its quarantined states (kept as wiped rows, without the state), and its attachment's
+    /// bytes unless another record refers to the same file.
+    func removeRemnants(of id: RecordID, attachment: String?) throws {
+        try db.statement("DELETE FROM conflicts WHERE record_id = ?1").run([.text(id.description)])
         try db.statement("UPDATE quarantine SET state = x'', status = 'wiped', notice_seq = NULL WHERE record_id = ?1")
-            .run([.text(state.id.description)])
+            .run([.text(id.description)])
         if let attachment {
             try db.statement(
                 "DELETE FROM blobs WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM records WHERE attachment = ?1)"
             ).run([.text(attachment)])
         }
-        try auditEvent(
-            action: "purge", detail: "removed on request of \(peer): out of this site's scope", recordID: state.id,
-            collection: state.collection)
     }
 
     /// Stores an attachment received from a peer after checking that its bytes have the SHA-256 they claim.
