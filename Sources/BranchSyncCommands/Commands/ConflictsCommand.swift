@@ -67,7 +67,7 @@ enum ConflictsCommand {
                 String(conflict.id), conflict.status, "\(conflict.collection.singular) \(conflict.recordID)",
                 conflict.field, side(conflict.keptValue, conflict.keptStamp),
                 side(conflict.lostValue, conflict.lostStamp),
-                String(conflict.detectedAt.prefix(19)).replacingOccurrences(of: "T", with: " "),
+                Timestamp.readable(conflict.detectedAt),
             ])
         }
         invocation.console.write(table.render())
@@ -80,8 +80,7 @@ enum ConflictsCommand {
     static func side(_ value: String, _ stamp: String) -> String {
         let site = stamp.split(separator: ":").first.map(String.init) ?? "?"
         let wall = stamp.split(separator: "@").last?.split(separator: ".").first.flatMap { UInt64($0) }
-        let time = wall.map { String(Timestamp.iso8601(milliseconds: $0).prefix(19)) }?
-            .replacingOccurrences(of: "T", with: " ")
+        let time = wall.map { Timestamp.readable(Timestamp.iso8601(milliseconds: $0)) }
         return "\(site) \(value.isEmpty ? "(cleared)" : value)" + (time.map { ", \($0)" } ?? "")
     }
 

@@ -39,7 +39,7 @@ enum ReportCommand {
             throw CLIError.usage(
                 "--by must be one of \(dimensions.map(\.rawValue).joined(separator: ", ")), got '\(byName)'")
         }
-        let today = String(Timestamp.nowISO8601().prefix(10))
+        let today = Timestamp.today()
         let fromText = invocation.value("from") ?? String(today.prefix(8)) + "01"
         let toText = invocation.value("to") ?? today
         let from: UInt64

@@ -49,7 +49,7 @@ enum RetentionCommands {
         ])
 
     static func due(_ invocation: Invocation) throws -> Int32 {
-        let date = invocation.value("before") ?? String(Timestamp.nowISO8601().prefix(10))
+        let date = invocation.value("before") ?? Timestamp.today()
         do { try CalendarDate.validate(date, field: "before") } catch {
             throw CLIError.usage("--before: \(error.message)")
         }

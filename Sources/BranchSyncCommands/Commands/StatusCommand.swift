@@ -66,7 +66,7 @@ enum StatusCommand {
         if leads > 0 {
             out += "\(leads) open suspicious-customer lead(s) to investigate: see 'branchsync suspicious list'\n"
         }
-        let due = try store.retentionDueCount(before: String(Timestamp.nowISO8601().prefix(10)))
+        let due = try store.retentionDueCount(before: Timestamp.today())
         if due > 0 {
             out += "\(due) record(s) past their retention date: see 'branchsync retention due'\n"
         }
@@ -153,7 +153,7 @@ enum StatusCommand {
 
     /// The line above each refresh of `--watch`: when it was made (UTC) and how often.
     static func watchHeader(at iso: String, interval: Double) -> String {
-        "refreshed \(iso.prefix(19).replacingOccurrences(of: "T", with: " ")) UTC, every \(Int(interval)) s "
+        "refreshed \(Timestamp.readable(iso)) UTC, every \(Int(interval)) s "
             + "(Ctrl-C stops)\n"
     }
 
@@ -255,7 +255,7 @@ enum StatusCommand {
             ("openConflicts", String(sites.reduce(0) { $0 + $1.issues.conflicts })),
             ("quarantined", String(sites.reduce(0) { $0 + $1.issues.quarantined })),
             ("openLeads", String(try store.openLeadCount())),
-            ("retentionDue", String(try store.retentionDueCount(before: String(Timestamp.nowISO8601().prefix(10))))),
+            ("retentionDue", String(try store.retentionDueCount(before: Timestamp.today()))),
             ("recovering", try store.metadata(NodeStore.recoveringKey) != nil ? "true" : "false"),
             ("peers", CanonicalJSON.array(entries)),
             (

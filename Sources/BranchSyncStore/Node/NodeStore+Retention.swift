@@ -40,7 +40,7 @@ extension NodeStore {
                 "SELECT state FROM records WHERE retain_until < ?1 AND deleted = 0 AND collection IN ('customers', 'documents')"
             ).forEachRow([.text(date)]) { row in
                 let state = try Self.decodeState(row.blob(0))
-                guard let until = state[RecordSchema.retainUntilField], until < date else { return }
+                guard let until = state[RecordSchema.retainUntilField] else { return }
                 due.append(
                     RetentionItem(
                         id: state.id, collection: state.collection, owner: state.owner,

@@ -12,6 +12,16 @@ public enum Timestamp {
         iso8601(milliseconds: nowMilliseconds())
     }
 
+    /// Today's UTC date, `YYYY-MM-DD` (retention dates and report periods compare with it as text).
+    public static func today() -> String {
+        String(nowISO8601().prefix(10))
+    }
+
+    /// An ISO 8601 time as people read it: `2026-11-24 10:02:03` (UTC, to the second).
+    public static func readable(_ iso: String) -> String {
+        iso.prefix(19).replacingOccurrences(of: "T", with: " ")
+    }
+
     /// A Unix time in milliseconds as ISO 8601 UTC with milliseconds (formatted by hand: this runs per audit row).
     public static func iso8601(milliseconds: UInt64) -> String {
         var seconds = time_t(milliseconds / 1000)
