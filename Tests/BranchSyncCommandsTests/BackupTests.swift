@@ -208,18 +208,17 @@ import Testing
             ["document", "add", "--title", "t", "--kind", "market", "--type", "report", "--file", file], data: data)
         try #require(customer.status == 0 && document.status == 0)
         #expect(cli(["check"], data: data).status == 0)
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        sqlite.arguments = [
-            NodeStore.databasePath(in: data),
-            """
-            UPDATE records SET class = 'public' WHERE collection = 'customers';
-            UPDATE blobs SET data = CAST('changed' AS BLOB);
-            UPDATE digest_buckets SET records = records + 1 WHERE bucket = (SELECT min(bucket) FROM digest_buckets);
-            """,
-        ]
-        try sqlite.run()
-        sqlite.waitUntilExit()
+        let damage = try runProgram(
+            "/usr/bin/sqlite3",
+            [
+                NodeStore.databasePath(in: data),
+                """
+                UPDATE records SET class = 'public' WHERE collection = 'customers';
+                UPDATE blobs SET data = CAST('changed' AS BLOB);
+                UPDATE digest_buckets SET records = records + 1 WHERE bucket = (SELECT min(bucket) FROM digest_buckets);
+                """,
+            ])
+        #expect(damage.status == 0, "\(damage.output)")
         let result = cli(["check", "--json"], data: data)
         #expect(result.status == 1)
         let report = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any]

@@ -57,6 +57,20 @@ func runBinary(_ arguments: [String], data: String, environment: [String: String
         err: String(decoding: errData, as: UTF8.self), signal: signalled ? process.terminationStatus : nil)
 }
 
+/// Runs a program to its end with standard output and error in one text, as a terminal would show them.
+func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, text)
+}
+
 /// The port a daemon started with `--port-file FILE` wrote there, once it has (`nil` after `timeout` seconds).
 func portWritten(to file: String, timeout: Double = 20) -> UInt16? {
     var port: UInt16?

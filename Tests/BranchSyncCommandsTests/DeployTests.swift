@@ -24,15 +24,7 @@ import Testing
         let full = try String(
             contentsOf: source.appendingPathComponent("branchsync-backup-full.service"), encoding: .utf8)
         #expect(full.contains("backup --to /var/backups/branchsync --full"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.systemdAnalyze)
-        process.arguments = ["verify"] + units.map { directory.file($0) }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = errors
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && output.isEmpty, "\(output)")
+        let (status, output) = try runProgram(Self.systemdAnalyze, ["verify"] + units.map { directory.file($0) })
+        #expect(status == 0 && output.isEmpty, "\(output)")
     }
 }

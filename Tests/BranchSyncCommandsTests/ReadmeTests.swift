@@ -44,16 +44,8 @@ import Testing
             script +=
                 "\(safe)\nstatus=$?; [ $status -eq \(expected) ] || { echo \"command \(index + 1) exited $status\"; exit 1; }\n"
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        let (status, text) = try runProgram("/bin/bash", ["-c", script])
+        #expect(status == 0, "\(text)")
         #expect(text.contains("expected 'B'"), "the refused credit code is explained")
     }
 }
