@@ -71,7 +71,8 @@ enum HubHandshake {
         }
         // Disabled for now: the branch keeps retrying, and comes back once an operator enables it.
         if let disabledAt = peer.disabledAt {
-            throw WireError(.tryLater, "site \(site) was disabled by an operator at \(disabledAt); retrying later")
+            throw WireError(
+                .tryLater, "site \(site) is disabled at the hub (since \(disabledAt)); it retries until 'site enable'")
         }
     }
 
@@ -85,7 +86,8 @@ enum HubHandshake {
         }
         let positions = try store.resumePositions(for: site)
         let hubState = ResumeState(positions)
-        let flags = positions.resyncPending ? Welcome.fullResync : 0
+        let stale = try store.peer(site)?.staleSince != nil
+        let flags = positions.resyncPending ? Welcome.fullResync | (stale ? Welcome.staleSite : 0) : 0
         connection.send(
             .welcome(
                 Welcome(

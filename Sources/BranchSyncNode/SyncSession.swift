@@ -11,6 +11,8 @@ public struct SessionSummary: Sendable, Hashable {
     public var auditBlocksSent = 0
     public var purgesSent = 0
     public var purgesReceived = 0
+    /// Records forgotten because the hub collected them: told (hub) or dropped (branch).
+    public var forgotten = 0
     public var received = 0
     public var applied = 0
     public var quarantined = 0
@@ -97,6 +99,8 @@ final class SyncSession {
     private var verifySchedule: VerifySchedule
     private var nextRound: UInt64 = 1
     private var verifiedOnce = false
+    /// Hub: the settled position last stored for the peer (``NodeStore/recordSettled(_:upTo:)``).
+    private var settledRecorded: Int64 = 0
     /// This node's records as verify compares them: the peer's scope at the hub, with its clearance as of now.
     private var digests: ReplicaDigests {
         ReplicaDigests(store: store, scope: session.clearance.map { .site(session.peer, clearance: $0) } ?? .all)
@@ -270,6 +274,13 @@ final class SyncSession {
     // MARK: Caught up
 
     private func caughtUpBothWays(now: UInt64) throws {
+        // Both sides caught up: the site applied this hub's log up to `peerApplied`, and the hub applied every change
+        // the site made before (its merges of ours included), so no tombstone up to there can meet a concurrent
+        // change of this site any more (tombstone collection, Protocol.md §9.7).
+        if isHub && stream.peerApplied > settledRecorded {
+            try store.recordSettled(session.peer, upTo: stream.peerApplied)
+            settledRecorded = stream.peerApplied
+        }
         if isHub && session.fullResync {
             session.fullResync = false
             if try store.completeResync(with: session.peer) {
@@ -363,6 +374,16 @@ final class SyncSession {
                 stream.recordsChangedByPeer()
                 verifySchedule.noteChange()
                 if removed > 0 { logger.info("records purged", [("count", String(removed))]) }
+            case .forget(let forget):
+                guard !isHub else { throw protocolViolation("a branch may not send FORGET") }
+                let dropped = try store.forgetCollected(
+                    forget.entries.map { (id: $0.id, vector: $0.vector) }, by: session.peer)
+                summary.forgotten += dropped
+                if dropped > 0 {
+                    stream.recordsChangedByPeer()
+                    verifySchedule.noteChange()
+                    logger.info("dropped records the hub collected after their deletion", [("count", String(dropped))])
+                }
             case .ack(let ack):
                 try acknowledge(ack)
             case .blob(let blob):
@@ -509,6 +530,14 @@ final class SyncSession {
         if !result.purges.isEmpty {
             connection.send(.purge(Purge(ids: result.purges)))
             summary.purgesSent += result.purges.count
+        }
+        if !result.forgotten.isEmpty {
+            connection.send(
+                .forget(Forget(entries: result.forgotten.map { Forget.Entry(id: $0.id, vector: $0.vector) })))
+            summary.forgotten += result.forgotten.count
+            logger.info(
+                "the site sent old copies of records this hub collected; told it to forget them",
+                [("count", String(result.forgotten.count))])
         }
         if result.quarantined > 0 {
             logger.warning(

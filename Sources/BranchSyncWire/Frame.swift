@@ -12,6 +12,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case ack = 0x12
     case blob = 0x13
     case refused = 0x14
+    case forget = 0x15
     case ping = 0x20
     case pong = 0x21
     case error = 0x30

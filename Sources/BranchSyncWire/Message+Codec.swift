@@ -45,6 +45,12 @@ extension Message {
         case .purge(let m):
             w.writeVarint(UInt64(m.ids.count))
             for id in m.ids { w.writeRaw(id.bytes) }
+        case .forget(let m):
+            w.writeVarint(UInt64(m.entries.count))
+            for entry in m.entries {
+                w.writeRaw(entry.id.bytes)
+                entry.vector.encode(into: &w)
+            }
         case .ack(let m):
             w.writeVarint(m.upTo)
         case .blob(let m):
@@ -161,7 +167,9 @@ extension Message {
             let signature = try r.readRaw(count: nonceLength)
             let resume = try ResumeState.decode(from: &r)
             let flags = try r.readByte()
-            guard flags & ~Welcome.fullResync == 0 else { throw MalformedDataError("unknown WELCOME flags \(flags)") }
+            guard flags & ~Welcome.knownFlags == 0,
+                flags & Welcome.staleSite == 0 || flags & Welcome.fullResync != 0
+            else { throw MalformedDataError("unknown WELCOME flags \(flags)") }
             return .welcome(Welcome(serverSignature: signature, resume: resume, flags: flags))
         case .cursor:
             return .cursor(Cursor(resume: try ResumeState.decode(from: &r)))
@@ -179,6 +187,15 @@ extension Message {
                 do { ids.append(try RecordID(bytes: bytes)) } catch { throw MalformedDataError(error.message) }
             }
             return .purge(Purge(ids: ids))
+        case .forget:
+            // An entry is at least 17 bytes: an id and an empty vector's count.
+            let count = try r.readVarint(atMost: UInt64(r.remaining / 17), "entry count")
+            var entries: [Forget.Entry] = []
+            for _ in 0..<count {
+                let id = try readID(&r)
+                entries.append(Forget.Entry(id: id, vector: try VersionVector.decode(from: &r)))
+            }
+            return .forget(Forget(entries: entries))
         case .ack:
             return .ack(Ack(upTo: try r.readVarint()))
         case .blob:

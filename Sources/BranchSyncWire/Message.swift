@@ -12,6 +12,7 @@ public enum Message: Sendable, Hashable {
     case ack(Ack)
     case blob(Blob)
     case refused(Refused)
+    case forget(Forget)
     case ping(Ping)
     case pong(Pong)
     case error(ErrorMessage)
@@ -36,6 +37,7 @@ public enum Message: Sendable, Hashable {
         case .ack: return .ack
         case .blob: return .blob
         case .refused: return .refused
+        case .forget: return .forget
         case .ping: return .ping
         case .pong: return .pong
         case .error: return .error
@@ -158,6 +160,11 @@ public struct Welcome: Sendable, Hashable {
 
     /// The flag asking for a full resync.
     public static let fullResync: UInt8 = 1
+    /// With ``fullResync``: the reason is that the site was silent past the hub's GC horizon (Protocol.md §9.7), not
+    /// a restore of the hub.
+    public static let staleSite: UInt8 = 2
+    /// The flags a hub may set.
+    public static let knownFlags: UInt8 = fullResync | staleSite
 
     public init(serverSignature: [UInt8], resume: ResumeState, flags: UInt8 = 0) {
         self.serverSignature = serverSignature
@@ -210,6 +217,28 @@ public struct Purge: Sendable, Hashable {
 
     public init(ids: [RecordID]) {
         self.ids = ids
+    }
+}
+
+/// Hub → branch: records the hub collected (their tombstones, once every site had them, §6.7a). The branch drops
+/// its copy of each unless it changed it after the state the hub names: a copy within `vector` is an older state of
+/// a record deleted everywhere, and would otherwise come back.
+public struct Forget: Sendable, Hashable {
+    public struct Entry: Sendable, Hashable {
+        public var id: RecordID
+        /// The branch drops its copy only if the copy's version vector is within this one.
+        public var vector: VersionVector
+
+        public init(id: RecordID, vector: VersionVector) {
+            self.id = id
+            self.vector = vector
+        }
+    }
+
+    public var entries: [Entry]
+
+    public init(entries: [Entry]) {
+        self.entries = entries
     }
 }
 

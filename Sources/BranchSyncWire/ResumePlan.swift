@@ -23,7 +23,9 @@ public struct ResumePlan: Sendable, Hashable {
         let branchReasons = Self.regressions(of: branch, "branch", rememberedBy: hub, "hub")
         let branchRegressed = !branchReasons.isEmpty
         var reasons = branchReasons + Self.regressions(of: hub, "hub", rememberedBy: branch, "branch")
-        if flags & Welcome.fullResync != 0 {
+        if flags & Welcome.staleSite != 0 {
+            reasons.append("this site was silent past the hub's GC horizon and the hub asked for a full resync")
+        } else if flags & Welcome.fullResync != 0 {
             reasons.append("the hub is recovering from a restore and asked for a full resync")
         }
         let hubRegressed = reasons.count > branchReasons.count

@@ -80,6 +80,13 @@ enum ProtocolExamples {
             ),
             ("changes", .changes(Changes(upTo: 7, remaining: 0, states: [recordState], proof: proofOf7))),
             ("purge", .purge(Purge(ids: [recordState.id]))),
+            (
+                "forget",
+                .forget(
+                    Forget(entries: [
+                        Forget.Entry(id: recordState.id, vector: VersionVector([bj01: 3, hq: 5]))
+                    ]))
+            ),
             ("ack", .ack(Ack(upTo: 7))),
             ("blob", .blob(Blob(sha256: SHA256.digest(Array("报价 100 万元".utf8)), data: Array("报价 100 万元".utf8)))),
             (

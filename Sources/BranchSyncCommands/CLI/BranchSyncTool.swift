@@ -42,6 +42,7 @@ public enum BranchSyncTool {
             BackupCommands.backupSpec,
             BackupCommands.restoreSpec,
             BackupCommands.checkSpec,
+            GCCommand.spec,
             AuditCommand.spec,
             CommandSpec(name: "version", abstract: "print the BranchSync version") { invocation in
                 invocation.console.line("branchsync \(version)")

@@ -35,6 +35,11 @@ enum RunCommand {
                 "max-quarantine-per-site", value: "N",
                 help: "hub: open quarantine rows one branch may have before the hub applies nothing more of it "
                     + "(default 10000)"),
+            OptionSpec(
+                "gc-interval", value: "DURATION", help: "hub: how often to collect tombstones (default 1h; see 'gc')"),
+            OptionSpec(
+                "gc-horizon", value: "DURATION",
+                help: "hub: how long a site may be silent before it stops holding tombstones back (default 30d)"),
             .flag("verbose", help: "log every batch"),
         ],
         run: run)
@@ -82,6 +87,13 @@ enum RunCommand {
             case (nil, nil): tls = nil
             default: throw CLIError.usage("--tls-cert and --tls-key go together")
             }
+            let collector = TombstoneCollector(
+                directory: invocation.dataDirectory,
+                intervalMilliseconds: try DurationArgument.milliseconds(invocation, "gc-interval", default: 3_600_000),
+                horizonMilliseconds: try DurationArgument.milliseconds(
+                    invocation, "gc-horizon", default: NodeStore.defaultCollectionHorizonMilliseconds),
+                logger: logger)
+            defer { collector.stop() }
             var limits = HubLimits()
             if invocation.value("max-connections") != nil {
                 limits.maximumConnections = try positive(invocation, "max-connections")
@@ -112,6 +124,7 @@ enum RunCommand {
             let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { [registry = server.registry] in
                 registry.wakeAll()
             }
+            collector.start()
             invocation.console.line(
                 "hub \(store.identity.site) listening on port \(port)"
                     + (tls == nil ? " (no TLS: traffic is not encrypted)" : " (TLS)"))

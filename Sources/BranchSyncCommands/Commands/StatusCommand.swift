@@ -46,6 +46,47 @@ enum StatusCommand {
         try store.peerHealth()
     }
 
+    /// Hub: tombstones waiting for every site to settle past them, who holds them back, and sites silent past the
+    /// GC horizon (Protocol.md §9.7).
+    static func tombstoneLines(_ store: NodeStore) throws -> String {
+        let gc = try store.tombstoneCollectionStatus()
+        var out = ""
+        if gc.waiting > 0 {
+            let heldBack =
+                gc.heldBackBy.isEmpty
+                ? "" : ", held back by " + gc.heldBackBy.map(\.rawValue).joined(separator: ", ")
+            out +=
+                "\(gc.waiting) tombstone(s) wait for acknowledgement (\(gc.collectable) collectable now\(heldBack))\n"
+        }
+        for stale in gc.staleSites {
+            out +=
+                "site \(stale.site) was silent past the GC horizon (marked \(Timestamp.readable(stale.since))): "
+                + "it resyncs in full when it returns\n"
+        }
+        return out
+    }
+
+    /// Hub: the collection state as JSON; `null` at a branch.
+    static func tombstonesJSON(_ store: NodeStore) throws -> String {
+        guard store.identity.role == .hub else { return "null" }
+        let gc = try store.tombstoneCollectionStatus()
+        return CanonicalJSON.object([
+            ("waiting", String(gc.waiting)), ("collectable", String(gc.collectable)),
+            ("heldBackBy", CanonicalJSON.array(gc.heldBackBy.map { CanonicalJSON.quote($0.rawValue) })),
+            (
+                "staleSites",
+                CanonicalJSON.array(
+                    gc.staleSites.map {
+                        CanonicalJSON.object([
+                            ("site", CanonicalJSON.quote($0.site.rawValue)), ("since", CanonicalJSON.quote($0.since)),
+                        ])
+                    })
+            ),
+            ("collectedTotal", String(gc.collectedTotal)),
+            ("lastRoundAt", gc.lastRoundAt.map(CanonicalJSON.quote) ?? "null"),
+        ])
+    }
+
     static func skewWarning(_ site: PeerHealth) -> Bool {
         (site.peer.clockSkewMilliseconds?.magnitude ?? 0) > SessionOptions().clockSkewWarning.magnitude
     }
@@ -70,6 +111,7 @@ enum StatusCommand {
         if due > 0 {
             out += "\(due) record(s) past their retention date: see 'branchsync retention due'\n"
         }
+        if identity.role == .hub { out += try tombstoneLines(store) }
         if let since = try store.metadata(NodeStore.recoveringKey) {
             let waiting = sites.filter(\.peer.resyncPending).map(\.peer.site.rawValue)
             out +=
@@ -245,6 +287,7 @@ enum StatusCommand {
                 ("software", text(peer.peerSoftware)), ("lastError", text(peer.lastError)),
                 ("retiredAt", text(peer.retiredAt)), ("successor", text(peer.successor?.rawValue)),
                 ("disabledAt", text(peer.disabledAt)), ("revokedAt", text(peer.revokedAt)),
+                ("settledCursor", String(peer.settledCursor)), ("staleSince", text(peer.staleSince)),
             ]
             return CanonicalJSON.object(fields)
         }
@@ -257,6 +300,7 @@ enum StatusCommand {
             ("openLeads", String(try store.openLeadCount())),
             ("retentionDue", String(try store.retentionDueCount(before: Timestamp.today()))),
             ("recovering", try store.metadata(NodeStore.recoveringKey) != nil ? "true" : "false"),
+            ("tombstones", try tombstonesJSON(store)),
             ("peers", CanonicalJSON.array(entries)),
             (
                 "limitHits",

@@ -83,6 +83,7 @@ final class HubSessionLoop: Sendable {
         }
         var state = LoopState(store: store, epoll: epoll, recentLog: recentLog)
         var lastDataVersion = (try? store.dataVersion()) ?? 0
+        var lastCollectedTotal = (try? store.collectedTotal()) ?? 0
         var lastLocalCheck = Clock.uptimeMilliseconds()
         let checkInterval = UInt64(configuration.options.localCheckInterval * 1000)
         while true {
@@ -142,6 +143,12 @@ final class HubSessionLoop: Sendable {
                 }
             }
             let moved = logMoved.exchange(false, ordering: .acquiring)
+            if fullCheck, let collected = try? store.collectedTotal(), collected != lastCollectedTotal {
+                // Tombstones were collected (by 'gc' or the daemon's own round): the window may hold their entries,
+                // which a site resyncing from the start must not be sent. It starts afresh at the log's head.
+                lastCollectedTotal = collected
+                recentLog.reset()
+            }
             if fullCheck || moved {
                 do { try recentLog.refresh(from: store) } catch {
                     logger.warning("cannot read the log's newest entries", [("error", "\(error)")])

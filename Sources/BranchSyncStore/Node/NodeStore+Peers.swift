@@ -7,7 +7,7 @@ extension NodeStore {
         last_error, clearance_epoch, synced_epoch, peer_counter, peer_incarnation, echo_floor, resync_pending,
         last_regression, peer_pending_age_ms, verified_at, verified_seq, verified_peer_seq, verified_records,
         last_verify_at, last_verify_result, last_verify_started_at, retired_at, successor, disabled_at, revoked_at,
-        access_epoch
+        access_epoch, settled_cursor, stale_since
         """
 
     private static func peer(from row: borrowing Row) throws -> PeerRecord {
@@ -30,7 +30,8 @@ extension NodeStore {
             lastVerifyAt: row.optionalText(30), lastVerifyResult: row.optionalText(31),
             lastVerifyStartedAt: row.optionalText(32), retiredAt: row.optionalText(33),
             successor: row.optionalText(34).flatMap { try? SiteID($0) }, disabledAt: row.optionalText(35),
-            revokedAt: row.optionalText(36), accessEpoch: row.int(37))
+            revokedAt: row.optionalText(36), accessEpoch: row.int(37), settledCursor: row.int(38),
+            staleSince: row.optionalText(39))
     }
 
     /// Every known peer, by site id.
@@ -59,7 +60,11 @@ extension NodeStore {
                 throw StorageError(code: .invalidOperation, message: "site \(site) is already enrolled")
             }
             try db.statement(
-                "INSERT INTO peers(site, role, clearance, stored_key, server_key, enrolled_at) VALUES (?1, 'branch', ?2, ?3, ?4, ?5)"
+                // A new site holds nothing of this hub's log yet: no tombstone written before it needs to reach it.
+                """
+                INSERT INTO peers(site, role, clearance, stored_key, server_key, enrolled_at, settled_cursor)
+                VALUES (?1, 'branch', ?2, ?3, ?4, ?5, (SELECT coalesce(max(seq), 0) FROM records))
+                """
             ).run([
                 .text(site.rawValue), .text(clearance.rawValue), .blob(storedKey), .blob(serverKey),
                 .text(Timestamp.nowISO8601()),

@@ -154,7 +154,9 @@ extension NodeStore {
     @discardableResult
     public func completeResync(with peer: SiteID) throws -> Bool {
         try db.write {
-            try db.statement("UPDATE peers SET resync_pending = 0 WHERE site = ?1").run([.text(peer.rawValue)])
+            // A site marked stale by tombstone collection counts again from here.
+            try db.statement("UPDATE peers SET resync_pending = 0, stale_since = NULL WHERE site = ?1")
+                .run([.text(peer.rawValue)])
         }
         return try endRecoveryIfNothingOwed()
     }

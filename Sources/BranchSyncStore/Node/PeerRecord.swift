@@ -70,6 +70,11 @@ public struct PeerRecord: Sendable, Hashable {
     /// Grows with every change of the site's access (disable, revoke, retire, a new secret): a connected session of
     /// the site ends when it changes.
     public var accessEpoch: Int64 = 0
+    /// Hub: the position of this node's log the site had applied the last time both sides were caught up; tombstones
+    /// up to the lowest such position of the counted sites are collected (``NodeStore/collectTombstones(horizon:)``).
+    public var settledCursor: Int64 = 0
+    /// Hub: when the site was found silent past the GC horizon; it owes a full resync and holds no collection back.
+    public var staleSince: String?
 
     /// Why the site may not log in now, or `nil` when it may.
     public var accessDenied: String? {
@@ -115,8 +120,24 @@ public struct BatchResult: Sendable, Hashable {
     public var invalid: [String] = []
     /// Records the sender still holds but may not: it is told to purge them.
     public var purges: [RecordID] = []
+    /// Old copies of records the hub collected (Protocol.md §9.7): not taken in; the sender is told to forget them.
+    public var forgotten: [(id: RecordID, vector: VersionVector)] = []
 
     public init() {}
+
+    public static func == (lhs: BatchResult, rhs: BatchResult) -> Bool {
+        lhs.applied == rhs.applied && lhs.unchanged == rhs.unchanged && lhs.quarantined == rhs.quarantined
+            && lhs.refused == rhs.refused && lhs.held == rhs.held && lhs.restamped == rhs.restamped
+            && lhs.conflicts == rhs.conflicts && lhs.invalid == rhs.invalid && lhs.purges == rhs.purges
+            && lhs.forgotten.map(\.id) == rhs.forgotten.map(\.id)
+            && lhs.forgotten.map(\.vector) == rhs.forgotten.map(\.vector)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(applied)
+        hasher.combine(purges)
+        hasher.combine(forgotten.map(\.id))
+    }
 }
 
 /// A policy refusal the sender is told about with `REFUSED` (Protocol.md §6), until it has received it.

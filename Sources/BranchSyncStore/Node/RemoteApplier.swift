@@ -32,6 +32,9 @@ final class RemoteApplier {
     private var openQuarantineRows: Int?
     /// What the hub knows of its own restore, read once per batch (it changes only at a handshake or a resync).
     private var restore: RestoreKnowledge?
+    /// The union of the vectors of the records this hub collected, read once per batch when a state names a record
+    /// the hub does not hold.
+    private var collectedFrontier: VersionVector?
     /// Whether any state is held waiting for a record, looked up once per batch: without one, nothing is re-admitted
     /// and no applied record needs the look-up.
     private var mayHaveHeldStates: Bool?
@@ -81,6 +84,36 @@ final class RemoteApplier {
         }
     }
 
+    /// What a state of a record this hub does not hold is, if the record was collected (Protocol.md §9.7).
+    enum CollectedRecord {
+        /// Its whole history is within the collected frontier: an old copy of a collected record, to forget.
+        case oldCopy
+        /// Everything but the sender's own newest writes is within the frontier: the sender changed a record
+        /// deleted and collected while it was away (a new record carries only its creator's writes).
+        case changed
+    }
+
+    /// Whether `state`, of a record this hub does not hold, is a copy of one it collected. New writes carry counters
+    /// beyond anything collected (every site that counted had settled past the collected records, and one that did
+    /// not returns through a full resync), so a new record is never mistaken for one. A recovering hub collects
+    /// nothing and takes in what branches resend.
+    private func collectedRecord(_ state: RecordState, from sender: SiteID) throws -> CollectedRecord? {
+        let frontier: VersionVector
+        if let known = collectedFrontier {
+            frontier = known
+        } else {
+            frontier = try store.collectedFrontier()
+            collectedFrontier = frontier
+        }
+        guard !frontier.isEmpty, !state.versionVector.isEmpty else { return nil }
+        if restore == nil { restore = try store.restoreKnowledge() }
+        guard restore != .recovering else { return nil }
+        if frontier.dominatesOrEquals(state.versionVector) { return .oldCopy }
+        var others = state.versionVector
+        others[sender] = 0
+        return !others.isEmpty && frontier.dominatesOrEquals(others) ? .changed : nil
+    }
+
     /// Why the state may not refer to its attachment: it names one the record does not have at the hub and whose
     /// bytes the peer did not send in this session. An honest node always sends an attachment's bytes in the session
     /// that carries a state referring to it (Protocol.md §6.4).
@@ -101,6 +134,21 @@ final class RemoteApplier {
         attachmentProblem: String? = nil
     ) throws {
         let local = try store.record(state.id)
+        if local == nil, held == nil, let collected = try collectedRecord(state, from: sender) {
+            switch collected {
+            case .oldCopy:
+                result.forgotten.append((state.id, state.versionVector))
+            case .changed:
+                // Kept for review, then forgotten there too: taking it in would bring back a record deleted
+                // everywhere without the tombstone that decided its fate (Protocol.md §9.7).
+                try quarantine(
+                    state, bytes: bytes, from: sender, kind: "collected",
+                    reason: "changes a record that was deleted everywhere and collected while \(sender) was away; "
+                        + "the change is kept here for review and the record stays deleted")
+                result.forgotten.append((state.id, state.versionVector))
+            }
+            return
+        }
         var verdict = try Admission.admit(
             state, encoded: bytes, local: local, context: try context(sender, clearance), lookup: lookupCollection)
         switch (verdict, attachmentProblem) {

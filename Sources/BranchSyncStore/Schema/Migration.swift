@@ -344,5 +344,16 @@ extension Migration {
                 ALTER TABLE peers ADD COLUMN revoked_at TEXT;
                 ALTER TABLE peers ADD COLUMN access_epoch INTEGER NOT NULL DEFAULT 0;
                 """),
+        Migration(
+            name: "012-tombstone-gc",
+            sql: """
+                -- Hub: the position of its log the site had applied at the last moment both sides were caught up
+                -- (nothing in flight either way, the site's own changes all applied here): a tombstone at or before
+                -- every counted site's `settled_cursor` can no longer meet a concurrent change, and is collected.
+                ALTER TABLE peers ADD COLUMN settled_cursor INTEGER NOT NULL DEFAULT 0;
+                -- Hub: the site was silent past the GC horizon while holding a collection back; it no longer counts
+                -- and owes a full resync (DESIGN.md §12) when it returns.
+                ALTER TABLE peers ADD COLUMN stale_since TEXT;
+                """),
     ]
 }

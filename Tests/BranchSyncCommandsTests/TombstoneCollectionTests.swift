@@ -1,0 +1,152 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+import Testing
+
+/// Causal tombstone collection (Protocol.md §9.7), driven through the real binaries: a hub daemon, branches that
+/// sync with `sync --once`, and `branchsync gc`.
+@Suite(.serialized) struct TombstoneCollectionTests {
+    /// Valid unified social credit codes, one per customer of a test.
+    private static let creditCodes = [
+        "110001": "91110000802100433B", "110002": "91330100716105852F", "110003": "914403001922038216",
+        "310001": "91310000132200821H",
+    ]
+
+    private func addCustomer(_ group: GroupFixture, _ site: String, code: String, name: String) throws -> String {
+        let added = group.run(
+            site, ["customer", "add", "--code", code, "--name", name, "--credit-code", Self.creditCodes[code] ?? ""])
+        try #require(added.status == 0, "\(added.err)")
+        return added.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func gc(_ group: GroupFixture, _ arguments: [String] = []) throws -> [String: Any] {
+        try #require(try group.json("hq", ["gc"] + arguments) as? [String: Any])
+    }
+
+    private func holds(_ group: GroupFixture, _ site: String, _ id: String) throws -> Bool {
+        try group.store(site).record(try RecordID(id)) != nil
+    }
+
+    /// The tombstone stays while one site that holds the record has not caught up since the delete; once every site
+    /// has, `gc` removes it at the hub, and the branches drop their copies when the hub tells them (the verify of
+    /// their next sync), so every export agrees and nothing comes back.
+    @Test func aTombstoneIsCollectedOnlyAfterEverySiteSettledPastIt() throws {
+        let group = try GroupFixture(branches: ["bj01", "sh01"])
+        let doomed = try addCustomer(group, "bj01", code: "110001", name: "华信")
+        let kept = try addCustomer(group, "bj01", code: "110002", name: "京华")
+        try group.sync("bj01")
+        try group.sync("sh01")
+        #expect(try holds(group, "sh01", doomed))
+
+        let deleted = group.run("bj01", ["customer", "delete", doomed])
+        try #require(deleted.status == 0, "\(deleted.err)")
+        try group.sync("bj01")
+
+        // sh01 has not caught up since the delete: it holds the tombstone back.
+        var round = try gc(group)
+        #expect(round["collected"] as? Int == 0, "\(round)")
+        #expect(round["waiting"] as? Int == 1 && round["heldBackBy"] as? [String] == ["sh01"], "\(round)")
+        let status = group.run("hq", ["status"]).out
+        #expect(
+            status.contains("1 tombstone(s) wait for acknowledgement (0 collectable now, held back by sh01)"),
+            "\(status)")
+        #expect(try holds(group, "hq", doomed))
+
+        try group.sync("sh01")
+        #expect(try group.store("sh01").record(try RecordID(doomed))?.isDeleted == true)
+        round = try gc(group)
+        #expect(round["collected"] as? Int == 1 && round["waiting"] as? Int == 0, "\(round)")
+        #expect(try !holds(group, "hq", doomed))
+        #expect(try holds(group, "hq", kept))
+        let text = group.run("hq", ["status"]).out
+        #expect(!text.contains("tombstone(s) wait"), "\(text)")
+        let collected = try #require(try group.json("hq", ["status"]) as? [String: Any])["tombstones"]
+        #expect((collected as? [String: Any])?["collectedTotal"] as? Int == 1, "\(String(describing: collected))")
+
+        // The branches still hold the tombstone; their next sync verifies, the hub answers their copy with FORGET.
+        try group.sync("sh01")
+        try group.sync("bj01")
+        for site in ["bj01", "sh01"] {
+            #expect(try !holds(group, site, doomed), "\(site) still holds the collected record")
+            #expect(try holds(group, site, kept), "\(site)")
+        }
+        #expect(try !holds(group, "hq", doomed), "a branch brought the collected record back to the hub")
+        let hubExport = group.run("hq", ["export", "--json"]).out
+        for site in ["bj01", "sh01"] {
+            #expect(group.run(site, ["export", "--json"]).out == hubExport, "\(site) differs from the hub")
+        }
+    }
+
+    /// A site that holds a live copy and stays away past the horizon stops holding collection back and is marked
+    /// stale (shown by `status`). When it returns it resyncs in full: its old copy is forgotten (not taken in,
+    /// dropped there), its edit of the collected record is kept in the hub's quarantine for review (not resurrected,
+    /// not lost), and the customer it added offline arrives.
+    @Test func aSiteSilentPastTheHorizonResyncsAndBringsNothingBack() throws {
+        let group = try GroupFixture(branches: ["bj01", "sh01"])
+        let doomed = try addCustomer(group, "bj01", code: "110001", name: "华信")
+        let edited = try addCustomer(group, "bj01", code: "110003", name: "京东方")
+        try group.sync("bj01")
+        try group.sync("sh01")
+
+        // sh01 goes silent holding both; it edits one of them and adds a customer of its own.
+        let edit = group.run("sh01", ["customer", "update", edited, "--phone", "021-66668888"])
+        try #require(edit.status == 0, "\(edit.err)")
+        let offline = try addCustomer(group, "sh01", code: "310001", name: "申达")
+        for id in [doomed, edited] {
+            try #require(group.run("bj01", ["customer", "delete", id]).status == 0)
+        }
+        try group.sync("bj01")
+
+        // Within the horizon sh01 holds the tombstones back; past it (10 ms here), it is marked stale.
+        #expect(try gc(group, ["--gc-horizon", "30d"])["collected"] as? Int == 0)
+        let round = try gc(group, ["--gc-horizon", "10ms"])
+        #expect(round["markedStale"] as? [String] == ["sh01"], "\(round)")
+        #expect(round["collected"] as? Int == 2, "\(round)")
+        let status = group.run("hq", ["status"]).out
+        #expect(status.contains("site sh01 was silent past the GC horizon"), "\(status)")
+        let stale = try #require(try group.json("hq", ["status"]) as? [String: Any])
+        let staleSites = (stale["tombstones"] as? [String: Any])?["staleSites"] as? [[String: Any]]
+        #expect(staleSites?.map { $0["site"] as? String } == ["sh01"], "\(stale)")
+
+        try group.sync("sh01")
+        #expect(try !holds(group, "hq", doomed), "the stale site's old copy came back to the hub")
+        #expect(try !holds(group, "sh01", doomed), "the stale site kept its old copy of a collected record")
+        #expect(try holds(group, "hq", offline), "the stale site's own new customer was lost")
+        // The edit is kept at the hub for review; the record stays deleted (gone) everywhere.
+        #expect(try !holds(group, "hq", edited), "an edit brought a collected record back")
+        #expect(try !holds(group, "sh01", edited), "the stale site kept its edit of a collected record")
+        let quarantine = try #require(try group.json("hq", ["quarantine", "list"]) as? [[String: Any]])
+        #expect(
+            quarantine.contains { $0["recordId"] as? String == edited && $0["kind"] as? String == "collected" },
+            "\(quarantine)")
+        // Resynced: sh01 counts again, and the status no longer calls it stale.
+        #expect(!group.run("hq", ["status"]).out.contains("silent past the GC horizon"))
+        let hubExport = group.run("hq", ["export", "--json"]).out
+        try group.sync("bj01")
+        for site in ["bj01", "sh01"] {
+            #expect(group.run(site, ["export", "--json"]).out == hubExport, "\(site) differs from the hub")
+        }
+    }
+
+    /// Retired and revoked sites never hold collection back; `gc` is for the hub, and durations are checked.
+    @Test func removedSitesDoNotCountAndBadArgumentsAreUsageErrors() throws {
+        let group = try GroupFixture(branches: ["bj01", "sh01"])
+        let doomed = try addCustomer(group, "bj01", code: "110001", name: "华信")
+        try group.sync("bj01")
+        try group.sync("sh01")
+        try #require(group.run("bj01", ["customer", "delete", doomed]).status == 0)
+        try group.sync("bj01")
+        #expect(try gc(group)["heldBackBy"] as? [String] == ["sh01"])
+        let revoked = group.run("hq", ["site", "revoke", "sh01"])
+        try #require(revoked.status == 0, "\(revoked.err)")
+        let round = try gc(group)
+        #expect(round["collected"] as? Int == 1 && round["heldBackBy"] as? [String] == [], "\(round)")
+
+        let atBranch = group.run("bj01", ["gc"])
+        #expect(atBranch.status == 2 && atBranch.err.contains("gc runs at the hub"), "\(atBranch.err)")
+        for bad in ["30", "0s", "-1d", "1y", "99999999999d"] {
+            let result = group.run("hq", ["gc", "--gc-horizon", bad])
+            #expect(result.status == 2 && result.err.contains("takes a duration"), "\(bad): \(result.err)")
+        }
+    }
+}
