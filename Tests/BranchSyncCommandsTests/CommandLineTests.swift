@@ -78,7 +78,7 @@ let tencent = "9144030071526726XG"
         let cases: [([String], String)] = [
             (
                 ["custmer"],
-                "unknown command 'custmer' for 'branchsync'; expected one of: demo, init, site, join, run, sync, status, verify, customer, document, import, export, log, conflicts, quarantine, suspicious, report, retention, destroy, destruction, handover, backup, restore, check, audit, version"
+                "unknown command 'custmer' for 'branchsync'; expected one of: demo, init, site, join, run, sync, status, verify, customer, document, import, export, log, conflicts, quarantine, suspicious, report, retention, destroy, destruction, handover, backup, restore, check, gc, audit, version"
             ),
             (
                 ["customer", "add", "--colour", "red"],
