@@ -36,7 +36,7 @@ enum RunCommand {
                 help: "hub: open quarantine rows one branch may have before the hub applies nothing more of it "
                     + "(default 10000)"),
             .flag("verbose", help: "log every batch"),
-        ],
+        ] + metricsOptions,
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
@@ -45,6 +45,7 @@ enum RunCommand {
                 throw CLIError.usage("--listen: \(error.message)")
             }
         }
+        try checkMetricsOptions(invocation)
         let store = try invocation.openStore()
         try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let lock: DaemonLock
@@ -95,6 +96,9 @@ enum RunCommand {
             let server = HubServer(
                 directory: invocation.dataDirectory, options: options, limits: limits, tls: tls, logger: logger,
                 software: BranchSyncTool.version)
+            let metrics = try startMetrics(
+                invocation, role: .hub, activity: server.activity, registry: server.registry, logger: logger)
+            defer { metrics?.stop() }
             let address = invocation.value("listen") ?? "0.0.0.0:7700"
             let port: UInt16
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
@@ -124,6 +128,9 @@ enum RunCommand {
             let client = BranchClient(
                 directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), options: options,
                 logger: logger, software: BranchSyncTool.version)
+            let metrics = try startMetrics(
+                invocation, role: .branch, activity: client.activity, registry: nil, logger: logger)
+            defer { metrics?.stop() }
             let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { client.notifyLocalChange() }
             defer { pokes?.close() }
             let finished = DispatchSemaphore(value: 0)
