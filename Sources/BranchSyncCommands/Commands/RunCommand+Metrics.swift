@@ -4,6 +4,17 @@ import Foundation
 
 /// `run --metrics HOST:PORT`: the metrics and health endpoint beside the daemon (README, "Metrics").
 extension RunCommand {
+    /// What `run --help` says about the metrics endpoint.
+    static let metricsDiscussion = """
+
+
+        With --metrics HOST:PORT (hub or branch), GET /metrics answers in the Prometheus text format (version 0.0.4) \
+        with branchsync_* metrics read fresh at each scrape (the list is in the README, 'Metrics'), and GET /healthz \
+        answers 200 'ok' while the database answers and the sync loop runs, else 503. One request per connection; \
+        at most 16 at a time; a request head must arrive within 5 s and fit in 8 KiB. Alert rules for these metrics \
+        are in deploy/alerts/branchsync-alerts.yml.
+        """
+
     /// The options of the metrics endpoint, listed in `run --help`.
     static let metricsOptions = [
         OptionSpec(

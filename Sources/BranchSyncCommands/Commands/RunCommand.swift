@@ -13,7 +13,8 @@ enum RunCommand {
             Logs go to standard error. SIGINT or SIGTERM ends every session with BYE and exits 0. A branch \
             reconnects after failures with capped exponential backoff and jitter; it gives up only when the hub \
             refuses it for good (unknown site, wrong secret).
-            """,
+            """
+                + metricsDiscussion,
         options: [
             OptionSpec(
                 "listen", value: "HOST:PORT", help: "hub: where to listen (default 0.0.0.0:7700; port 0 picks one)"),
