@@ -135,6 +135,15 @@ import Testing
         }
         #expect(used.count >= 7, "\(used)")
         #expect(used.subtracting(names).isEmpty, "alert rules name metrics no scrape has: \(used.subtracting(names))")
+
+        // The README's table documents every name a scrape has.
+        let readme = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "### Metrics"))
+        let rest = readme[section.upperBound...]
+        let documented = rest[..<(rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex)]
+        for name in names.sorted() {
+            #expect(documented.contains("`\(name)`"), "README 'Metrics' does not list \(name)")
+        }
     }
 
     @Test func theEndpointAnswersOnlyWhatItServesAndOutlivesBadClients() throws {
@@ -174,6 +183,7 @@ import Testing
         var statuses: [Int?] = []
         for fd in slow {
             let answer = ScrapeClient.readToEnd(fd)
+            shutdown(fd, Int32(SHUT_WR))
             #expect(answer != nil, "the server kept a slow connection open")
             statuses.append(answer.flatMap(ScrapeClient.parse)?.status)
         }
@@ -181,7 +191,7 @@ import Testing
         #expect(statuses.allSatisfy { $0 == 408 || $0 == 503 || $0 == nil }, "\(statuses)")
         #expect(waitUntil(timeout: 30) { ScrapeClient.request(port, "/metrics")?.status == 200 })
         #expect(group.hub.process.isRunning)
-        #expect(ScrapeClient.request(port, "/healthz")?.status == 200)
+        #expect(waitUntil(timeout: 30) { ScrapeClient.request(port, "/healthz")?.body.hasPrefix("ok\n") == true })
         #expect(!group.hubLog.contains("Fatal error"), "\(group.hubLog)")
     }
 
@@ -212,6 +222,9 @@ import Testing
         let directory = TemporaryDirectory()
         let hubData = directory.file("hq")
         _ = cli(["init", "--site", "hq", "--role", "hub"], data: hubData)
+        let help = cli(["run", "--help"], data: hubData).out
+        #expect(help.contains("--metrics HOST:PORT") && help.contains("--metrics-port-file PATH"), "\(help)")
+        #expect(help.contains("GET /healthz"), "\(help)")
         let syntax = try runBinary(["run", "--listen", "127.0.0.1:0", "--metrics", "nonsense"], data: hubData)
         #expect(syntax.status == 2)
         #expect(syntax.err.contains("--metrics: 'nonsense' is not HOST:PORT"), "\(syntax.err)")
