@@ -60,18 +60,22 @@ final class HTTPResponder: Sendable {
     var activeConnections: Int { active.load(ordering: .relaxed) }
 
     private func acceptUntilStopped() {
+        // Said once per run of shortages, not at every retry.
+        var starved = false
         while !stopSignal.isStopped {
             var pollFD = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             guard poll(&pollFD, 1, 200) > 0 else { continue }
             while !stopSignal.isStopped {
                 switch Socket.accept(listener) {
                 case .connection(let fd, let host, _):
+                    starved = false
                     admit(fd, from: host)
                     continue
                 case .none: break
                 case .outOfDescriptors:
                     // The connection stays in the backlog; the next poll retries after the pause.
-                    logger.warning("metrics: out of file descriptors; a scrape waits")
+                    if !starved { logger.warning("metrics: out of file descriptors; scrapes wait in the backlog") }
+                    starved = true
                     usleep(100_000)
                 case .failed: continue
                 }
