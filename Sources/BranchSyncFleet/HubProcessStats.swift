@@ -1,3 +1,4 @@
+import BranchSyncNode
 import Foundation
 
 /// The hub process as `/proc` shows it.
@@ -16,7 +17,7 @@ public struct HubProcessStats {
             if line.hasPrefix("VmRSS:"), parts.count >= 2 { residentMegabytes = (Int(parts[1]) ?? 0) / 1024 }
             if line.hasPrefix("Threads:"), parts.count >= 2 { threads = Int(parts[1]) ?? 0 }
         }
-        descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        descriptors = DescriptorLimit.inUse(pid: pid) ?? 0
         // Fields after the command name (which is in parentheses): utime is field 14, stime field 15.
         if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")

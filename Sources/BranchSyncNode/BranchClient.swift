@@ -15,6 +15,8 @@ public final class BranchClient: Sendable {
     private let hubAddressOverride: String?
     private let stopSignal = StopSignal()
     private let currentWake = Mutex<WakeSignal?>(nil)
+    /// What the metrics endpoint reads besides the database: the session's state, changes applied.
+    public let activity = NodeActivity()
 
     /// The key under which the branch keeps its enrolment secret (hex) in its metadata.
     public static let secretKey = "hub_secret"
@@ -49,8 +51,10 @@ public final class BranchClient: Sendable {
             Thread.current.name = "branch-checkpoints"
             Self.checkpointEverySecond(directory: directory, until: [stopSignal, checkpointsEnd], logger: logger)
         }
+        defer { activity.noteLoopEnded() }
         var failures = 0
         while !stopSignal.isStopped {
+            activity.noteLoopAlive()
             do {
                 _ = try connectAndRun(stopWhenCaughtUp: false, progress: nil)
                 failures = 0
@@ -172,9 +176,12 @@ public final class BranchClient: Sendable {
         try store.recordSessionStart(
             session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
         log.info("connected to hub", [("address", address), ("clock-skew-ms", String(session.clockSkewMilliseconds))])
+        activity.noteConnected(true)
+        defer { activity.noteConnected(false) }
         let sync = SyncSession(
             connection: connection, store: store, session: session, options: options, logger: log,
-            stop: stopSignal, stopWhenCaughtUp: stopWhenCaughtUp, progress: progress, onIncomingApplied: {})
+            stop: stopSignal, stopWhenCaughtUp: stopWhenCaughtUp, progress: progress,
+            onIncomingApplied: { [activity, peer = session.peer] in activity.noteApplied($0, from: peer) })
         do {
             let summary = try sync.run(on: connection, wake: wake)
             try? store.recordSessionEnd(session.peer, error: nil)

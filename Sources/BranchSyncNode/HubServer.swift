@@ -23,6 +23,8 @@ public final class HubServer: Sendable {
     private let software: String
     /// The live sessions; wake them to push new local changes at once.
     public let registry = SessionRegistry()
+    /// What the metrics endpoint reads besides the database: changes applied, the session loop's liveness.
+    public let activity = NodeActivity()
     private let stopSignal = StopSignal()
     private let group = DispatchGroup()
     private let tls: TLSContext?
@@ -79,7 +81,7 @@ public final class HubServer: Sendable {
         let sessions = try HubSessionLoop(
             configuration: HubSessionLoop.Configuration(
                 directory: directory, options: options, limits: limits, registry: registry, ledger: ledger,
-                stop: stopSignal, logger: log),
+                stop: stopSignal, logger: log, activity: activity),
             onClosed: { host in connections.release(host: host) })
         loop.withLock { $0 = sessions }
         let (host, port) = try Socket.parseAddress(address)

@@ -52,7 +52,7 @@ final class SyncSession {
     private let options: SessionOptions
     private let logger: Logger
     private let stop: StopSignal
-    private let onIncomingApplied: @Sendable () -> Void
+    private let onIncomingApplied: @Sendable (_ applied: Int) -> Void
     private let stopWhenCaughtUp: Bool
     private let progress: ((SyncProgress) -> Void)?
     /// Hub: the limits a logged-in branch meets.
@@ -115,7 +115,7 @@ final class SyncSession {
         connection: any SessionChannel, store: NodeStore, session: EstablishedSession, options: SessionOptions,
         logger: Logger, stop: StopSignal, stopWhenCaughtUp: Bool,
         progress: ((SyncProgress) -> Void)? = nil, hubLimits: HubSessionLimits? = nil, recentLog: RecentLog? = nil,
-        driverFlushesBookkeeping: Bool = false, onIncomingApplied: @escaping @Sendable () -> Void
+        driverFlushesBookkeeping: Bool = false, onIncomingApplied: @escaping @Sendable (_ applied: Int) -> Void
     ) {
         self.driverFlushesBookkeeping = driverFlushesBookkeeping
         self.hubLimits = hubLimits
@@ -549,7 +549,7 @@ final class SyncSession {
                 "changes re-stamped: the site's clock is ahead of the hub's", [("count", String(result.restamped))])
         }
         if result.conflicts > 0 { logger.info("conflicts recorded", [("count", String(result.conflicts))]) }
-        if result.applied > 0 { onIncomingApplied() }
+        if result.applied > 0 { onIncomingApplied(result.applied) }
     }
 
     /// A causally invalid state ends the session, after its batch was acknowledged (the good states in it are kept).

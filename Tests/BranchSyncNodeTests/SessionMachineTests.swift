@@ -59,14 +59,14 @@ import Testing
                     peer: bj01, peerRole: .branch, peerSoftware: "test", outboundCursor: 0, clockSkewMilliseconds: 0,
                     clearance: .internal),
                 options: options, logger: .silent, stop: StopSignal(), stopWhenCaughtUp: false,
-                hubLimits: nil, onIncomingApplied: {})
+                hubLimits: nil, onIncomingApplied: { _ in })
             branchSession = SyncSession(
                 connection: branchChannel, store: branch,
                 session: EstablishedSession(
                     peer: hq, peerRole: .hub, peerSoftware: "test", outboundCursor: 0, clockSkewMilliseconds: 0,
                     clearance: nil),
                 options: options, logger: .silent, stop: StopSignal(), stopWhenCaughtUp: branchStopsWhenCaughtUp,
-                onIncomingApplied: {})
+                onIncomingApplied: { _ in })
             hubChannel.lastReceiveUptime = now
             branchChannel.lastReceiveUptime = now
             try hubSession.begin(now: now)

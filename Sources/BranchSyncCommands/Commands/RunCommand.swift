@@ -13,7 +13,8 @@ enum RunCommand {
             Logs go to standard error. SIGINT or SIGTERM ends every session with BYE and exits 0. A branch \
             reconnects after failures with capped exponential backoff and jitter; it gives up only when the hub \
             refuses it for good (unknown site, wrong secret).
-            """,
+            """
+                + metricsDiscussion,
         options: [
             OptionSpec(
                 "listen", value: "HOST:PORT", help: "hub: where to listen (default 0.0.0.0:7700; port 0 picks one)"),
@@ -41,7 +42,7 @@ enum RunCommand {
                 "gc-horizon", value: "DURATION",
                 help: "hub: how long a site may be silent before it stops holding tombstones back (default 30d)"),
             .flag("verbose", help: "log every batch"),
-        ],
+        ] + metricsOptions,
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
@@ -50,6 +51,7 @@ enum RunCommand {
                 throw CLIError.usage("--listen: \(error.message)")
             }
         }
+        try checkMetricsOptions(invocation)
         let store = try invocation.openStore()
         try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let lock: DaemonLock
@@ -107,6 +109,9 @@ enum RunCommand {
             let server = HubServer(
                 directory: invocation.dataDirectory, options: options, limits: limits, tls: tls, logger: logger,
                 software: BranchSyncTool.version)
+            let metrics = try startMetrics(
+                invocation, role: .hub, activity: server.activity, registry: server.registry, logger: logger)
+            defer { metrics?.stop() }
             let address = invocation.value("listen") ?? "0.0.0.0:7700"
             let port: UInt16
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
@@ -137,6 +142,9 @@ enum RunCommand {
             let client = BranchClient(
                 directory: invocation.dataDirectory, hubAddress: invocation.value("hub"), options: options,
                 logger: logger, software: BranchSyncTool.version)
+            let metrics = try startMetrics(
+                invocation, role: .branch, activity: client.activity, registry: nil, logger: logger)
+            defer { metrics?.stop() }
             let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { client.notifyLocalChange() }
             defer { pokes?.close() }
             let finished = DispatchSemaphore(value: 0)

@@ -119,9 +119,7 @@ enum StatusCommand {
                 + "\(waiting.isEmpty ? "no site" : waiting.joined(separator: ", ")) to resync\n"
         }
         if identity.role == .hub {
-            let branches = sites.filter {
-                $0.peer.role == .branch && $0.peer.retiredAt == nil && $0.peer.revokedAt == nil
-            }
+            let branches = sites.filter(\.isServedBranch)
             if wide {
                 var table = TextTable(
                     ["site", "state", "seen", "to site", "from site", "caught up", "verified", "issues"])

@@ -1,4 +1,5 @@
 import CLinux
+import Foundation
 @preconcurrency import Glibc
 
 /// The process's file descriptor limit (`RLIMIT_NOFILE`).
@@ -28,6 +29,13 @@ public enum DescriptorLimit {
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
         return UInt64(limit.rlim_cur)
+    }
+
+    /// Descriptors open in process `pid` (this process by default) as `/proc/PID/fd` lists them, or `nil` when
+    /// `/proc` cannot be read. Listing this process's own counts the descriptor the listing itself uses.
+    public static func inUse(pid: Int32? = nil) -> Int? {
+        let path = pid.map { "/proc/\($0)/fd" } ?? "/proc/self/fd"
+        return try? FileManager.default.contentsOfDirectory(atPath: path).count
     }
 
     /// Authenticated sessions the current limit leaves room for.

@@ -20,6 +20,7 @@ final class HubSessionLoop: Sendable {
         var ledger: LimitLedger
         var stop: StopSignal
         var logger: Logger
+        var activity: NodeActivity
     }
 
     /// A connection handed over by the gate, not yet taken by the loop thread.
@@ -60,6 +61,8 @@ final class HubSessionLoop: Sendable {
     /// Runs the loop on the calling thread until the stop signal fires and every session said `BYE`.
     func run() {
         let logger = configuration.logger
+        let activity = configuration.activity
+        defer { activity.noteLoopEnded() }
         let store: NodeStore
         let epoll: Epoll
         let recentLog: RecentLog
@@ -88,6 +91,7 @@ final class HubSessionLoop: Sendable {
         let checkInterval = UInt64(configuration.options.localCheckInterval * 1000)
         while true {
             let now = Clock.uptimeMilliseconds()
+            activity.noteLoopAlive()
             if configuration.stop.isStopped {
                 // Sessions say BYE as they see the stop; connections still in their handshake are refused.
                 for slot in Array(state.slots.values) where slot.session != nil {
@@ -448,7 +452,10 @@ final class HubSessionLoop: Sendable {
                 quarantineQuota: configuration.limits.maximumQuarantinePerSite,
                 report: { limit, detail in ledger.hit(limit, detail) }),
             recentLog: recentLog, driverFlushesBookkeeping: true,
-            onIncomingApplied: { [weak self] in self?.noteLogMoved() })
+            onIncomingApplied: { [weak self, activity = configuration.activity, peer = established.peer] applied in
+                activity.noteApplied(applied, from: peer)
+                self?.noteLogMoved()
+            })
         try session.begin(now: Clock.uptimeMilliseconds())
         slot.session = session
     }

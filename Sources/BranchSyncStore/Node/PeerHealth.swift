@@ -12,8 +12,12 @@ public struct PeerHealth: Sendable {
     /// Changes the peer last said it has for this node, and how long the oldest had waited (seconds).
     public var fromSite: Int64
     public var fromSiteLagSeconds: Int64?
+    /// When anything was last heard from the peer.
+    public var lastSeen: Date?
     /// Seconds since anything was heard from the peer.
     public var lastSeenSecondsAgo: Int64?
+    /// When a batch was last applied either way.
+    public var lastSync: Date?
     public var issues: PeerIssues
     /// This node's log head now.
     public var logHead: Int64
@@ -32,13 +36,26 @@ public struct PeerHealth: Sendable {
         toSiteLagSeconds = pending.oldestMilliseconds.map { max(0, nowMilliseconds - $0) / 1000 }
         fromSite = peer.peerPending
         fromSiteLagSeconds = fromSite > 0 ? peer.peerPendingAgeMilliseconds.map { max(0, $0) / 1000 } : nil
-        lastSeenSecondsAgo = peer.lastSeenAt.flatMap(Self.parse).map { Int64(now.timeIntervalSince($0)) }
+        lastSeen = peer.lastSeenAt.flatMap(Self.parse)
+        lastSeenSecondsAgo = lastSeen.map { Int64(now.timeIntervalSince($0)) }
+        lastSync = peer.lastSyncAt.flatMap(Self.parse)
         logHead = try store.lastSeq()
     }
 
     /// Connected and heard from within ``staleAfterSeconds``.
     public var isLive: Bool {
         peer.online && (lastSeenSecondsAgo.map { $0 <= Self.staleAfterSeconds } ?? false)
+    }
+
+    /// A branch this hub serves: enrolled, neither retired nor revoked (`status` lists these).
+    public var isServedBranch: Bool {
+        peer.role == .branch && peer.retiredAt == nil && peer.revokedAt == nil
+    }
+
+    /// What the last verify with the peer found: `true` identical, `false` replicas that still differ, `nil` when
+    /// none has finished yet.
+    public var lastVerifyIdentical: Bool? {
+        peer.lastVerifyResult.map { !$0.hasPrefix("differ") }
     }
 
     /// Verified identical, and nothing changed on either side since.
@@ -56,7 +73,7 @@ public struct PeerHealth: Sendable {
         if !isLive { return "no heartbeat for \(lastSeenSecondsAgo.map { "\($0) s" } ?? "a while")" }
         if toSite > 0 { return "\(toSite) change(s) to send" }
         if fromSite > 0 { return "\(fromSite) change(s) to receive" }
-        if let result = peer.lastVerifyResult, result.hasPrefix("differ") { return "verify found differences" }
+        if lastVerifyIdentical == false { return "verify found differences" }
         if !verifiedSinceLastChange { return "not verified since the last change" }
         return nil
     }

@@ -1,0 +1,200 @@
+import BranchSyncCore
+import BranchSyncStore
+import Foundation
+
+/// Reads the numbers the metrics endpoint serves, fresh at each scrape: from the node's database with the read
+/// queries `status` uses (``PeerHealth``), and from the daemon's ``NodeActivity`` for what the database does not hold.
+final class MetricsCollector: @unchecked Sendable {
+    // @unchecked: `store` is touched only under `lock`, so one scrape at a time uses the connection.
+    private let lock = NSLock()
+    private var store: NodeStore?
+    private let directory: String
+    private let role: NodeRole
+    private let activity: NodeActivity
+    private let registry: SessionRegistry?
+    private let software: String
+
+    /// The hub's session loop turns every 100 ms; one silent for this long is stuck.
+    static let hubLoopStaleAfterSeconds = 30.0
+
+    init(directory: String, role: NodeRole, activity: NodeActivity, registry: SessionRegistry?, software: String) {
+        self.directory = directory
+        self.role = role
+        self.activity = activity
+        self.registry = registry
+        self.software = software
+    }
+
+    /// Every metric of this node now.
+    /// - Throws: ``StorageError`` when the database cannot be opened or read.
+    func collect(now: Date = Date()) throws -> [MetricFamily] {
+        try withStore { try families($0, now: now) }
+    }
+
+    /// Whether the node is healthy (its database answers, its sync loop is alive), with one line per check.
+    func health() -> (healthy: Bool, report: String) {
+        var lines: [String] = []
+        var healthy = true
+        do {
+            let head = try withStore { try $0.lastSeq() }
+            lines.append("store: ok (log at seq \(head))")
+        } catch {
+            healthy = false
+            lines.append("store: \(String(describing: error).escapedForDisplay(limit: 300))")
+        }
+        if let problem = activity.loopProblem(staleAfter: role == .hub ? Self.hubLoopStaleAfterSeconds : nil) {
+            healthy = false
+            lines.append("sync loop: \(problem)")
+        } else {
+            lines.append("sync loop: ok")
+        }
+        return (healthy, ([healthy ? "ok" : "unhealthy"] + lines).joined(separator: "\n"))
+    }
+
+    /// Runs `body` with the collector's own connection, opened on first use and dropped after a failure (so the
+    /// next scrape opens it afresh).
+    private func withStore<T>(_ body: (NodeStore) throws -> T) throws -> T {
+        try lock.withLock {
+            let opened =
+                try store ?? NodeStore.open(directory: directory, actor: AuditActor(user: "metrics", origin: "daemon"))
+            store = opened
+            do { return try body(opened) } catch {
+                store = nil
+                throw error
+            }
+        }
+    }
+
+    private func families(_ store: NodeStore, now: Date) throws -> [MetricFamily] {
+        let identity = store.identity
+        let peers = try store.peerHealth(now: now)
+        var info = MetricFamily(
+            "branchsync_info", .gauge, help: "This node's site, role and BranchSync version (always 1).")
+        info.add(
+            [("site", identity.site.rawValue), ("role", identity.role.rawValue), ("version", software)], 1 as Double)
+        var records = MetricFamily(
+            "branchsync_records", .gauge, help: "Records held, by collection, live or deleted (tombstones).")
+        let counts = try store.counts()
+        for collection in RecordCollection.allCases {
+            let count = counts[collection] ?? (0, 0)
+            records.add([("collection", collection.rawValue), ("state", "live")], Int64(count.live))
+            records.add([("collection", collection.rawValue), ("state", "deleted")], Int64(count.deleted))
+        }
+        var conflicts = MetricFamily(
+            "branchsync_conflicts_open", .gauge, help: "Open conflicts, by the site whose change met a local one.")
+        var quarantined = MetricFamily(
+            "branchsync_quarantine_open", .gauge,
+            help: "Open quarantine rows (changes refused or causally invalid), by the site that sent them.")
+        var invalid = MetricFamily(
+            "branchsync_quarantine_invalid", .gauge,
+            help: "Of the open quarantine rows, the causally invalid ones (the site is flagged), by site.")
+        var held = MetricFamily(
+            "branchsync_quarantine_held", .gauge,
+            help: "Changes held until a record they refer to arrives, by the site that sent them.")
+        var applied = MetricFamily(
+            "branchsync_changes_applied_total", .counter,
+            help: "Changes received from the site and applied to this node's records since the daemon started.")
+        let appliedBySite = activity.appliedBySite
+        for peer in peers {
+            let site = [("site", peer.peer.site.rawValue)]
+            conflicts.add(site, Int64(peer.issues.conflicts))
+            quarantined.add(site, Int64(peer.issues.quarantined))
+            invalid.add(site, Int64(peer.issues.invalid))
+            held.add(site, Int64(peer.issues.held))
+            applied.add(site, appliedBySite[peer.peer.site] ?? 0)
+        }
+        var descriptors = MetricFamily(
+            "branchsync_open_fds", .gauge, help: "File descriptors open in the daemon (/proc/self/fd).")
+        if let count = DescriptorLimit.inUse() { descriptors.add([], Int64(count)) }
+        var descriptorLimit = MetricFamily(
+            "branchsync_max_fds", .gauge, help: "The daemon's file descriptor limit (soft RLIMIT_NOFILE).")
+        descriptorLimit.add([], Double(DescriptorLimit.current))
+        var families = [info, records, conflicts, quarantined, invalid, held, applied, descriptors, descriptorLimit]
+        switch identity.role {
+        case .hub: families += hubFamilies(peers.filter(\.isServedBranch))
+        case .branch: families += try branchFamilies(store, hub: peers.first { $0.peer.role == .hub })
+        }
+        return families
+    }
+
+    /// One sample of each per-site metric for every branch the hub serves.
+    private func hubFamilies(_ sites: [PeerHealth]) -> [MetricFamily] {
+        var online = MetricFamily(
+            "branchsync_site_online", .gauge,
+            help: "1 while the site has a session and was heard from in the last "
+                + "\(PeerHealth.staleAfterSeconds) s, else 0.")
+        var lagChanges = MetricFamily(
+            "branchsync_site_lag_changes", .gauge,
+            help: "Changes waiting: to_site = this hub's changes the site has not acknowledged; from_site = what the "
+                + "site last said it has for the hub.")
+        var lagSeconds = MetricFamily(
+            "branchsync_site_lag_seconds", .gauge,
+            help: "Age in seconds of the oldest change waiting in that direction (0 when none waits).")
+        var lastSeen = MetricFamily(
+            "branchsync_site_last_seen_seconds", .gauge,
+            help: "When the site was last heard from, as a Unix timestamp in seconds (absent if never).")
+        var verify = MetricFamily(
+            "branchsync_site_last_verify_identical", .gauge,
+            help: "The last verify with the site: 1 replicas identical, 0 records still differ (absent if none yet).")
+        var caughtUp = MetricFamily(
+            "branchsync_site_caught_up", .gauge,
+            help: "1 when the site is caught up both ways and verified since the last change, as status says.")
+        for site in sites {
+            let label = ("site", site.peer.site.rawValue)
+            online.add([label], site.isLive)
+            for (direction, count, age) in [
+                ("to_site", site.toSite, site.toSiteLagSeconds), ("from_site", site.fromSite, site.fromSiteLagSeconds),
+            ] {
+                lagChanges.add([label, ("direction", direction)], count)
+                if count == 0 {
+                    lagSeconds.add([label, ("direction", direction)], 0 as Int64)
+                } else if let age {
+                    lagSeconds.add([label, ("direction", direction)], age)
+                }
+            }
+            if let seen = site.lastSeen { lastSeen.add([label], seen.timeIntervalSince1970.rounded(.down)) }
+            if let identical = site.lastVerifyIdentical { verify.add([label], identical) }
+            caughtUp.add([label], site.caughtUp)
+        }
+        var sessions = MetricFamily(
+            "branchsync_sessions_open", .gauge, help: "Branch sessions open on this hub now.")
+        sessions.add([], Int64(registry?.connectedSites.count ?? 0))
+        return [online, lagChanges, lagSeconds, lastSeen, verify, caughtUp, sessions]
+    }
+
+    /// The branch's view of its hub.
+    private func branchFamilies(_ store: NodeStore, hub: PeerHealth?) throws -> [MetricFamily] {
+        var connected = MetricFamily(
+            "branchsync_hub_connected", .gauge, help: "1 while this branch has a session with its hub, else 0.")
+        connected.add([], activity.isConnected)
+        var pending = MetricFamily(
+            "branchsync_hub_pending_changes", .gauge,
+            help: "Changes waiting: to_hub = this branch's changes the hub has not acknowledged; from_hub = what the "
+                + "hub last said it has for this branch.")
+        var pendingSeconds = MetricFamily(
+            "branchsync_hub_pending_seconds", .gauge,
+            help: "Age in seconds of the oldest change waiting in that direction (0 when none waits).")
+        var lastSync = MetricFamily(
+            "branchsync_hub_last_sync_seconds", .gauge,
+            help: "When a batch was last applied either way, as a Unix timestamp in seconds (absent if never).")
+        if let hub {
+            for (direction, count, age) in [
+                ("to_hub", hub.toSite, hub.toSiteLagSeconds), ("from_hub", hub.fromSite, hub.fromSiteLagSeconds),
+            ] {
+                pending.add([("direction", direction)], count)
+                if count == 0 {
+                    pendingSeconds.add([("direction", direction)], 0 as Int64)
+                } else if let age {
+                    pendingSeconds.add([("direction", direction)], age)
+                }
+            }
+            if let at = hub.lastSync { lastSync.add([], at.timeIntervalSince1970.rounded(.down)) }
+        } else {
+            // Never synced: everything written here waits to go up.
+            let site = store.identity.site
+            pending.add([("direction", "to_hub")], try store.pendingCount(for: site, after: 0, clearance: nil))
+            pending.add([("direction", "from_hub")], 0 as Int64)
+        }
+        return [connected, pending, pendingSeconds, lastSync]
+    }
+}
