@@ -15,6 +15,8 @@ public final class BranchClient: Sendable {
     private let hubAddressOverride: String?
     private let stopSignal = StopSignal()
     private let currentWake = Mutex<WakeSignal?>(nil)
+    /// Sessions started so far; the number names a session in the log (`session=3`).
+    private let sessionsStarted = Atomic<Int>(0)
 
     /// The key under which the branch keeps its enrolment secret (hex) in its metadata.
     public static let secretKey = "hub_secret"
@@ -168,6 +170,7 @@ public final class BranchClient: Sendable {
                 ])
         }
         let log = logger.with("site", store.identity.site.rawValue).with("peer", session.peer.rawValue)
+            .with("session", String(sessionsStarted.add(1, ordering: .relaxed).newValue))
         store.actor = AuditActor(user: "sync", origin: "hub \(session.peer) at \(address)")
         try store.recordSessionStart(
             session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)
