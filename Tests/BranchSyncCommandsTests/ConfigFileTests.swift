@@ -37,7 +37,8 @@ import Testing
         #expect(site(try runBinary(["--config", config, "status"], onlyEnvironment: [:])) == "filehq")
         #expect(site(try runBinary(["status"], onlyEnvironment: ["BRANCHSYNC_CONFIG": config])) == "filehq")
         #expect(site(try runBinary(["--config", config, "status"], onlyEnvironment: environment)) == "envhq")
-        #expect(site(try runBinary(["--config", config, "--data", flagData, "status"], onlyEnvironment: [:])) == "flaghq")
+        #expect(
+            site(try runBinary(["--config", config, "--data", flagData, "status"], onlyEnvironment: [:])) == "flaghq")
         #expect(
             site(try runBinary(["--config", config, "status", "--data", flagData], onlyEnvironment: environment))
                 == "flaghq")
@@ -70,8 +71,10 @@ import Testing
 
     @Test(arguments: [
         ("data = /x\nlisten 127.0.0.1:7700\n", 2, "expected 'key = value', got 'listen 127.0.0.1:7700'"),
-        ("# keys\n\nlissten = 127.0.0.1:7700\n", 3,
-         "unknown key 'lissten': no branchsync command has an option --lissten; see 'branchsync <command> --help'"),
+        (
+            "# keys\n\nlissten = 127.0.0.1:7700\n", 3,
+            "unknown key 'lissten': no branchsync command has an option --lissten; see 'branchsync <command> --help'"
+        ),
         ("verbose = yes\n", 1, "'verbose' is a flag: write true or false, got 'yes'"),
         ("data = /a\ndata = /b\n", 2, "'data' is already set at line 1; keep one of them"),
         ("--data = /a\n", 1, "write the key without dashes: 'data = /a'"),

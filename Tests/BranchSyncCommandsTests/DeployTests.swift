@@ -103,7 +103,8 @@ import Testing
         #expect(containerfile.contains("useradd --system --user-group --home-dir \(data) ") && user == "branchsync")
         #expect(try deployFile("install.sh").contains("useradd --system --user-group --home-dir \(data) "))
         let configs = try #require(
-            instructions.first { $0.hasPrefix("COPY deploy/branchsync-hub.conf") }?.split(separator: " ").map(String.init))
+            instructions.first { $0.hasPrefix("COPY deploy/branchsync-hub.conf") }?.split(separator: " ").map(
+                String.init))
         #expect(configs.last == "/etc/branchsync/")
 
         let entrypoint = Self.deploy.appendingPathComponent("container-entrypoint.sh").path
@@ -121,7 +122,9 @@ import Testing
             #expect(config == "/etc/branchsync/\(file)" && configs.contains("deploy/\(file)"), "\(name): \(config)")
             #expect(service.environment["BRANCHSYNC_ROLE"] == (name == "hub" ? "hub" : "branch"))
             if name != "hub" {
-                #expect(service.environment["BRANCHSYNC_HUB"] == "hub:7700" && service.environment["BRANCHSYNC_SITE"] == name)
+                #expect(
+                    service.environment["BRANCHSYNC_HUB"] == "hub:7700"
+                        && service.environment["BRANCHSYNC_SITE"] == name)
                 #expect(service.dependsOn == ["hub"])
             }
         }
@@ -174,7 +177,8 @@ struct ComposeFile {
     /// Parses `path`, with PyYAML if python3 has it unless `smallReader`; throws when python3 is missing or the file
     /// is not the structure compose expects.
     init(_ path: String, smallReader: Bool = false) throws {
-        let python = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        let python =
+            (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
             .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/python3"
         let (status, output) = try runProgram(python, ["-c", Self.reader, path] + (smallReader ? ["small"] : []))
         guard status == 0 else { throw DeployTestError("python3 could not read \(path): \(output)") }

@@ -20,7 +20,8 @@ import Testing
             ["--config", config, "run", "--port-file", directory.file("port")], data: data,
             log: directory.file("hub.out"))
         defer { hub.terminate() }
-        #expect(portWritten(to: directory.file("port")) != nil, "the hub did not start: \(text(directory.file("hub.out")))")
+        #expect(
+            portWritten(to: directory.file("port")) != nil, "the hub did not start: \(text(directory.file("hub.out")))")
         #expect(waitUntil(timeout: 20) { text(log).contains(" info hub listening ") }, "\(text(log))")
         #expect(!text(directory.file("hub.out")).contains("hub listening"), "log lines went to standard error")
 

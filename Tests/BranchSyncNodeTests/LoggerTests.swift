@@ -27,14 +27,19 @@ import Testing
 
     @Test func jsonLeavesOutWhatIsNotKnownAndCapsLongValues() throws {
         let line = LogFormat.json.render(
-            LogEntry(time: time, level: .info, message: "hub listening", metadata: [("address", "x" + String(repeating: "y", count: 700))]))
-        #expect(line.hasPrefix(#"{"time":"2027-01-15T08:00:00.250Z","level":"info","message":"hub listening","address":"xy"#))
+            LogEntry(
+                time: time, level: .info, message: "hub listening",
+                metadata: [("address", "x" + String(repeating: "y", count: 700))]))
+        #expect(
+            line.hasPrefix(
+                #"{"time":"2027-01-15T08:00:00.250Z","level":"info","message":"hub listening","address":"xy"#))
         #expect(line.hasSuffix("y…\"}") && line.count < 700)
     }
 
     @Test func textIsAsBefore() {
         let line = LogFormat.text.render(
-            LogEntry(time: time, level: .info, message: "session\nstarted", metadata: [("site", "hq"), ("peer", "b j")]))
+            LogEntry(
+                time: time, level: .info, message: "session\nstarted", metadata: [("site", "hq"), ("peer", "b j")]))
         #expect(line == "2027-01-15T08:00:00Z info session\\u{a}started site=hq peer=b j")
     }
 

@@ -117,7 +117,8 @@ final class RunLogging: Sendable {
             } else {
                 logger.info(
                     new.configPath == nil
-                        ? "SIGHUP: log reopened (no config file to re-read)" : "SIGHUP: log reopened and config re-read",
+                        ? "SIGHUP: log reopened (no config file to re-read)"
+                        : "SIGHUP: log reopened and config re-read",
                     fields)
             }
         }
