@@ -12,7 +12,8 @@ enum RunCommand {
         discussion: """
             Logs go to standard error, or to --log-file. SIGINT or SIGTERM ends every session with BYE and exits 0. \
             SIGHUP reopens the log file (after logrotate renamed it) and re-reads the config file: --verbose, \
-            --log-file and --log-format change at once, other options at the next start (the log line says which). A branch \
+            --log-file and --log-format change at once, other options at the next start (the log line says \
+            which). A branch \
             reconnects after failures with capped exponential backoff and jitter; it gives up only when the hub \
             refuses it for good (unknown site, wrong secret).
             """,
