@@ -17,6 +17,8 @@ public final class BranchClient: Sendable {
     private let currentWake = Mutex<WakeSignal?>(nil)
     /// What the metrics endpoint reads besides the database: the session's state, changes applied.
     public let activity = NodeActivity()
+    /// Sessions started so far; the number names a session in the log (`session=3`).
+    private let sessionsStarted = Atomic<Int>(0)
 
     /// The key under which the branch keeps its enrolment secret (hex) in its metadata.
     public static let secretKey = "hub_secret"
@@ -172,6 +174,7 @@ public final class BranchClient: Sendable {
                 ])
         }
         let log = logger.with("site", store.identity.site.rawValue).with("peer", session.peer.rawValue)
+            .with("session", String(sessionsStarted.add(1, ordering: .relaxed).newValue))
         store.actor = AuditActor(user: "sync", origin: "hub \(session.peer) at \(address)")
         try store.recordSessionStart(
             session.peer, software: session.peerSoftware, clockSkewMilliseconds: session.clockSkewMilliseconds)

@@ -2,31 +2,49 @@ import BranchSyncCore
 import Foundation
 import Synchronization
 
-/// A small structured logger: one line per event, `time level message key=value…`. Engine types take it from their
-/// caller; tests capture lines in memory with ``LogCapture``.
+/// A small structured logger: one line per event, as text (`time level message key=value…`) or as one JSON object
+/// (see ``LogFormat``). Engine types take it from their caller; tests capture lines in memory with ``LogCapture``.
+///
+/// Copies made with ``with(_:_:)`` share their ``LogOutput``, so a daemon can change the level, the format or the
+/// file of every copy at once (on SIGHUP).
 public struct Logger: Sendable {
     /// Severity.
-    public enum Level: String, Sendable, Comparable {
+    public enum Level: String, Sendable, Comparable, CaseIterable {
         case debug, info, warning, error
 
-        private var rank: Int { [.debug: 0, .info: 1, .warning: 2, .error: 3][self]! }
+        private var rank: Int {
+            switch self {
+            case .debug: 0
+            case .info: 1
+            case .warning: 2
+            case .error: 3
+            }
+        }
         public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rank < rhs.rank }
     }
 
-    private let sink: @Sendable (String) -> Void
-    private let minimum: Level
-    /// Metadata added to every line (`site`, `peer`, …).
+    /// Where lines go, from which level, in which format.
+    public let output: LogOutput
+    /// Metadata added to every line (`site`, `peer`, `session`, …).
     public private(set) var metadata: [(String, String)]
 
-    public init(minimum: Level = .info, metadata: [(String, String)] = [], sink: @escaping @Sendable (String) -> Void) {
-        self.sink = sink
-        self.minimum = minimum
+    /// A logger writing every line at or above `minimum` to `sink`, without its newline.
+    public init(
+        minimum: Level = .info, format: LogFormat = .text, metadata: [(String, String)] = [],
+        sink: @escaping @Sendable (String) -> Void
+    ) {
+        self.init(output: LogOutput(minimum: minimum, format: format, sink: sink), metadata: metadata)
+    }
+
+    /// A logger writing to `output`.
+    public init(output: LogOutput, metadata: [(String, String)] = []) {
+        self.output = output
         self.metadata = metadata
     }
 
     /// Logs to standard error.
     public static func standardError(minimum: Level = .info) -> Logger {
-        Logger(minimum: minimum) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        Logger(output: .standardError(minimum: minimum))
     }
 
     /// Logs nothing.
@@ -42,19 +60,10 @@ public struct Logger: Sendable {
     /// Characters of a message or value written at most.
     static let valueLimit = 600
 
+    /// Writes one line if `level` is at or above the output's minimum.
     public func log(_ level: Level, _ message: String, _ extra: [(String, String)] = []) {
-        guard level >= minimum else { return }
-        let now = Date().timeIntervalSince1970
-        let stamp = ISO8601DateFormatter.string(
-            from: Date(timeIntervalSince1970: now), timeZone: TimeZone(secondsFromGMT: 0) ?? .current,
-            formatOptions: [.withInternetDateTime])
-        // Values often come from peers (site ids, software, reasons): control characters are escaped and lengths
-        // capped, so no peer can forge or flood a line.
-        let fields = (metadata + extra).map { "\($0.0)=\($0.1.escapedForDisplay(limit: Self.valueLimit))" }
-            .joined(separator: " ")
-        sink(
-            "\(stamp) \(level.rawValue) \(message.escapedForDisplay(limit: Self.valueLimit))"
-                + (fields.isEmpty ? "" : " " + fields))
+        guard output.accepts(level) else { return }
+        output.write(LogEntry(time: Date(), level: level, message: message, metadata: metadata + extra))
     }
 
     public func debug(_ message: String, _ extra: [(String, String)] = []) { log(.debug, message, extra) }
@@ -70,8 +79,8 @@ public final class LogCapture: Sendable {
     public init() {}
 
     /// A logger writing here, and with `echo` to standard error too (for debugging a test).
-    public func logger(minimum: Logger.Level = .debug, echo: Bool = false) -> Logger {
-        Logger(minimum: minimum) { line in
+    public func logger(minimum: Logger.Level = .debug, format: LogFormat = .text, echo: Bool = false) -> Logger {
+        Logger(minimum: minimum, format: format) { line in
             self.lines.withLock { $0.append(line) }
             if echo { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }

@@ -93,3 +93,26 @@ func initBranch(_ site: String, data: String, port: UInt16, directory: Temporary
             directory.file("\(site).secret"),
         ], data: data)
 }
+
+/// Runs the built binary with only `environment` (plus `PATH` and `HOME`), so no `BRANCHSYNC_*` variable of the test's
+/// own environment leaks in: for tests of what the environment and a config file decide.
+func runBinary(_ arguments: [String], onlyEnvironment environment: [String: String]) throws -> RunResult {
+    let process = Process()
+    process.executableURL = branchsyncBinary()
+    process.arguments = arguments
+    var env = ["SWIFT_BACKTRACE": "enable=no", "BRANCHSYNC_ACTOR": "tester"]
+    for key in ["PATH", "HOME"] { env[key] = ProcessInfo.processInfo.environment[key] }
+    env.merge(environment) { $1 }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return RunResult(
+        status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
+        err: String(decoding: errData, as: UTF8.self))
+}

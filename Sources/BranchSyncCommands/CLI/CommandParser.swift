@@ -10,9 +10,15 @@ public struct CommandParser {
 
     /// Options every command accepts.
     public static let globalOptions: [OptionSpec] = [
-        OptionSpec("data", value: "DIR", help: "node data directory (default: $BRANCHSYNC_DATA or ./branchsync-data)"),
         OptionSpec(
-            "actor", value: "NAME", help: "who the audit trail names (default: $BRANCHSYNC_ACTOR or your login)"),
+            "data", value: "DIR", environment: "BRANCHSYNC_DATA",
+            help: "node data directory (default: $BRANCHSYNC_DATA, the config file, or ./branchsync-data)"),
+        OptionSpec(
+            "actor", value: "NAME", environment: "BRANCHSYNC_ACTOR",
+            help: "who the audit trail names (default: $BRANCHSYNC_ACTOR, the config file, or your login)"),
+        OptionSpec(
+            "config", value: "PATH", environment: "BRANCHSYNC_CONFIG",
+            help: "read options from this file (default: $BRANCHSYNC_CONFIG); the command line and environment win"),
         OptionSpec.flag("help", help: "show help for this command"),
         OptionSpec.flag("version", help: "print the BranchSync version (as the first and only argument)"),
     ]
@@ -99,6 +105,16 @@ public struct CommandParser {
             positionals.append(argument)
         }
 
+        // The file is read (and checked) for --help too, so '--config FILE status --help' validates FILE.
+        let commandLineOptions = options
+        var origins: [String: String] = [:]
+        let configPath = Self.configPath(options: options, environment: environment)
+        if let configPath {
+            let file = try ConfigFile.load(configPath.path, origin: configPath.origin)
+            (options, origins) = try file.options(
+                for: command, root: root, over: commandLineOptions, environment: environment)
+        }
+
         if helpRequested { return .help(command, path: path, requested: true) }
         guard command.run != nil else { return .help(command, path: path, requested: false) }
         let required = command.arguments.filter { !$0.isOptional }.count
@@ -109,8 +125,21 @@ public struct CommandParser {
         if positionals.count > command.arguments.count {
             throw CLIError.usage("unexpected argument '\(positionals[command.arguments.count])' for '\(commandName())'")
         }
-        let invocation = Invocation(
+        var invocation = Invocation(
             path: path, options: options, arguments: positionals, environment: environment, console: console)
+        invocation.configPath = configPath?.path
+        invocation.commandLineOptions = commandLineOptions
+        invocation.optionOrigins = origins
+        invocation.configurable = (command, root)
         return .run(command, invocation)
+    }
+
+    /// The config file's path and how it was given: `--config`, else a non-empty `$BRANCHSYNC_CONFIG`.
+    static func configPath(options: [String: [String]], environment: [String: String]) -> (
+        path: String, origin: String
+    )? {
+        if let path = options["config"]?.last { return (path, "--config") }
+        if let path = environment["BRANCHSYNC_CONFIG"], !path.isEmpty { return (path, "$BRANCHSYNC_CONFIG") }
+        return nil
     }
 }

@@ -42,10 +42,17 @@ public struct OptionSpec: Sendable {
     public var help: String
     /// Whether the option may be given more than once.
     public var repeatable: Bool
+    /// The environment variable that stands for the option when it is not on the command line (`BRANCHSYNC_DATA`);
+    /// it wins over a config file.
+    public var environmentVariable: String?
 
-    public init(_ name: String, value valueName: String? = nil, help: String, repeatable: Bool = false) {
+    public init(
+        _ name: String, value valueName: String? = nil, environment environmentVariable: String? = nil,
+        help: String, repeatable: Bool = false
+    ) {
         self.name = name
         self.valueName = valueName
+        self.environmentVariable = environmentVariable
         self.help = help
         self.repeatable = repeatable
     }

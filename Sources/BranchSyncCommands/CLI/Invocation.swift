@@ -4,7 +4,7 @@ import BranchSyncStore
 import Foundation
 
 /// A parsed command line, ready to run: the options and arguments given, the environment and the console.
-public struct Invocation {
+public struct Invocation: Sendable {
     /// The command words, e.g. `["customer", "add"]`.
     public var path: [String]
     /// Option name → values, in the order given.
@@ -15,6 +15,14 @@ public struct Invocation {
     public var environment: [String: String]
     /// Where output goes.
     public var console: Console
+    /// The config file the options were completed from (`--config` or `$BRANCHSYNC_CONFIG`), if any.
+    public var configPath: String?
+    /// The options given on the command line alone, before the config file's.
+    public var commandLineOptions: [String: [String]] = [:]
+    /// For each option taken from the config file, where (`PATH:LINE`), so errors about it can say so.
+    public var optionOrigins: [String: String] = [:]
+    /// The command and the tree it belongs to, for reading the config file again.
+    var configurable: (command: CommandSpec, root: CommandSpec)?
 
     /// The last value of an option.
     public func value(_ name: String) -> String? {

@@ -10,7 +10,10 @@ enum RunCommand {
         name: "run",
         abstract: "run the node: a hub serves its branches, a branch stays connected to its hub",
         discussion: """
-            Logs go to standard error. SIGINT or SIGTERM ends every session with BYE and exits 0. A branch \
+            Logs go to standard error, or to --log-file. SIGINT or SIGTERM ends every session with BYE and exits 0. \
+            SIGHUP reopens the log file (after logrotate renamed it) and re-reads the config file: --verbose, \
+            --log-file and --log-format change at once, other options at the next start (the log line says \
+            which). A branch \
             reconnects after failures with capped exponential backoff and jitter; it gives up only when the hub \
             refuses it for good (unknown site, wrong secret).
             """
@@ -42,7 +45,7 @@ enum RunCommand {
                 "gc-horizon", value: "DURATION",
                 help: "hub: how long a site may be silent before it stops holding tombstones back (default 30d)"),
             .flag("verbose", help: "log every batch"),
-        ] + metricsOptions,
+        ] + metricsOptions + RunLogging.options,
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
@@ -59,7 +62,10 @@ enum RunCommand {
             throw CLIError(exitCode: ExitCode.failure, message: error.message)
         }
         defer { withExtendedLifetime(lock) {} }
-        let logger = Logger.standardError(minimum: invocation.flag("verbose") ? .debug : .info)
+        let logging = try RunLogging(invocation)
+        let logger = logging.logger
+        let hangups = logging.reloadOnHangup()
+        defer { hangups.cancel() }
         let stopped = DispatchSemaphore(value: 0)
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)

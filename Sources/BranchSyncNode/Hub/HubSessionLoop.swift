@@ -320,8 +320,8 @@ final class HubSessionLoop: Sendable {
         let site = arrival.peer.hello.site
         let slot = Slot(
             token: token, connection: arrival.connection, host: arrival.host, peer: arrival.peer,
-            logger: configuration.logger.with("peer-address", arrival.connection.peerAddress).with(
-                "peer", site.rawValue))
+            logger: configuration.logger.with("peer", site.rawValue).with("session", String(token))
+                .with("peer-address", arrival.connection.peerAddress))
         do {
             try state.epoll.add(arrival.connection.fd, token: token)
         } catch {

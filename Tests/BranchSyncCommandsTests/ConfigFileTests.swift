@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+
+/// `--config FILE` / `$BRANCHSYNC_CONFIG`: the file's keys become options of the command being run, under the command
+/// line and the environment; what is wrong in it is named by file and line, with exit 2.
+@Suite struct ConfigFileTests {
+    /// Three hubs with different site names, so `status` shows which data directory it opened.
+    let directory = TemporaryDirectory()
+    var fileData: String { directory.file("from-file") }
+    var environmentData: String { directory.file("from-environment") }
+    var flagData: String { directory.file("from-flag") }
+
+    init() {
+        _ = cli(["init", "--site", "filehq", "--role", "hub"], data: fileData)
+        _ = cli(["init", "--site", "envhq", "--role", "hub"], data: environmentData)
+        _ = cli(["init", "--site", "flaghq", "--role", "hub"], data: flagData)
+    }
+
+    /// The site `status` reported, from its first line `hub SITE — …`.
+    func site(_ result: RunResult) -> String? {
+        guard result.status == 0, let first = result.out.split(separator: "\n").first else { return nil }
+        let words = first.split(separator: " ")
+        return words.count > 1 && words[0] == "hub" ? String(words[1]) : nil
+    }
+
+    @Test func theFileSetsTheDataDirectoryAndTheCommandLineAndEnvironmentWin() throws {
+        let config = directory.write(
+            "branchsync.conf",
+            """
+            # a node's settings
+            data = \(fileData)   # where the node lives
+
+            listen = 127.0.0.1:0
+            verbose = true
+            """)
+        let environment = ["BRANCHSYNC_DATA": environmentData]
+        #expect(site(try runBinary(["--config", config, "status"], onlyEnvironment: [:])) == "filehq")
+        #expect(site(try runBinary(["status"], onlyEnvironment: ["BRANCHSYNC_CONFIG": config])) == "filehq")
+        #expect(site(try runBinary(["--config", config, "status"], onlyEnvironment: environment)) == "envhq")
+        #expect(
+            site(try runBinary(["--config", config, "--data", flagData, "status"], onlyEnvironment: [:])) == "flaghq")
+        #expect(
+            site(try runBinary(["--config", config, "status", "--data", flagData], onlyEnvironment: environment))
+                == "flaghq")
+        // --config wins over $BRANCHSYNC_CONFIG.
+        let other = directory.write("other.conf", "data = \(flagData)\n")
+        #expect(
+            site(try runBinary(["--config", other, "status"], onlyEnvironment: ["BRANCHSYNC_CONFIG": config]))
+                == "flaghq")
+    }
+
+    @Test func aFlagInTheFileIsTrueOrFalse() throws {
+        let on = directory.write("on.conf", "data = \(fileData)\njson = true\n")
+        let json = try runBinary(["--config", on, "status"], onlyEnvironment: [:])
+        #expect(json.status == 0 && json.out.hasPrefix("{\"site\":\"filehq\""), "\(json)")
+        let off = directory.write("off.conf", "data = \(fileData)\njson = false\n")
+        #expect(site(try runBinary(["--config", off, "status"], onlyEnvironment: [:])) == "filehq")
+        // On the command line the flag still wins over 'false'.
+        let forced = try runBinary(["--config", off, "status", "--json"], onlyEnvironment: [:])
+        #expect(forced.out.hasPrefix("{\"site\":\"filehq\""), "\(forced)")
+    }
+
+    /// One file serves every command: `status` skips `listen`, `log-file` (run's) and `to` (backup's).
+    @Test func keysOfOtherCommandsAreSkipped() throws {
+        let config = directory.write(
+            "shared.conf",
+            "data = \(fileData)\nlisten = 0.0.0.0:7700\nlog-file = /nonexistent/x.log\nto = /nonexistent\n")
+        let result = try runBinary(["--config", config, "status"], onlyEnvironment: [:])
+        #expect(site(result) == "filehq", "\(result)")
+    }
+
+    @Test(arguments: [
+        ("data = /x\nlisten 127.0.0.1:7700\n", 2, "expected 'key = value', got 'listen 127.0.0.1:7700'"),
+        (
+            "# keys\n\nlissten = 127.0.0.1:7700\n", 3,
+            "unknown key 'lissten': no branchsync command has an option --lissten; see 'branchsync <command> --help'"
+        ),
+        ("verbose = yes\n", 1, "'verbose' is a flag: write true or false, got 'yes'"),
+        ("data = /a\ndata = /b\n", 2, "'data' is already set at line 1; keep one of them"),
+        ("--data = /a\n", 1, "write the key without dashes: 'data = /a'"),
+        ("data =\n", 1, "'data' has no value; write 'data = VALUE' or remove it"),
+        ("config = /etc/other.conf\n", 1, "'config' cannot be set in a config file"),
+        ("Data Dir = /a\n", 1, "'Data Dir' is not a key; keys are option names such as 'data' or 'log-file'"),
+    ])
+    func aWrongLineIsNamedByFileAndLineWithExit2(text: String, line: Int, message: String) throws {
+        let config = directory.write("wrong.conf", text)
+        // Every command checks the whole file, including --help and commands the key is not for.
+        for arguments in [["status"], ["status", "--help"], ["customer", "list"]] {
+            let result = try runBinary(["--config", config] + arguments, onlyEnvironment: [:])
+            #expect(result.status == 2, "\(arguments): \(result)")
+            #expect(result.err == "branchsync: error: \(config):\(line): \(message)\n", "\(arguments)")
+            #expect(result.out.isEmpty)
+        }
+    }
+
+    @Test func aMissingFileIsAClearError() throws {
+        let missing = directory.file("missing.conf")
+        let flag = try runBinary(["--config", missing, "status"], onlyEnvironment: [:])
+        #expect(flag.status == 2)
+        #expect(
+            flag.err == "branchsync: error: config file \(missing) (from --config) does not exist; create it or fix "
+                + "the path\n")
+        let variable = try runBinary(["status"], onlyEnvironment: ["BRANCHSYNC_CONFIG": missing])
+        #expect(variable.status == 2)
+        #expect(variable.err.contains("config file \(missing) (from $BRANCHSYNC_CONFIG) does not exist"))
+    }
+
+    /// A value the command refuses names the line that set it, since the operator did not type it.
+    @Test func aBadValueFromTheFileNamesItsLine() throws {
+        let config = directory.write("listen.conf", "data = \(fileData)\nlisten = nowhere\n")
+        let result = try runBinary(["--config", config, "run"], onlyEnvironment: [:])
+        #expect(result.status == 2)
+        #expect(result.err == "branchsync: error: --listen: 'nowhere' is not HOST:PORT (set at \(config):2)\n")
+        let format = directory.write("format.conf", "data = \(fileData)\nlog-format = xml\n")
+        let refused = try runBinary(["--config", format, "run"], onlyEnvironment: [:])
+        #expect(refused.status == 2)
+        #expect(refused.err == "branchsync: error: --log-format must be text or json, got 'xml' (set at \(format):2)\n")
+    }
+
+    @Test func helpDocumentsTheConfigFile() throws {
+        let status = try runBinary(["status", "--help"], onlyEnvironment: [:])
+        #expect(status.out.contains("--config PATH  read options from this file (default: $BRANCHSYNC_CONFIG)"))
+        let run = try runBinary(["run", "--help"], onlyEnvironment: [:])
+        #expect(run.out.contains("--log-file PATH") && run.out.contains("--log-format text|json"))
+        #expect(run.out.contains("SIGHUP reopens the log file"))
+        let root = try runBinary(["--help"], onlyEnvironment: [:])
+        #expect(root.out.contains("A config file (--config PATH or $BRANCHSYNC_CONFIG)"))
+    }
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# The container's entry point (deploy/Containerfile): creates the node on its first start from environment
+# variables, then runs 'branchsync "$@"' (by default 'branchsync run') in its place, so signals reach it.
+#
+#   BRANCHSYNC_ROLE        hub or branch (required on the first start)
+#   BRANCHSYNC_SITE        this node's site id, e.g. hq or bj01 (required on the first start)
+#   BRANCHSYNC_BRANCHES    hub: the branches to enrol on the first start, e.g. "bj01 sh01"; each one's secret is
+#                          written to $BRANCHSYNC_ENROLMENT/SITE.secret (mode 0600)
+#   BRANCHSYNC_HUB         branch: the hub's HOST:PORT
+#   BRANCHSYNC_ENROLMENT   where secrets are written (hub) or read (branch); default /var/lib/branchsync-enrolment
+#
+# A branch waits up to a minute for its secret file, so a hub and its branches can start together (deploy/compose.yaml
+# shares the folder between them in a volume). In production, carry the secret file from the hub to the branch out
+# of band instead, mount it read-only, and delete it once the branch has been initialised.
+set -eu
+data="${BRANCHSYNC_DATA:-/var/lib/branchsync}"
+enrolment="${BRANCHSYNC_ENROLMENT:-/var/lib/branchsync-enrolment}"
+export BRANCHSYNC_DATA="$data"
+
+if [ ! -e "$data/branchsync.sqlite" ]; then
+    : "${BRANCHSYNC_ROLE:?set BRANCHSYNC_ROLE to hub or branch for the first start}"
+    : "${BRANCHSYNC_SITE:?set BRANCHSYNC_SITE to this node's site id for the first start}"
+    case "$BRANCHSYNC_ROLE" in
+    hub)
+        branchsync init --site "$BRANCHSYNC_SITE" --role hub
+        for branch in ${BRANCHSYNC_BRANCHES:-}; do
+            branchsync site add "$branch" --secret-file "$enrolment/$branch.secret"
+        done
+        ;;
+    branch)
+        : "${BRANCHSYNC_HUB:?set BRANCHSYNC_HUB to the hub's HOST:PORT for a branch's first start}"
+        secret="$enrolment/$BRANCHSYNC_SITE.secret"
+        waited=0
+        while [ ! -s "$secret" ]; do
+            if [ "$waited" -ge 60 ]; then
+                echo "branchsync-entrypoint: no secret at $secret after 60 s; enrol $BRANCHSYNC_SITE at the hub" \
+                    "('branchsync site add $BRANCHSYNC_SITE --secret-file FILE') and put FILE there" >&2
+                exit 1
+            fi
+            sleep 1
+            waited=$((waited + 1))
+        done
+        branchsync init --site "$BRANCHSYNC_SITE" --role branch --hub "$BRANCHSYNC_HUB" --secret-file "$secret"
+        ;;
+    *)
+        echo "branchsync-entrypoint: BRANCHSYNC_ROLE must be hub or branch, got '$BRANCHSYNC_ROLE'" >&2
+        exit 2
+        ;;
+    esac
+fi
+exec branchsync "$@"
