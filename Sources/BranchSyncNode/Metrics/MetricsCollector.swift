@@ -111,10 +111,23 @@ final class MetricsCollector: @unchecked Sendable {
         descriptorLimit.add([], Double(DescriptorLimit.current))
         var families = [info, records, conflicts, quarantined, invalid, held, applied, descriptors, descriptorLimit]
         switch identity.role {
-        case .hub: families += hubFamilies(peers.filter(\.isServedBranch))
+        case .hub: families += hubFamilies(peers.filter(\.isServedBranch)) + (try collectionFamilies(store))
         case .branch: families += try branchFamilies(store, hub: peers.first { $0.peer.role == .hub })
         }
         return families
+    }
+
+    /// Tombstone collection at the hub (Protocol.md §9.7): what waits and what went.
+    private func collectionFamilies(_ store: NodeStore) throws -> [MetricFamily] {
+        let status = try store.tombstoneCollectionStatus()
+        var waiting = MetricFamily(
+            "branchsync_tombstones_waiting", .gauge,
+            help: "Deleted records the hub keeps until every counted site has caught up past them.")
+        waiting.add([], status.waiting)
+        var collected = MetricFamily(
+            "branchsync_tombstones_collected_total", .counter, help: "Tombstones collected since the hub was created.")
+        collected.add([], status.collectedTotal)
+        return [waiting, collected]
     }
 
     /// One sample of each per-site metric for every branch the hub serves.
@@ -136,6 +149,9 @@ final class MetricsCollector: @unchecked Sendable {
         var verify = MetricFamily(
             "branchsync_site_last_verify_identical", .gauge,
             help: "The last verify with the site: 1 replicas identical, 0 records still differ (absent if none yet).")
+        var stale = MetricFamily(
+            "branchsync_site_stale", .gauge,
+            help: "1 for a site silent past the GC horizon: it holds nothing back and resyncs in full when it returns.")
         var caughtUp = MetricFamily(
             "branchsync_site_caught_up", .gauge,
             help: "1 when the site is caught up both ways and verified since the last change, as status says.")
@@ -155,11 +171,12 @@ final class MetricsCollector: @unchecked Sendable {
             if let seen = site.lastSeen { lastSeen.add([label], seen.timeIntervalSince1970.rounded(.down)) }
             if let identical = site.lastVerifyIdentical { verify.add([label], identical) }
             caughtUp.add([label], site.caughtUp)
+            stale.add([label], site.peer.staleSince != nil)
         }
         var sessions = MetricFamily(
             "branchsync_sessions_open", .gauge, help: "Branch sessions open on this hub now.")
         sessions.add([], Int64(registry?.connectedSites.count ?? 0))
-        return [online, lagChanges, lagSeconds, lastSeen, verify, caughtUp, sessions]
+        return [online, lagChanges, lagSeconds, lastSeen, verify, caughtUp, stale, sessions]
     }
 
     /// The branch's view of its hub.
