@@ -49,22 +49,27 @@ import Testing
                 == "flaghq")
     }
 
-    @Test func aFlagInTheFileIsTrueOrFalse() throws {
-        let on = directory.write("on.conf", "data = \(fileData)\njson = true\n")
-        let json = try runBinary(["--config", on, "status"], onlyEnvironment: [:])
-        #expect(json.status == 0 && json.out.hasPrefix("{\"site\":\"filehq\""), "\(json)")
-        let off = directory.write("off.conf", "data = \(fileData)\njson = false\n")
-        #expect(site(try runBinary(["--config", off, "status"], onlyEnvironment: [:])) == "filehq")
-        // On the command line the flag still wins over 'false'.
-        let forced = try runBinary(["--config", off, "status", "--json"], onlyEnvironment: [:])
-        #expect(forced.out.hasPrefix("{\"site\":\"filehq\""), "\(forced)")
+    /// A flag in the file is `true` or `false`; a command's own arguments (`json`, `to`, `site`, `hub`) are not
+    /// settings a file shared by every command may hold.
+    @Test func aFlagInTheFileIsTrueOrFalseAndArgumentsAreRefused() throws {
+        let on = directory.write("on.conf", "data = \(fileData)\nverbose = true\n")
+        #expect(site(try runBinary(["--config", on, "status"], onlyEnvironment: [:])) == "filehq")
+        let maybe = directory.write("maybe.conf", "data = \(fileData)\nverbose = maybe\n")
+        let refused = try runBinary(["--config", maybe, "status"], onlyEnvironment: [:])
+        #expect(refused.status == 2 && refused.err.contains("'verbose' is a flag: write true or false"), "\(refused)")
+        for key in ["json = true", "to = /srv/backups", "site = bj01", "hub = hq.example:7700"] {
+            let config = directory.write("argument.conf", "data = \(fileData)\n\(key)\n")
+            let result = try runBinary(["--config", config, "status"], onlyEnvironment: [:])
+            #expect(
+                result.status == 2 && result.err.contains("argument.conf:2: '")
+                    && result.err.contains("is an argument of a command, not a node setting"), "\(key): \(result)")
+        }
     }
 
-    /// One file serves every command: `status` skips `listen`, `log-file` (run's) and `to` (backup's).
+    /// One file serves every command: `status` skips `listen` and `log-file` (run's).
     @Test func keysOfOtherCommandsAreSkipped() throws {
         let config = directory.write(
-            "shared.conf",
-            "data = \(fileData)\nlisten = 0.0.0.0:7700\nlog-file = /nonexistent/x.log\nto = /nonexistent\n")
+            "shared.conf", "data = \(fileData)\nlisten = 0.0.0.0:7700\nlog-file = /nonexistent/x.log\n")
         let result = try runBinary(["--config", config, "status"], onlyEnvironment: [:])
         #expect(site(result) == "filehq", "\(result)")
     }

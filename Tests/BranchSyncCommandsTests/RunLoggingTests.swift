@@ -51,6 +51,16 @@ import Testing
         #expect(
             waitUntil(timeout: 20) { text(log).contains("applied=verbose=true needs-restart=listen") }, "\(text(log))")
 
+        // A file whose values would not start is reported now, not at the next restart.
+        try "data = \(data)\nlisten = nowhere\nlog-file = \(log)\nverbose = true\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
+        #expect(kill(hub.process.processIdentifier, SIGHUP) == 0)
+        #expect(
+            waitUntil(timeout: 20) {
+                text(log).contains(" error SIGHUP: log settings applied, but a restart with this config file would fail ")
+                    && text(log).contains("error=--listen: 'nowhere' is not HOST:PORT")
+            }, "\(text(log))")
+
         // A file that is wrong now is reported and changes nothing; the daemon runs on.
         try "data = \(data)\nlisten 127.0.0.1:1\n".write(toFile: config, atomically: true, encoding: .utf8)
         #expect(kill(hub.process.processIdentifier, SIGHUP) == 0)

@@ -88,6 +88,15 @@ public struct ConfigFile: Sendable {
     /// Options the file may not set: they choose the file, or are not settings.
     static let unsettableKeys: Set<String> = ["config", "help", "version"]
 
+    /// The options a file may set: the node's settings, which mean the same to every command that has them. Other
+    /// options are one command's arguments (`--to`, `--site`, `--name`, `--hub` of `join`, …): in a file shared by
+    /// every command they would change what another command does, so they go on the command line.
+    static let settingKeys: Set<String> = [
+        "data", "actor", "listen", "port-file", "tls-cert", "tls-key", "check-interval", "max-connections",
+        "max-connections-per-address", "max-quarantine-per-site", "gc-interval", "gc-horizon", "verbose", "metrics",
+        "metrics-port-file", "log-file", "log-format",
+    ]
+
     /// The options `command` runs with: `commandLine` first, then the file's entries for options the environment does
     /// not set, after checking every entry against every command under `root`.
     /// - Returns: the options, and for each taken from the file, where (`PATH:LINE`).
@@ -111,6 +120,11 @@ public struct ConfigFile: Sendable {
                 throw CLIError.usage(
                     "\(place): unknown key '\(entry.key)': no branchsync command has an option --\(entry.key); "
                         + "see 'branchsync <command> --help'")
+            }
+            guard Self.settingKeys.contains(entry.key) else {
+                throw CLIError.usage(
+                    "\(place): '\(entry.key)' is an argument of a command, not a node setting: give it on the command "
+                        + "line (a config file holds \(Self.settingKeys.sorted().joined(separator: ", ")))")
             }
             if let first = seen[entry.key], !specs.allSatisfy(\.repeatable) {
                 throw CLIError.usage("\(place): '\(entry.key)' is already set at line \(first); keep one of them")

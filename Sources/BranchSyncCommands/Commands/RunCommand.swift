@@ -49,12 +49,10 @@ enum RunCommand {
         run: run)
 
     static func run(_ invocation: Invocation) throws -> Int32 {
-        if let address = invocation.value("listen") {
-            do { try HubServer.checkListenAddress(address) } catch let error as NodeError {
-                throw CLIError.usage("--listen: \(error.message)")
-            }
-        }
-        try checkMetricsOptions(invocation)
+        // A SIGHUP before its handler is installed (a 'systemctl reload' while the store opens) must not end the
+        // daemon: systemd takes that for a clean exit and would not restart it.
+        signal(SIGHUP, SIG_IGN)
+        try checkOptions(invocation)
         let store = try invocation.openStore()
         try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let lock: DaemonLock
@@ -172,6 +170,31 @@ enum RunCommand {
             if let error = failure.get() { throw CLIError(exitCode: ExitCode.failure, message: error.message) }
         }
         return ExitCode.success
+    }
+
+    /// Checks every option `run` takes before anything starts; SIGHUP runs it on a re-read config file too, so a
+    /// file that would not start is reported then, not at the next restart.
+    /// - Throws: ``CLIError`` (usage) naming the option and what is wrong with it.
+    static func checkOptions(_ invocation: Invocation) throws {
+        if let address = invocation.value("listen") {
+            do { try HubServer.checkListenAddress(address) } catch let error as NodeError {
+                throw CLIError.usage("--listen: \(error.message)")
+            }
+        }
+        try checkMetricsOptions(invocation)
+        if let text = invocation.value("check-interval") {
+            guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+                throw CLIError.usage("--check-interval must be a positive number of seconds, got '\(text)'")
+            }
+        }
+        if (invocation.value("tls-cert") == nil) != (invocation.value("tls-key") == nil) {
+            throw CLIError.usage("--tls-cert and --tls-key go together")
+        }
+        for name in ["gc-interval", "gc-horizon"] { _ = try DurationArgument.milliseconds(invocation, name, default: 1) }
+        for name in ["max-connections", "max-connections-per-address", "max-quarantine-per-site"]
+        where invocation.value(name) != nil {
+            _ = try positive(invocation, name)
+        }
     }
 
     /// The value of `--name` as a positive integer, or a usage error that says what was wrong.

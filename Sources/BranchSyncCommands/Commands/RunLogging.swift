@@ -80,11 +80,16 @@ final class RunLogging: Sendable {
     private func reload() {
         state.withLock { state in
             var problem: String?
+            var wouldNotStart: String?
             var new = state.current
             var settings = state.settings
             do {
                 new = try state.current.rereadingConfigFile()
                 settings = try Settings(new)
+                do { try RunCommand.checkOptions(new) } catch let error as CLIError {
+                    // The log settings still apply; the rest would stop the next start.
+                    wouldNotStart = error.message
+                }
             } catch {
                 problem = (error as? CLIError)?.message ?? "\(error)"
                 new = state.current
@@ -111,7 +116,10 @@ final class RunLogging: Sendable {
                 ("applied", applied.isEmpty ? "nothing changed" : applied.joined(separator: ",")),
                 ("needs-restart", waiting.isEmpty ? "nothing" : waiting.joined(separator: ",")),
             ]
-            if let problem {
+            if problem == nil, let wouldNotStart {
+                fields.append(("error", wouldNotStart))
+                logger.error("SIGHUP: log settings applied, but a restart with this config file would fail", fields)
+            } else if let problem {
                 fields.append(("error", problem))
                 logger.error("SIGHUP: log reopened; the config file was not applied, the running settings stay", fields)
             } else {
