@@ -165,6 +165,11 @@ public final class BranchClient: Sendable {
                     + "TLS, give this branch its CA with 'branchsync join --hub \(address) --secret-file FILE --tls-ca FILE'",
                 code: .connection)
         }
+        if session.plan?.staleResync == true {
+            logger.warning(
+                "the hub asked for a full resync: this site was silent past its GC horizon; copies of records deleted "
+                    + "and collected meanwhile are forgotten")
+        }
         if let plan = session.plan, !plan.reasons.isEmpty {
             logger.warning(
                 "restore detected at the handshake; streams restart from the beginning",

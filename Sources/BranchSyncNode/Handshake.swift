@@ -86,7 +86,8 @@ enum HubHandshake {
         }
         let positions = try store.resumePositions(for: site)
         let hubState = ResumeState(positions)
-        let stale = try store.peer(site)?.staleSince != nil
+        // A stale site's resync says why, unless the hub recovers from a restore: then the branch must hear that.
+        let stale = try store.peer(site)?.staleSince != nil && store.restoreKnowledge() != .recovering
         let flags = positions.resyncPending ? Welcome.fullResync | (stale ? Welcome.staleSite : 0) : 0
         connection.send(
             .welcome(
@@ -116,7 +117,7 @@ enum HubHandshake {
             clockSkewMilliseconds: clockSkew(
                 peer: hello.clockMilliseconds, local: welcomed.authenticated.helloReceivedAt),
             clearance: current.clearance, resendEpoch: resendDue ? current.clearanceEpoch : nil,
-            fullResync: plan.hubRegressed, plan: plan)
+            fullResync: plan.hubRegressed || plan.staleResync, plan: plan)
     }
 }
 

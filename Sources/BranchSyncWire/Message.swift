@@ -220,7 +220,7 @@ public struct Purge: Sendable, Hashable {
     }
 }
 
-/// Hub → branch: records the hub collected (their tombstones, once every site had them, §6.7a). The branch drops
+/// Hub → branch: records the hub collected (their tombstones, once every site had them, §9.7). The branch drops
 /// its copy of each unless it changed it after the state the hub names: a copy within `vector` is an older state of
 /// a record deleted everywhere, and would otherwise come back.
 public struct Forget: Sendable, Hashable {

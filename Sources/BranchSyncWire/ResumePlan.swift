@@ -12,6 +12,10 @@ public struct ResumePlan: Sendable, Hashable {
     public var hubRegressed: Bool
     /// What gave each regression away, for the log and `status`.
     public var reasons: [String]
+    /// The hub asked for a full resync because this site was silent past its GC horizon (`WELCOME` flags bit 1,
+    /// Protocol.md §9.7): both logs are sent again from the start, the branch's with the hub's changes (so its copies
+    /// of records collected meanwhile reach the hub and are forgotten), but nothing went back in time.
+    public var staleResync: Bool
     /// Where the branch's log stream to the hub starts.
     public var branchStreamStart: UInt64
     /// Where the hub's log stream to the branch starts.
@@ -23,17 +27,17 @@ public struct ResumePlan: Sendable, Hashable {
         let branchReasons = Self.regressions(of: branch, "branch", rememberedBy: hub, "hub")
         let branchRegressed = !branchReasons.isEmpty
         var reasons = branchReasons + Self.regressions(of: hub, "hub", rememberedBy: branch, "branch")
-        if flags & Welcome.staleSite != 0 {
-            reasons.append("this site was silent past the hub's GC horizon and the hub asked for a full resync")
-        } else if flags & Welcome.fullResync != 0 {
+        let staleResync = flags & Welcome.staleSite != 0
+        if flags & Welcome.fullResync != 0 && !staleResync {
             reasons.append("the hub is recovering from a restore and asked for a full resync")
         }
         let hubRegressed = reasons.count > branchReasons.count
         self.branchRegressed = branchRegressed
         self.hubRegressed = hubRegressed
+        self.staleResync = staleResync
         self.reasons = reasons
-        hubStreamStart = hubRegressed ? 0 : branch.cursor
-        branchStreamStart = hubRegressed || branchRegressed ? 0 : hub.cursor
+        hubStreamStart = hubRegressed || staleResync ? 0 : branch.cursor
+        branchStreamStart = hubRegressed || branchRegressed || staleResync ? 0 : hub.cursor
     }
 
     /// Why `side` (called `name`) went back in time: `other` remembers more of it than it has, or saw another
@@ -62,5 +66,5 @@ public struct ResumePlan: Sendable, Hashable {
     /// Whether the hub must send the branch's own changes back too (the branch lost some of them).
     public var hubEchoesBranchChanges: Bool { branchRegressed }
     /// Whether the branch must send the hub's changes back too (the hub lost some of them).
-    public var branchEchoesHubChanges: Bool { hubRegressed }
+    public var branchEchoesHubChanges: Bool { hubRegressed || staleResync }
 }

@@ -20,7 +20,7 @@ import Testing
     }
 
     private func gc(_ group: GroupFixture, _ arguments: [String] = []) throws -> [String: Any] {
-        try #require(try group.json("hq", ["gc"] + arguments) as? [String: Any])
+        try #require(try group.json("hq", ["gc", "--gc-min-age", "0s"] + arguments) as? [String: Any])
     }
 
     private func holds(_ group: GroupFixture, _ site: String, _ id: String) throws -> Bool {
@@ -119,6 +119,12 @@ import Testing
         #expect(
             quarantine.contains { $0["recordId"] as? String == edited && $0["kind"] as? String == "collected" },
             "\(quarantine)")
+        // A resync, not a restore: neither side records one.
+        for (site, peer) in [("hq", "sh01"), ("sh01", "hq")] {
+            let peers = try #require(try group.json(site, ["status"]) as? [String: Any])["peers"] as? [[String: Any]]
+            let entry = try #require(peers?.first { $0["site"] as? String == peer }, "\(site)")
+            #expect(entry["lastRegression"] is NSNull, "\(site) recorded a restore: \(entry)")
+        }
         // Resynced: sh01 counts again, and the status no longer calls it stale.
         #expect(!group.run("hq", ["status"]).out.contains("silent past the GC horizon"))
         let hubExport = group.run("hq", ["export", "--json"]).out

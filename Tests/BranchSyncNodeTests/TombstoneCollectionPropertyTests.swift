@@ -70,7 +70,7 @@ import Testing
                 // Mostly a long horizon; sometimes one that makes every silent site holding a tombstone back stale.
                 let horizon: Int64 = Int.random(in: 0..<4, using: &random) == 0 ? 1 : 86_400_000
                 let before = Set(try hub.allRecords().map(\.id))
-                let round = try hub.collectTombstones(horizonMilliseconds: horizon)
+                let round = try hub.collectTombstones(horizonMilliseconds: horizon, minimumAgeMilliseconds: 0)
                 let after = Set(try hub.allRecords().map(\.id))
                 collected.formUnion(before.subtracting(after))
                 events.append("\(step): gc collected \(round.collected), stale \(round.markedStale.map(\.rawValue))")
@@ -83,7 +83,7 @@ import Testing
 
         // Everyone catches up (twice: what one site's sync brings the hub goes to the others in the next round).
         for _ in 0..<2 { for site in sites { try cluster.syncOnce(site) } }
-        let round = try hub.collectTombstones(horizonMilliseconds: 86_400_000)
+        let round = try hub.collectTombstones(horizonMilliseconds: 86_400_000, minimumAgeMilliseconds: 0)
         collected.formUnion(everAtHub.filter { (try? hub.record($0)) == nil })
         for site in sites { try cluster.syncOnce(site) }
         #expect(round.waiting == 0, "tombstones left after every site caught up: \(round); \(context())")

@@ -93,7 +93,8 @@ public struct ConfigFile: Sendable {
     /// every command they would change what another command does, so they go on the command line.
     static let settingKeys: Set<String> = [
         "data", "actor", "listen", "port-file", "tls-cert", "tls-key", "check-interval", "max-connections",
-        "max-connections-per-address", "max-quarantine-per-site", "gc-interval", "gc-horizon", "verbose", "metrics",
+        "max-connections-per-address", "max-quarantine-per-site", "gc-interval", "gc-horizon", "gc-min-age", "verbose",
+        "metrics",
         "metrics-port-file", "log-file", "log-format",
     ]
 

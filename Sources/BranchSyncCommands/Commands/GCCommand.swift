@@ -8,7 +8,8 @@ enum GCCommand {
         abstract: "hub: remove tombstones every site has settled past, and say what still waits",
         discussion: """
             A deleted record stays as a tombstone until every site that counts has been caught up with the hub \
-            after the delete (so none can send an older copy back). Retired and revoked sites do not count; a site \
+            after the delete (so none can send an older copy back) and it is --gc-min-age old; a destroyed record's \
+            tombstone stays for good. Retired and revoked sites do not count; a site \
             silent longer than --gc-horizon while it holds tombstones back stops counting and resyncs in full when \
             it returns. 'branchsync run' on the hub runs this every --gc-interval; this command runs one round at \
             once, next to a running daemon or without one. Branches drop their copies when the hub tells them.
@@ -17,6 +18,10 @@ enum GCCommand {
             OptionSpec(
                 "gc-horizon", value: "DURATION",
                 help: "how long a site may be silent before it stops holding tombstones back (default 30d)"),
+            OptionSpec(
+                "gc-min-age", value: "DURATION",
+                help: "collect only tombstones at least this old (default 2d: a restore of the hub's latest backup "
+                    + "then brings back nothing the branches forgot; 0s for none)"),
             .json,
         ],
         run: run)
@@ -24,13 +29,15 @@ enum GCCommand {
     static func run(_ invocation: Invocation) throws -> Int32 {
         let horizon = try DurationArgument.milliseconds(
             invocation, "gc-horizon", default: NodeStore.defaultCollectionHorizonMilliseconds)
+        let minimumAge = try DurationArgument.milliseconds(
+            invocation, "gc-min-age", default: NodeStore.defaultCollectionMinimumAgeMilliseconds, allowingZero: true)
         let store = try invocation.openStore()
         guard store.identity.role == .hub else {
             throw CLIError.usage(
                 "gc runs at the hub, which knows what every site has applied; a branch drops its copies of collected "
                     + "records when the hub tells it")
         }
-        let round = try store.collectTombstones(horizonMilliseconds: horizon)
+        let round = try store.collectTombstones(horizonMilliseconds: horizon, minimumAgeMilliseconds: minimumAge)
         // A running daemon drops what it keeps in memory of the log's newest entries.
         if round.collected > 0 { invocation.pokeDaemon() }
         if invocation.flag("json") {

@@ -44,6 +44,8 @@ enum RunCommand {
             OptionSpec(
                 "gc-horizon", value: "DURATION",
                 help: "hub: how long a site may be silent before it stops holding tombstones back (default 30d)"),
+            OptionSpec(
+                "gc-min-age", value: "DURATION", help: "hub: collect only tombstones at least this old (default 2d)"),
             .flag("verbose", help: "log every batch"),
         ] + metricsOptions + RunLogging.options,
         run: run)
@@ -98,6 +100,9 @@ enum RunCommand {
                 intervalMilliseconds: try DurationArgument.milliseconds(invocation, "gc-interval", default: 3_600_000),
                 horizonMilliseconds: try DurationArgument.milliseconds(
                     invocation, "gc-horizon", default: NodeStore.defaultCollectionHorizonMilliseconds),
+                minimumAgeMilliseconds: try DurationArgument.milliseconds(
+                    invocation, "gc-min-age", default: NodeStore.defaultCollectionMinimumAgeMilliseconds,
+                    allowingZero: true),
                 logger: logger)
             defer { collector.stop() }
             var limits = HubLimits()
@@ -190,7 +195,10 @@ enum RunCommand {
         if (invocation.value("tls-cert") == nil) != (invocation.value("tls-key") == nil) {
             throw CLIError.usage("--tls-cert and --tls-key go together")
         }
-        for name in ["gc-interval", "gc-horizon"] { _ = try DurationArgument.milliseconds(invocation, name, default: 1) }
+        for name in ["gc-interval", "gc-horizon"] {
+            _ = try DurationArgument.milliseconds(invocation, name, default: 1)
+        }
+        _ = try DurationArgument.milliseconds(invocation, "gc-min-age", default: 0, allowingZero: true)
         for name in ["max-connections", "max-connections-per-address", "max-quarantine-per-site"]
         where invocation.value(name) != nil {
             _ = try positive(invocation, name)

@@ -113,7 +113,7 @@ enum StatusCommand {
         }
         if identity.role == .hub { out += try tombstoneLines(store) }
         if let since = try store.metadata(NodeStore.recoveringKey) {
-            let waiting = sites.filter(\.peer.resyncPending).map(\.peer.site.rawValue)
+            let waiting = sites.filter { $0.peer.resyncPending && $0.peer.staleSince == nil }.map(\.peer.site.rawValue)
             out +=
                 "RECOVERING since \(since): this hub was restored from an older copy; waiting for "
                 + "\(waiting.isEmpty ? "no site" : waiting.joined(separator: ", ")) to resync\n"

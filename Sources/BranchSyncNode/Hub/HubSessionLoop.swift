@@ -148,8 +148,9 @@ final class HubSessionLoop: Sendable {
             }
             let moved = logMoved.exchange(false, ordering: .acquiring)
             if fullCheck, let collected = try? store.collectedTotal(), collected != lastCollectedTotal {
-                // Tombstones were collected (by 'gc' or the daemon's own round): the window may hold their entries,
-                // which a site resyncing from the start must not be sent. It starts afresh at the log's head.
+                // Tombstones were collected (by 'gc' or the daemon's own round): the window may still hold their
+                // entries. A site resyncing from the start would get them back (harmless tombstones, but the hub no
+                // longer holds them, so verify would then differ): the window starts afresh at the log's head.
                 lastCollectedTotal = collected
                 recentLog.reset()
             }
@@ -432,6 +433,9 @@ final class HubSessionLoop: Sendable {
             ])
         if established.clockSkewMilliseconds.magnitude > configuration.options.clockSkewWarning.magnitude {
             log.warning("clock skew beyond threshold", [("skew-ms", String(established.clockSkewMilliseconds))])
+        }
+        if established.plan?.staleResync == true {
+            log.warning("full resync with a site that was silent past the GC horizon")
         }
         if let plan = established.plan, !plan.reasons.isEmpty {
             log.warning(

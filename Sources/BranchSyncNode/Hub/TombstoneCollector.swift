@@ -10,16 +10,21 @@ public final class TombstoneCollector: Sendable {
     private let directory: String
     private let intervalMilliseconds: Int64
     private let horizonMilliseconds: Int64
+    private let minimumAgeMilliseconds: Int64
     private let logger: Logger
     private let stopped = Mutex(false)
     private let started = Mutex(false)
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(directory: String, intervalMilliseconds: Int64, horizonMilliseconds: Int64, logger: Logger) {
+    public init(
+        directory: String, intervalMilliseconds: Int64, horizonMilliseconds: Int64, minimumAgeMilliseconds: Int64,
+        logger: Logger
+    ) {
         self.directory = directory
         self.intervalMilliseconds = max(1, intervalMilliseconds)
         self.horizonMilliseconds = horizonMilliseconds
+        self.minimumAgeMilliseconds = minimumAgeMilliseconds
         self.logger = logger.with("task", "gc")
     }
 
@@ -56,7 +61,8 @@ public final class TombstoneCollector: Sendable {
 
     private func runRound(_ store: NodeStore) {
         do {
-            let round = try store.collectTombstones(horizonMilliseconds: horizonMilliseconds)
+            let round = try store.collectTombstones(
+                horizonMilliseconds: horizonMilliseconds, minimumAgeMilliseconds: minimumAgeMilliseconds)
             for site in round.markedStale {
                 logger.warning(
                     "site silent past the GC horizon: it no longer holds tombstones back and resyncs in full when it "

@@ -86,7 +86,7 @@ final class Journal {
             """
         ).run([
             .text(state.id.description), .text(state.collection.rawValue), .text(state.custodian.rawValue),
-            .text(state.classification.rawValue), .integer(state.isDeleted ? 1 : 0),
+            .text(state.classification.rawValue), .integer(NodeStore.deletedColumn(state)),
             .optionalText(SuspicionKind.customerCode.value(of: state)),
             .optionalText(SuspicionKind.phone.value(of: state)),
             .optionalText(SuspicionKind.bankAccount.value(of: state)),

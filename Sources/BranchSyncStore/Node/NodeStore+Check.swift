@@ -82,7 +82,7 @@ extension NodeStore {
                 ("collection", row.text(1), state.collection.rawValue),
                 ("owner", row.text(2), state.custodian.rawValue),
                 ("class", row.text(3), state.classification.rawValue),
-                ("deleted", String(row.int(4)), state.isDeleted ? "1" : "0"),
+                ("deleted", String(row.int(4)), String(NodeStore.deletedColumn(state))),
                 ("attachment", row.optionalText(6) ?? "", attachment ?? ""),
                 ("digest", String(row.int(7)), String(RecordDigest.digest(of: bytes))),
                 ("bucket", String(row.int(8)), String(RecordDigest.bucket(of: state.id))),

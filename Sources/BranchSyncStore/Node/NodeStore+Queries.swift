@@ -148,10 +148,16 @@ extension NodeStore {
             if $0.int(1) == 0 {
                 result[collection]?.live = Int($0.int(2))
             } else {
-                result[collection]?.deleted = Int($0.int(2))
+                result[collection]?.deleted += Int($0.int(2))
             }
         }
         return result
+    }
+
+    /// The `records.deleted` column of a state: 0 live, 1 deleted (a tombstone, collected once every site settled
+    /// past it), 2 destroyed (kept: Protocol.md §9.7).
+    static func deletedColumn(_ state: RecordState) -> Int64 {
+        state.isDestroyed ? 2 : state.isDeleted ? 1 : 0
     }
 
     static func decodeState(_ bytes: [UInt8]) throws -> RecordState {

@@ -167,7 +167,11 @@ extension NodeStore {
     func endRecoveryIfNothingOwed() throws -> Bool {
         let ended = try db.write { () throws -> Bool in
             guard try metadata(Self.recoveringKey) != nil else { return false }
-            let pending = try db.statement("SELECT count(*) FROM peers WHERE resync_pending = 1").firstRow { $0.int(0) }
+            // A site silent past the GC horizon may never return: the recovery does not wait for it (it resyncs in
+            // full whenever it does).
+            let pending = try db.statement(
+                "SELECT count(*) FROM peers WHERE resync_pending = 1 AND stale_since IS NULL"
+            ).firstRow { $0.int(0) }
             guard pending == 0 else { return false }
             try db.statement("DELETE FROM meta WHERE key = ?1").run([.text(Self.recoveringKey)])
             try auditEvent(action: "recovered", detail: "every branch resynced after the hub's restore")

@@ -53,17 +53,24 @@ public struct TombstoneCollectionStatus: Sendable, Hashable {
 ///
 /// A site silent longer than the horizon while it holds a collection back is marked stale: it stops counting, and
 /// owes a full resync when it returns, in which whatever it still holds of collected records is forgotten.
-/// Retired and revoked sites never count.
+/// Retired and revoked sites never count. Destructions are never collected, and a tombstone waits for the minimum
+/// age (so a restore of the hub's latest backup brings back nothing the branches forgot).
 extension NodeStore {
     static let collectedFrontierKey = "gc_frontier"
     static let collectedTotalKey = "gc_collected_total"
     static let lastCollectionKey = "gc_last_round_at"
+    static let minimumAgeKey = "gc_minimum_age_ms"
 
     /// Tombstones removed per transaction: a large collection never holds the write lock for long.
     static let collectionChunk = 1_000
 
     /// The default horizon: a site silent for 30 days stops holding collection back.
     public static let defaultCollectionHorizonMilliseconds: Int64 = 30 * 86_400_000
+
+    /// The default minimum age of a tombstone before it is collected: 2 days, longer than the daily incremental
+    /// backup's period, so restoring the hub from its latest backup never brings back a record the branches were told
+    /// to forget.
+    public static let defaultCollectionMinimumAgeMilliseconds: Int64 = 2 * 86_400_000
 
     /// Hub: `site` was caught up both ways having applied this hub's log up to `position` (see the type's
     /// discussion); only ever moves forward.
@@ -96,9 +103,10 @@ extension NodeStore {
     /// or held quarantine row is kept until an operator has dealt with it. Nothing is collected while the hub
     /// recovers from a restore (what branches resend is then the truth).
     /// - Throws: ``StorageError`` `.invalidOperation` at a branch.
-    public func collectTombstones(horizonMilliseconds: Int64 = NodeStore.defaultCollectionHorizonMilliseconds) throws
-        -> CollectionRound
-    {
+    public func collectTombstones(
+        horizonMilliseconds: Int64 = NodeStore.defaultCollectionHorizonMilliseconds,
+        minimumAgeMilliseconds: Int64 = NodeStore.defaultCollectionMinimumAgeMilliseconds
+    ) throws -> CollectionRound {
         guard identity.role == .hub else {
             throw StorageError(
                 code: .invalidOperation,
@@ -111,10 +119,12 @@ extension NodeStore {
             round.waiting = Int(try deletedRecordCount())
             return round
         }
-        round.markedStale = try markSilentSitesStale(horizonMilliseconds: horizonMilliseconds)
+        let deletedBefore = Self.ageCutoff(wallClock(), minimumAgeMilliseconds)
+        round.markedStale = try markSilentSitesStale(
+            horizonMilliseconds: horizonMilliseconds, deletedBefore: deletedBefore)
         round.safePosition = try collectablePosition()
         while true {
-            let collected = try collectChunk(upTo: round.safePosition)
+            let collected = try collectChunk(upTo: round.safePosition, deletedBefore: deletedBefore)
             round.collected += collected
             if collected < Self.collectionChunk { break }
         }
@@ -122,6 +132,7 @@ extension NodeStore {
             let total = Int64(try metadata(Self.collectedTotalKey) ?? "0") ?? 0
             try setMetadata(Self.collectedTotalKey, String(total + Int64(round.collected)))
             try setMetadata(Self.lastCollectionKey, Timestamp.iso8601(milliseconds: wallClock()))
+            try setMetadata(Self.minimumAgeKey, String(minimumAgeMilliseconds))
             if round.collected > 0 || !round.markedStale.isEmpty {
                 try auditEvent(
                     action: "gc",
@@ -133,23 +144,26 @@ extension NodeStore {
             }
         }
         round.waiting = Int(try deletedRecordCount())
-        round.heldBackBy = try sitesHoldingBack()
+        round.heldBackBy = try sitesHoldingBack(deletedBefore: deletedBefore)
         return round
     }
 
-    /// What `status` shows of collection at the hub.
+    /// What `status` shows of collection at the hub, judged with the minimum tombstone age of the last round.
     public func tombstoneCollectionStatus() throws -> TombstoneCollectionStatus {
+        let minimumAge =
+            try metadata(Self.minimumAgeKey).flatMap(Int64.init) ?? Self.defaultCollectionMinimumAgeMilliseconds
+        let deletedBefore = Self.ageCutoff(wallClock(), minimumAge)
         let stale = try db.statement(
             "SELECT site, stale_since FROM peers WHERE stale_since IS NOT NULL AND retired_at IS NULL AND revoked_at IS NULL ORDER BY site"
         ).rows { row in TombstoneCollectionStatus.StaleSite(site: try SiteID(row.text(0)), since: row.text(1)) }
         let safe = try collectablePosition()
         let collectable =
-            try db.statement("SELECT count(*) FROM records WHERE deleted = 1 AND seq <= ?1").firstRow([.integer(safe)])
-        {
-            $0.int(0)
-        } ?? 0
+            try db.statement("SELECT count(*) FROM records WHERE \(Self.candidate) AND seq <= ?2").firstRow([
+                .integer(deletedBefore), .integer(safe),
+            ]) { $0.int(0) } ?? 0
         return TombstoneCollectionStatus(
-            waiting: try deletedRecordCount(), collectable: collectable, heldBackBy: try sitesHoldingBack(),
+            waiting: try deletedRecordCount(), collectable: collectable,
+            heldBackBy: try sitesHoldingBack(deletedBefore: deletedBefore),
             staleSites: stale, collectedTotal: Int64(try metadata(Self.collectedTotalKey) ?? "0") ?? 0,
             lastRoundAt: try metadata(Self.lastCollectionKey))
     }
@@ -199,16 +213,28 @@ extension NodeStore {
         return try lastSeq()
     }
 
-    /// The oldest deleted record's position, if any.
-    private func oldestTombstone() throws -> Int64? {
-        let oldest: Int64?? = try db.statement("SELECT min(seq) FROM records WHERE deleted = 1").firstRow {
-            $0.isNull(0) ? nil : $0.int(0)
-        }
+    /// A record a round may collect (`?1`: deleted before this time, milliseconds): deleted, not destroyed, old
+    /// enough, and not waiting for an operator in the quarantine.
+    private static let candidate = """
+        deleted = 1 AND changed_at <= ?1
+            AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.record_id = records.id AND q.status IN ('open', 'held'))
+        """
+
+    /// `now` minus the minimum age, in milliseconds (0 when the age reaches back before the epoch).
+    private static func ageCutoff(_ now: UInt64, _ minimumAgeMilliseconds: Int64) -> Int64 {
+        Int64(clamping: now) - min(Int64(clamping: now), max(0, minimumAgeMilliseconds))
+    }
+
+    /// The oldest candidate's position, if any: what holds collection back is a site below it.
+    private func oldestCandidate(deletedBefore: Int64) throws -> Int64? {
+        let oldest: Int64?? = try db.statement("SELECT min(seq) FROM records WHERE \(Self.candidate)").firstRow([
+            .integer(deletedBefore)
+        ]) { $0.isNull(0) ? nil : $0.int(0) }
         return oldest ?? nil
     }
 
-    private func sitesHoldingBack() throws -> [SiteID] {
-        guard let oldest = try oldestTombstone() else { return [] }
+    private func sitesHoldingBack(deletedBefore: Int64) throws -> [SiteID] {
+        guard let oldest = try oldestCandidate(deletedBefore: deletedBefore) else { return [] }
         return try db.statement(
             "SELECT site FROM peers WHERE \(Self.countedSites) AND settled_cursor < ?1 ORDER BY site"
         ).rows([.integer(oldest)]) { try SiteID($0.text(0)) }
@@ -216,8 +242,8 @@ extension NodeStore {
 
     /// Marks the counted sites that hold the oldest tombstone back and were last heard of (or enrolled) longer than
     /// the horizon ago as stale: they stop counting and owe a full resync.
-    private func markSilentSitesStale(horizonMilliseconds: Int64) throws -> [SiteID] {
-        guard let oldest = try oldestTombstone() else { return [] }
+    private func markSilentSitesStale(horizonMilliseconds: Int64, deletedBefore: Int64) throws -> [SiteID] {
+        guard let oldest = try oldestCandidate(deletedBefore: deletedBefore) else { return [] }
         let now = wallClock()
         let cutoff = Timestamp.iso8601(milliseconds: now &- min(now, UInt64(clamping: max(0, horizonMilliseconds))))
         let stamp = Timestamp.iso8601(milliseconds: now)
@@ -242,15 +268,13 @@ extension NodeStore {
     }
 
     /// Collects up to ``collectionChunk`` tombstones at or before `position` in one transaction.
-    private func collectChunk(upTo position: Int64) throws -> Int {
+    private func collectChunk(upTo position: Int64, deletedBefore: Int64) throws -> Int {
         try db.write {
             let rows = try db.statement(
-                """
-                SELECT id, state FROM records WHERE deleted = 1 AND seq <= ?1
-                    AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.record_id = records.id AND q.status IN ('open', 'held'))
-                ORDER BY seq LIMIT ?2
-                """
-            ).rows([.integer(position), .integer(Int64(Self.collectionChunk))]) { try Self.decodeState($0.blob(1)) }
+                "SELECT id, state FROM records WHERE \(Self.candidate) AND seq <= ?2 ORDER BY seq LIMIT ?3"
+            ).rows([.integer(deletedBefore), .integer(position), .integer(Int64(Self.collectionChunk))]) {
+                try Self.decodeState($0.blob(1))
+            }
             guard !rows.isEmpty else { return 0 }
             var frontier = try collectedFrontier()
             for state in rows {

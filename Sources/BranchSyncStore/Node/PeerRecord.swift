@@ -71,7 +71,7 @@ public struct PeerRecord: Sendable, Hashable {
     /// the site ends when it changes.
     public var accessEpoch: Int64 = 0
     /// Hub: the position of this node's log the site had applied the last time both sides were caught up; tombstones
-    /// up to the lowest such position of the counted sites are collected (``NodeStore/collectTombstones(horizon:)``).
+    /// up to the lowest such position of the counted sites are collected (``NodeStore/collectTombstones(horizonMilliseconds:minimumAgeMilliseconds:)``).
     public var settledCursor: Int64 = 0
     /// Hub: when the site was found silent past the GC horizon; it owes a full resync and holds no collection back.
     public var staleSince: String?

@@ -95,8 +95,9 @@ final class RemoteApplier {
 
     /// Whether `state`, of a record this hub does not hold, is a copy of one it collected. New writes carry counters
     /// beyond anything collected (every site that counted had settled past the collected records, and one that did
-    /// not returns through a full resync), so a new record is never mistaken for one. A recovering hub collects
-    /// nothing and takes in what branches resend.
+    /// not returns through a full resync), so a new record is never mistaken for one. This holds while the hub
+    /// recovers from a restore too: its frontier is the backup's, and every write made after the backup carries
+    /// counters beyond it.
     private func collectedRecord(_ state: RecordState, from sender: SiteID) throws -> CollectedRecord? {
         let frontier: VersionVector
         if let known = collectedFrontier {
@@ -106,8 +107,6 @@ final class RemoteApplier {
             collectedFrontier = frontier
         }
         guard !frontier.isEmpty, !state.versionVector.isEmpty else { return nil }
-        if restore == nil { restore = try store.restoreKnowledge() }
-        guard restore != .recovering else { return nil }
         if frontier.dominatesOrEquals(state.versionVector) { return .oldCopy }
         var others = state.versionVector
         others[sender] = 0

@@ -354,6 +354,15 @@ extension Migration {
                 -- Hub: the site was silent past the GC horizon while holding a collection back; it no longer counts
                 -- and owes a full resync (DESIGN.md §12) when it returns.
                 ALTER TABLE peers ADD COLUMN stale_since TEXT;
-                """),
+                -- `records.deleted` is 2 for a destruction (§2 rule 5): never collected, so an edit of a destroyed
+                -- record is always absorbed by its tombstone, and no value of it reaches the quarantine.
+                """,
+            after: { db in
+                let destroyed = try db.statement("SELECT id, state FROM records WHERE deleted = 1").rows {
+                    (id: $0.text(0), state: try NodeStore.decodeState($0.blob(1)))
+                }.filter(\.state.isDestroyed)
+                let mark = try db.statement("UPDATE records SET deleted = 2 WHERE id = ?1")
+                for record in destroyed { try mark.run([.text(record.id)]) }
+            }),
     ]
 }
