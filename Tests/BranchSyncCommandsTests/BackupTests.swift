@@ -128,6 +128,56 @@ import Testing
         #expect(audit.count == 1, "the restore is in the trail the hub holds: \(audit)")
     }
 
+    /// Backups taken while bj01 imports 10,000 customers at full speed (and pushes them to the hub) are consistent
+    /// copies: restored into a new directory the chain checks sound; the node rejoins with its old credentials and
+    /// converges with the group, and not one acknowledged row is lost (the import reported every row committed).
+    @Test func backupsTakenDuringAFullSpeedImportRestoreAndConverge() throws {
+        let group = try GroupFixture(branches: ["bj01"])
+        let branch = try Daemon(["run"], data: group.data("bj01"), log: group.directory.file("bj01.log"))
+        defer { branch.terminate() }
+        let rows = 10_000
+        var csv = "code,name,credit-code\n"
+        for index in 0..<rows { csv += "\(110_000 + index),客户\(index),91110000802100433B\n" }
+        let file = group.directory.write("customers.csv", csv)
+        let importer = try Daemon(
+            ["import", "customers", file], data: group.data("bj01"), log: group.directory.file("import.log"))
+        func customers(_ site: String) -> Int {
+            (try? group.store(site).counts()[.customers]?.live) ?? 0
+        }
+
+        let backups = group.directory.file("backups")
+        var taken: [String] = []
+        #expect(waitUntil(timeout: 60) { customers("bj01") >= 1_000 }, "the import did not start")
+        for _ in 0..<2 {
+            let during = importer.process.isRunning
+            let result = try group.json("bj01", ["backup", "--to", backups]) as? [String: Any]
+            taken.append("\(result?["kind"] as? String ?? "?") during the import: \(during)")
+        }
+        importer.process.waitUntilExit()
+        #expect(importer.process.terminationStatus == 0, "import: \((try? String(contentsOfFile: group.directory.file("import.log"), encoding: .utf8)) ?? "")")
+        #expect(taken.first?.hasSuffix("true") == true, "no backup ran while the import did: \(taken)")
+        #expect(customers("bj01") == rows)
+        #expect(waitUntil(timeout: 120) { customers("hq") == rows }, "the hub has \(customers("hq")) of \(rows)")
+        branch.terminate()
+
+        let restoredData = group.directory.file("bj01-restored")
+        let restored = cli(["restore", "--from", backups, "--to", restoredData], data: "/nonexistent")
+        try #require(restored.status == 0, "\(restored.err)")
+        let check = cli(["check"], data: restoredData)
+        #expect(check.status == 0, "\(check.out)")
+        let atRestore = (try? NodeStore.open(directory: restoredData, actor: group.actor).counts()[.customers]?.live) ?? 0
+        #expect(atRestore > 0 && atRestore <= rows, "\(atRestore) customers in the backups")
+
+        let sync = try runBinary(["sync", "--once"], data: restoredData)
+        #expect(sync.status == 0, "\(sync.out) \(sync.err)")
+        let store = try NodeStore.open(directory: restoredData, actor: group.actor)
+        #expect(try store.counts()[.customers]?.live == rows, "rows lost: \(taken)")
+        #expect(customers("hq") == rows)
+        let hubExport = group.run("hq", ["export", "--json", "--purpose", "backup test"]).out
+        #expect(cli(["export", "--json", "--purpose", "backup test"], data: restoredData).out == hubExport)
+        #expect(cli(["check"], data: restoredData).status == 0)
+    }
+
     /// Backups are numbered after the highest one, so pruning old ones leaves the chain in order; an incremental that
     /// cannot continue what is left becomes a full backup (and says why); `--incremental` then refuses.
     @Test func prunedChainsContinueWithAFullBackup() throws {

@@ -23,6 +23,13 @@ import Testing
         try #require(try group.json("hq", ["gc", "--gc-min-age", "0s"] + arguments) as? [String: Any])
     }
 
+    /// The site's records as `export --json` prints them (a read with a stated purpose, like any export).
+    private func export(_ group: GroupFixture, _ site: String) throws -> String {
+        let result = group.run(site, ["export", "--json", "--purpose", "convergence check"])
+        try #require(result.status == 0 && result.out.hasPrefix("["), "export at \(site): \(result.err)")
+        return result.out
+    }
+
     private func holds(_ group: GroupFixture, _ site: String, _ id: String) throws -> Bool {
         try group.store(site).record(try RecordID(id)) != nil
     }
@@ -71,9 +78,9 @@ import Testing
             #expect(try holds(group, site, kept), "\(site)")
         }
         #expect(try !holds(group, "hq", doomed), "a branch brought the collected record back to the hub")
-        let hubExport = group.run("hq", ["export", "--json"]).out
+        let hubExport = try export(group, "hq")
         for site in ["bj01", "sh01"] {
-            #expect(group.run(site, ["export", "--json"]).out == hubExport, "\(site) differs from the hub")
+            #expect(try export(group, site) == hubExport, "\(site) differs from the hub")
         }
     }
 
@@ -127,10 +134,10 @@ import Testing
         }
         // Resynced: sh01 counts again, and the status no longer calls it stale.
         #expect(!group.run("hq", ["status"]).out.contains("silent past the GC horizon"))
-        let hubExport = group.run("hq", ["export", "--json"]).out
+        let hubExport = try export(group, "hq")
         try group.sync("bj01")
         for site in ["bj01", "sh01"] {
-            #expect(group.run(site, ["export", "--json"]).out == hubExport, "\(site) differs from the hub")
+            #expect(try export(group, site) == hubExport, "\(site) differs from the hub")
         }
     }
 
