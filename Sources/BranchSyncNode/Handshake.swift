@@ -18,6 +18,8 @@ struct EstablishedSession {
     var resendEpoch: Int64? = nil
     /// Hub side: this session is the full resync the peer owes a restored hub (DESIGN.md §12).
     var fullResync = false
+    /// Hub side: the site's access epoch read with the verifier the session proved (a later change ends it).
+    var accessEpoch: Int64? = nil
     /// What the handshake decided about restores, for the log.
     var plan: ResumePlan? = nil
 }
@@ -107,7 +109,11 @@ enum HubHandshake {
         // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
         // Access may have changed while the site logged in: judged again here, before the session begins.
         try checkEnrolled(site, store: store)
-        guard let current = try store.peer(site) else {
+        // The secret may have been rotated while the site logged in: the proof must be of the current one.
+        let proven = welcomed.authenticated.verifier
+        guard let current = try store.peer(site), current.storedKey == proven.storedKey,
+            current.serverKey == proven.serverKey
+        else {
             throw WireError(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
         }
         let resendDue = current.syncedEpoch < current.clearanceEpoch
@@ -117,7 +123,7 @@ enum HubHandshake {
             clockSkewMilliseconds: clockSkew(
                 peer: hello.clockMilliseconds, local: welcomed.authenticated.helloReceivedAt),
             clearance: current.clearance, resendEpoch: resendDue ? current.clearanceEpoch : nil,
-            fullResync: plan.hubRegressed || plan.staleResync, plan: plan)
+            fullResync: plan.hubRegressed || plan.staleResync, accessEpoch: current.accessEpoch, plan: plan)
     }
 }
 

@@ -145,7 +145,8 @@ final class SyncSession {
         if let peer = try store.peer(session.peer) {
             echoFloor = peer.echoFloor
             clearanceEpoch = peer.clearanceEpoch
-            accessEpoch = peer.accessEpoch
+            // The epoch read with the proven verifier: a change since (a new secret, a revocation) ends the session.
+            accessEpoch = session.accessEpoch ?? peer.accessEpoch
             if isHub, let denied = peer.accessDenied {
                 throw WireError(.authenticationFailed, "site \(session.peer) \(denied)")
             }

@@ -16,6 +16,26 @@ import Testing
         if let text { #expect(error.message == text) }
     }
 
+    /// The site's secret is rotated after the hub checked its proof but before the session begins (between `WELCOME`
+    /// and `CURSOR`): the session is refused, since it proved a secret that no longer works.
+    @Test func aSecretRotatedDuringTheLoginEndsIt() throws {
+        let cluster = try Cluster()
+        let secret = try cluster.addBranch("gz01")
+        let peer = try RawPeer(port: cluster.port)
+        let (_, reply) = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32))
+        guard case .welcome = reply else {
+            Issue.record("the genuine handshake failed: \(reply)")
+            return
+        }
+        let fresh = SiteCredentials.verifier(for: SiteCredentials.newSecret())
+        try cluster.hubStore().rotateSecret(
+            of: try SiteID("gz01"), storedKey: fresh.storedKey, serverKey: fresh.serverKey)
+        peer.send(RawPeer.cursor(0))
+        expectError(
+            try peer.receive(), .authenticationFailed,
+            "authentication failed for site gz01: unknown site or wrong secret")
+    }
+
     @Test func aRecordedProofReplayedInAnotherSessionIsRefused() throws {
         let cluster = try Cluster()
         let secret = try cluster.addBranch("gz01")
