@@ -154,7 +154,9 @@ import Testing
             taken.append("\(result?["kind"] as? String ?? "?") during the import: \(during)")
         }
         importer.process.waitUntilExit()
-        #expect(importer.process.terminationStatus == 0, "import: \((try? String(contentsOfFile: group.directory.file("import.log"), encoding: .utf8)) ?? "")")
+        #expect(
+            importer.process.terminationStatus == 0,
+            "import: \((try? String(contentsOfFile: group.directory.file("import.log"), encoding: .utf8)) ?? "")")
         #expect(taken.first?.hasSuffix("true") == true, "no backup ran while the import did: \(taken)")
         #expect(customers("bj01") == rows)
         #expect(waitUntil(timeout: 120) { customers("hq") == rows }, "the hub has \(customers("hq")) of \(rows)")
@@ -165,7 +167,8 @@ import Testing
         try #require(restored.status == 0, "\(restored.err)")
         let check = cli(["check"], data: restoredData)
         #expect(check.status == 0, "\(check.out)")
-        let atRestore = (try? NodeStore.open(directory: restoredData, actor: group.actor).counts()[.customers]?.live) ?? 0
+        let atRestore =
+            (try? NodeStore.open(directory: restoredData, actor: group.actor).counts()[.customers]?.live) ?? 0
         #expect(atRestore > 0 && atRestore <= rows, "\(atRestore) customers in the backups")
 
         let sync = try runBinary(["sync", "--once"], data: restoredData)

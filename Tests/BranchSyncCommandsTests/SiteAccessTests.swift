@@ -4,6 +4,36 @@ import Foundation
 import Testing
 
 @Suite(.serialized) struct SiteAccessTests {
+    /// A refused `site add` or `site rotate-secret` leaves the secret file as it was (it may hold the secret that
+    /// works); a successful rotation replaces it, mode 0600.
+    @Test func aRefusedSecretChangeLeavesTheSecretFileAlone() throws {
+        let directory = TemporaryDirectory()
+        let hub = directory.file("hq")
+        _ = cli(["init", "--site", "hq", "--role", "hub"], data: hub)
+        let file = directory.file("bj01.secret")
+        #expect(cli(["site", "add", "bj01", "--secret-file", file], data: hub).status == 0)
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        let again = cli(["site", "add", "bj01", "--secret-file", file], data: hub)
+        #expect(again.status != 0 && again.err.contains("already enrolled"), "\(again.err)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == original, "a refused add replaced the secret")
+
+        #expect(cli(["site", "rotate-secret", "bj01", "--secret-file", file], data: hub).status == 0)
+        let rotated = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(rotated != original && rotated.count == original.count)
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(cli(["site", "revoke", "bj01"], data: hub).status == 0)
+        let refused = cli(["site", "rotate-secret", "bj01", "--secret-file", file], data: hub)
+        #expect(refused.status != 0, "\(refused.out)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == rotated, "a refused rotation replaced the secret")
+        #expect(!FileManager.default.fileExists(atPath: file + ".new"))
+        let nowhere = cli(["site", "add", "sh01", "--secret-file", "/nonexistent/sh01.secret"], data: hub)
+        #expect(nowhere.status == 1 && nowhere.err.contains("nothing was changed"), "\(nowhere.err)")
+        #expect(
+            try NodeStore.open(directory: hub, actor: AuditActor(user: "t", origin: "t")).peer(try SiteID("sh01"))
+                == nil)
+    }
+
     /// `site disable` ends bj01's connected session at once and refuses its logins until `site enable`;
     /// `site rotate-secret` makes the old secret useless until the branch joins with the new one; `site revoke` is for
     /// good. Each is in the hub's audit trail and its status.

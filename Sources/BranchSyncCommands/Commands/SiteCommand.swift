@@ -96,10 +96,10 @@ enum SiteCommand {
         let store = try invocation.openStore()
         let secret = SiteCredentials.newSecret()
         let verifier = SiteCredentials.verifier(for: secret)
-        if let path = invocation.value("secret-file") {
-            try writeSecret(hex(secret), to: path)
+        try withSecretFile(invocation.value("secret-file"), hex(secret)) {
+            try store.enroll(
+                site: site, clearance: clearance, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
         }
-        try store.enroll(site: site, clearance: clearance, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
         if let path = invocation.value("secret-file") {
             invocation.console.line("enrolled \(site) (clearance \(clearance.rawValue)); secret written to \(path)")
         } else {
@@ -110,11 +110,32 @@ enum SiteCommand {
         return ExitCode.success
     }
 
-    static func writeSecret(_ text: String, to path: String) throws {
+    /// Runs `commit` (which stores the secret's verifier) with the secret written to `path` (mode 0600) if one is
+    /// given: first to a new file beside it, so an unwritable path fails before anything is stored, then moved over
+    /// `path` once the commit succeeded. A failed commit leaves an existing file (perhaps the secret that works now)
+    /// as it was.
+    static func withSecretFile(_ path: String?, _ text: String, _ commit: () throws -> Void) throws {
+        guard let path else { return try commit() }
+        let staged = path + ".new"
         guard
             FileManager.default.createFile(
-                atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else { throw CLIError(exitCode: ExitCode.failure, message: "cannot write the secret to \(path)") }
+                atPath: staged, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
+            throw CLIError(
+                exitCode: ExitCode.failure,
+                message: "cannot write the secret next to \(path): the directory does not exist or is not writable; "
+                    + "nothing was changed")
+        }
+        do { try commit() } catch {
+            unlink(staged)
+            throw error
+        }
+        guard rename(staged, path) == 0 else {
+            throw CLIError(
+                exitCode: ExitCode.failure,
+                message: "the new secret is stored at the hub, but could not be moved to \(path) "
+                    + "(\(String(cString: strerror(errno)))): it is in \(staged)")
+        }
     }
 
     static func access(_ invocation: Invocation, _ change: SiteAccessChange) throws -> Int32 {
@@ -141,10 +162,9 @@ enum SiteCommand {
         let store = try invocation.openStore()
         let secret = SiteCredentials.newSecret()
         let verifier = SiteCredentials.verifier(for: secret)
-        if let path = invocation.value("secret-file") {
-            try writeSecret(hex(secret), to: path)
+        try withSecretFile(invocation.value("secret-file"), hex(secret)) {
+            try store.rotateSecret(of: site, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
         }
-        try store.rotateSecret(of: site, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
         invocation.pokeDaemon()
         if let path = invocation.value("secret-file") {
             invocation.console.line(
