@@ -418,6 +418,29 @@ let customerValues = ["code": "110001", "name": "北京华信科技有限公司"
         #expect(try hub.record(id)?["phone"] == resolved["phone"])
     }
 
+    /// A delete concurrent with an update: `--take kept` keeps the record, `--take lost` deletes it, and
+    /// `local`/`remote` follow the side that deleted, even when the surviving field's value reads "deleted".
+    @Test(arguments: ["kept", "lost", "local", "remote"])
+    func aDeleteVersusUpdateConflictIsResolvedBySide(take: String) throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let created = try branch.create(.customers, values: customerValues)
+        try hub.apply([created], from: try SiteID("bj01"))
+        try hub.update(created.id, changes: ["notes": "deleted"])
+        _ = try branch.delete(created.id)
+        try hub.apply([try #require(try branch.record(created.id))], from: try SiteID("bj01"))
+        let conflict = try #require(try hub.conflicts().first { $0.kind == .deleteVersusUpdate })
+        #expect(conflict.keptValue == "deleted" && conflict.lostValue == "deleted", "\(conflict)")
+        let resolution: NodeStore.Resolution =
+            take == "kept" ? .kept : take == "lost" ? .lost : take == "local" ? .local : .remote
+        let resolved = try hub.resolveConflict(conflict.id, with: resolution)
+        // The hub updated (its side is kept); the branch's delete is the lost side.
+        let deletes = take == "lost" || take == "remote"
+        #expect(resolved.isDeleted == deletes, "\(take)")
+        #expect(try hub.record(created.id)?.isDeleted == deletes)
+    }
+
     @Test func settingANewValueIsValidated() throws {
         let (_, _, hub, id) = try conflicted()
         let conflict = try #require(try hub.conflicts().first)

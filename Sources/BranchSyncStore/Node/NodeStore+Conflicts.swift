@@ -32,20 +32,27 @@ extension NodeStore {
                 .firstRow([.integer(conflictID)]) { $0.text(0) } ?? "kept"
             let chosen: String
             let description: String
+            // Which side was chosen, by side (never by value: a surviving field may well read "deleted").
+            let tookLost: Bool
             switch resolution {
             case .local:
-                chosen = localSide == "kept" ? conflict.keptValue : conflict.lostValue
+                tookLost = localSide != "kept"
+                chosen = tookLost ? conflict.lostValue : conflict.keptValue
                 description = "took the local value"
             case .remote:
-                chosen = localSide == "kept" ? conflict.lostValue : conflict.keptValue
+                tookLost = localSide == "kept"
+                chosen = tookLost ? conflict.lostValue : conflict.keptValue
                 description = "took the remote value"
             case .kept:
+                tookLost = false
                 chosen = conflict.keptValue
                 description = "confirmed the kept value"
             case .lost:
+                tookLost = true
                 chosen = conflict.lostValue
                 description = "took the value set aside"
             case .value(let value):
+                tookLost = false
                 chosen = value
                 description = "set a new value"
             }
@@ -58,7 +65,8 @@ extension NodeStore {
                 guard let current = try record(conflict.recordID) else {
                     throw StorageError(code: .notFound, message: "record \(conflict.recordID) is not on this node")
                 }
-                if chosen == "deleted" {
+                // The lost side of a delete-versus-update conflict is the delete.
+                if tookLost {
                     state = try writer.delete(conflict.recordID)
                 } else {
                     // Keeping the record is a write too, so the decision reaches every site and closes the conflict
