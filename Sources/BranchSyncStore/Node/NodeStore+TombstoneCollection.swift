@@ -98,10 +98,11 @@ extension NodeStore {
     }
 
     /// Hub: one round of collection. Marks counted sites silent for longer than `horizonMilliseconds` that hold a
-    /// tombstone back as stale (audited), then removes every deleted record at or before the lowest settled
-    /// position of the sites that still count, with its conflicts and unreferenced attachment. A record with an open
-    /// or held quarantine row is kept until an operator has dealt with it. Nothing is collected while the hub
-    /// recovers from a restore (what branches resend is then the truth).
+    /// tombstone back as stale (audited), then removes every *candidate* at or before the lowest settled position of
+    /// the sites that still count, with its conflicts and unreferenced attachment. A candidate is a deleted record
+    /// (not a destruction, which is kept) deleted at least `minimumAgeMilliseconds` ago and without an open or held
+    /// quarantine row (an operator deals with that first). Nothing is collected while the hub recovers from a restore
+    /// (what branches resend is then the truth).
     /// - Throws: ``StorageError`` `.invalidOperation` at a branch.
     public func collectTombstones(
         horizonMilliseconds: Int64 = NodeStore.defaultCollectionHorizonMilliseconds,
@@ -129,8 +130,6 @@ extension NodeStore {
             if collected < Self.collectionChunk { break }
         }
         try db.write {
-            let total = Int64(try metadata(Self.collectedTotalKey) ?? "0") ?? 0
-            try setMetadata(Self.collectedTotalKey, String(total + Int64(round.collected)))
             try setMetadata(Self.lastCollectionKey, Timestamp.iso8601(milliseconds: wallClock()))
             try setMetadata(Self.minimumAgeKey, String(minimumAgeMilliseconds))
             if round.collected > 0 || !round.markedStale.isEmpty {
@@ -287,6 +286,8 @@ extension NodeStore {
             var writer = BinaryWriter()
             frontier.encode(into: &writer)
             try setMetadata(Self.collectedFrontierKey, hex(writer.bytes))
+            // In the same transaction: a running daemon sees the total change exactly when records went.
+            try setMetadata(Self.collectedTotalKey, String(try collectedTotal() + Int64(rows.count)))
             return rows.count
         }
     }
