@@ -8,8 +8,9 @@ import Foundation
 /// `log-format`); a flag takes `true` or `false` (`verbose = true`). Blank lines are skipped, and so is everything
 /// from a `#` at the start of a line or after a space or tab. The file is generic: a key sets the option of that name
 /// of whichever command runs, so one file serves `run`, `status` and `backup`, and an option added to a command later
-/// works from the file without more code. A key the running command does not have is skipped for it when some other
-/// command has it; a key no command has is an error, as is a malformed line, each named by file and line.
+/// works from the file without more code. Only the node's settings may be set (``settingKeys``): a command's own
+/// arguments would change what another command does. A setting the running command does not have is skipped for
+/// it; an argument, a key no command has and a malformed line are errors, each named by file and line.
 ///
 /// Precedence: an option on the command line, then its environment variable (e.g. `BRANCHSYNC_DATA`), then the file,
 /// then the command's default.
