@@ -135,6 +135,39 @@ import Testing
         let small = try ComposeFile(Self.deploy.appendingPathComponent("compose.yaml").path, smallReader: true)
         #expect(small.services == compose.services)
     }
+
+    /// A hub container whose enrolment stopped halfway (a `site add` failed after another succeeded) finishes it at
+    /// its next start, without changing the secret of a branch already enrolled; a start after that changes nothing.
+    @Test func theEntryPointFinishesAnEnrolmentThatStoppedHalfway() throws {
+        let directory = TemporaryDirectory()
+        let enrolment = directory.file("enrolment")
+        try FileManager.default.createDirectory(atPath: enrolment, withIntermediateDirectories: true)
+        // sh01's secret cannot be written (its path is a directory), so 'site add sh01' fails after bj01's.
+        try FileManager.default.createDirectory(atPath: enrolment + "/sh01.secret", withIntermediateDirectories: true)
+        let environment = [
+            "PATH": branchsyncBinary().deletingLastPathComponent().path + ":/usr/bin:/bin",
+            "BRANCHSYNC_DATA": directory.file("hq"), "BRANCHSYNC_ENROLMENT": enrolment, "BRANCHSYNC_ROLE": "hub",
+            "BRANCHSYNC_SITE": "hq", "BRANCHSYNC_BRANCHES": "bj01 sh01", "BRANCHSYNC_ACTOR": "tester",
+            "SWIFT_BACKTRACE": "enable=no",
+        ]
+        let entrypoint = Self.deploy.appendingPathComponent("container-entrypoint.sh").path
+        let first = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(first.status != 0, "\(first.output)")
+        let bj01 = try String(contentsOfFile: enrolment + "/bj01.secret", encoding: .utf8)
+        #expect(bj01.count == 65, "\(bj01)")
+
+        try FileManager.default.removeItem(atPath: enrolment + "/sh01.secret")
+        let second = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("bj01") && second.output.contains("sh01"), "\(second.output)")
+        #expect(try String(contentsOfFile: enrolment + "/bj01.secret", encoding: .utf8) == bj01)
+        let sh01 = try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8)
+        #expect(sh01.count == 65 && sh01 != bj01)
+
+        let third = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(third.status == 0 && !third.output.contains("secret written to"), "\(third.output)")
+        #expect(try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8) == sh01)
+    }
 }
 
 /// What the tests check of deploy/compose.yaml, read with python3: with PyYAML when it is installed (anchors and
