@@ -17,9 +17,9 @@ public enum BranchSyncTool {
 
             A config file (--config PATH or $BRANCHSYNC_CONFIG) holds options for every command, one 'key = value' \
             a line, keys being long option names without dashes ('data = /var/lib/branchsync', 'listen = \
-            0.0.0.0:7700', 'verbose = true'), '#' starting a comment. An option on the command line wins over its \
-            environment variable ($BRANCHSYNC_DATA, $BRANCHSYNC_ACTOR), which wins over the file. A key only other \
-            commands have is skipped; a key no command has is an error.
+            0.0.0.0:7700', 'verbose = true'), '#' starting a comment; one pair of quotes around a value is removed. \
+            An option on the command line wins over its environment variable ($BRANCHSYNC_DATA, $BRANCHSYNC_ACTOR), \
+            which wins over the file. A key only other commands have is skipped; a key no command has is an error.
 
             exit codes: 0 success, 1 operation failed, 2 bad command line, 3 a value was refused
             """,
