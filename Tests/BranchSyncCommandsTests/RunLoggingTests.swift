@@ -57,7 +57,8 @@ import Testing
         #expect(kill(hub.process.processIdentifier, SIGHUP) == 0)
         #expect(
             waitUntil(timeout: 20) {
-                text(log).contains(" error SIGHUP: log settings applied, but a restart with this config file would fail ")
+                text(log).contains(
+                    " error SIGHUP: log settings applied, but a restart with this config file would fail ")
                     && text(log).contains("error=--listen: 'nowhere' is not HOST:PORT")
             }, "\(text(log))")
 

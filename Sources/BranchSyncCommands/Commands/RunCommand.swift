@@ -190,7 +190,9 @@ enum RunCommand {
         if (invocation.value("tls-cert") == nil) != (invocation.value("tls-key") == nil) {
             throw CLIError.usage("--tls-cert and --tls-key go together")
         }
-        for name in ["gc-interval", "gc-horizon"] { _ = try DurationArgument.milliseconds(invocation, name, default: 1) }
+        for name in ["gc-interval", "gc-horizon"] {
+            _ = try DurationArgument.milliseconds(invocation, name, default: 1)
+        }
         for name in ["max-connections", "max-connections-per-address", "max-quarantine-per-site"]
         where invocation.value(name) != nil {
             _ = try positive(invocation, name)
