@@ -4,8 +4,10 @@
 #
 #   BRANCHSYNC_ROLE        hub or branch (required on the first start)
 #   BRANCHSYNC_SITE        this node's site id, e.g. hq or bj01 (required on the first start)
-#   BRANCHSYNC_BRANCHES    hub: the branches to enrol on the first start, e.g. "bj01 sh01"; each one's secret is
-#                          written to $BRANCHSYNC_ENROLMENT/SITE.secret (mode 0600)
+#   BRANCHSYNC_BRANCHES    hub: the branches to enrol, e.g. "bj01 sh01"; each one's secret is written to
+#                          $BRANCHSYNC_ENROLMENT/SITE.secret (mode 0600). Checked at every start: a branch not
+#                          enrolled yet (a 'site add' that failed, a container killed halfway) is enrolled then, and
+#                          one already enrolled is left alone (its secret is not changed)
 #   BRANCHSYNC_HUB         branch: the hub's HOST:PORT
 #   BRANCHSYNC_ENROLMENT   where secrets are written (hub) or read (branch); default /var/lib/branchsync-enrolment
 #
@@ -17,15 +19,17 @@ data="${BRANCHSYNC_DATA:-/var/lib/branchsync}"
 enrolment="${BRANCHSYNC_ENROLMENT:-/var/lib/branchsync-enrolment}"
 export BRANCHSYNC_DATA="$data"
 
+# Whether the hub has enrolled site $1 ('site list --json' prints one object per site, e.g. {"site":"bj01",...}).
+enrolled() {
+    branchsync site list --json | grep -F -q "\"site\":\"$1\""
+}
+
 if [ ! -e "$data/branchsync.sqlite" ]; then
     : "${BRANCHSYNC_ROLE:?set BRANCHSYNC_ROLE to hub or branch for the first start}"
     : "${BRANCHSYNC_SITE:?set BRANCHSYNC_SITE to this node's site id for the first start}"
     case "$BRANCHSYNC_ROLE" in
     hub)
         branchsync init --site "$BRANCHSYNC_SITE" --role hub
-        for branch in ${BRANCHSYNC_BRANCHES:-}; do
-            branchsync site add "$branch" --secret-file "$enrolment/$branch.secret"
-        done
         ;;
     branch)
         : "${BRANCHSYNC_HUB:?set BRANCHSYNC_HUB to the hub's HOST:PORT for a branch's first start}"
@@ -47,5 +51,16 @@ if [ ! -e "$data/branchsync.sqlite" ]; then
         exit 2
         ;;
     esac
+fi
+
+# At every start, not only the first: enrolment is per branch, so a restart finishes what a failed or killed one
+# left undone. 'site add' writes the secret before it enrols, so a branch not enrolled has no secret in use and a
+# leftover file from a killed attempt is simply replaced.
+if [ "${BRANCHSYNC_ROLE:-}" = hub ]; then
+    for branch in ${BRANCHSYNC_BRANCHES:-}; do
+        if ! enrolled "$branch"; then
+            branchsync site add "$branch" --secret-file "$enrolment/$branch.secret"
+        fi
+    done
 fi
 exec branchsync "$@"

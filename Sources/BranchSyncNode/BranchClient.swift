@@ -110,9 +110,13 @@ public final class BranchClient: Sendable {
         notifyLocalChange()
     }
 
+    /// Waits before a retry; the loop stays alive meanwhile (waiting is what it should be doing).
     private func sleepUnlessStopped(_ seconds: Double) {
         let deadline = Date().addingTimeInterval(seconds)
-        while !stopSignal.isStopped && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while !stopSignal.isStopped && Date() < deadline {
+            activity.noteLoopAlive()
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     private func connectAndRun(stopWhenCaughtUp: Bool, progress: ((SyncProgress) -> Void)?) throws -> SessionSummary {
@@ -133,9 +137,13 @@ public final class BranchClient: Sendable {
                 code: .configuration)
         }
         let (host, port) = try Socket.parseAddress(address)
+        // Each stage below is bounded by the handshake timeout; noting the loop alive between them keeps a branch
+        // whose hub is slow to answer healthy, while one stuck anywhere goes stale (MetricsCollector).
+        activity.noteLoopAlive()
         let fd = try Socket.connect(host: host, port: port, timeout: options.handshakeTimeout)
         let connection = FramedConnection(fd: fd, peerAddress: address)
         defer { connection.close() }
+        activity.noteLoopAlive()
         let trusted = try store.metadata(Self.tlsTrustKey)
         if let trusted {
             let tls = try TLSSession(context: try TLSContext.client(trustedPEM: trusted), fd: fd, host: host)
@@ -147,6 +155,7 @@ public final class BranchClient: Sendable {
                         + "signed by the CA given with --tls-ca?)", code: .configuration)
             }
             connection.tls = tls
+            activity.noteLoopAlive()
         }
         let wake = try WakeSignal()
         currentWake.withLock { $0 = wake }
@@ -165,6 +174,7 @@ public final class BranchClient: Sendable {
                     + "TLS, give this branch its CA with 'branchsync join --hub \(address) --secret-file FILE --tls-ca FILE'",
                 code: .connection)
         }
+        activity.noteLoopAlive()
         if session.plan?.staleResync == true {
             logger.warning(
                 "the hub asked for a full resync: this site was silent past its GC horizon; copies of records deleted "
@@ -191,7 +201,7 @@ public final class BranchClient: Sendable {
             stop: stopSignal, stopWhenCaughtUp: stopWhenCaughtUp, progress: progress,
             onIncomingApplied: { [activity, peer = session.peer] in activity.noteApplied($0, from: peer) })
         do {
-            let summary = try sync.run(on: connection, wake: wake)
+            let summary = try sync.run(on: connection, wake: wake) { [activity] in activity.noteLoopAlive() }
             try? store.recordSessionEnd(session.peer, error: nil)
             return summary
         } catch {

@@ -1,4 +1,5 @@
 import BranchSyncCore
+import BranchSyncStore
 import Foundation
 
 /// One event, before it is rendered as a line.
@@ -39,8 +40,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
     static let reservedKeys: Set<String> = ["time", "level", "message"]
 
     private static func text(_ entry: LogEntry) -> String {
-        let stamp = ISO8601DateFormatter.string(
-            from: entry.time, timeZone: TimeZone(secondsFromGMT: 0) ?? .current, formatOptions: [.withInternetDateTime])
+        let stamp = timestamp(entry.time, milliseconds: false)
         // Values often come from peers (site ids, software, reasons): control characters are escaped and lengths
         // capped, so no peer can forge or flood a line.
         let fields = entry.metadata.map { "\($0.0)=\($0.1.escapedForDisplay(limit: Logger.valueLimit))" }
@@ -50,9 +50,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
     }
 
     private static func json(_ entry: LogEntry) -> String {
-        let stamp = ISO8601DateFormatter.string(
-            from: entry.time, timeZone: TimeZone(secondsFromGMT: 0) ?? .current,
-            formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+        let stamp = timestamp(entry.time, milliseconds: true)
         // A key given twice (a logger made `with` the same key again) keeps its first place and its last value, so
         // the object has no duplicate keys.
         var order: [String] = []
@@ -68,6 +66,20 @@ public enum LogFormat: String, Sendable, CaseIterable {
         // CanonicalJSON.quote escapes quotes, backslashes and every control character, newlines included, so one
         // event is always one line.
         return CanonicalJSON.object(members.map { ($0.0, CanonicalJSON.quote(capped($0.1))) })
+    }
+
+    /// `time` in ISO 8601 UTC (`2026-11-02T08:00:00Z`, or `…:00.250Z` with milliseconds), formatted by hand: this
+    /// runs for every line, and a formatter made per line costs more than the rest of the line.
+    static func timestamp(_ time: Date, milliseconds: Bool) -> String {
+        let since1970 = (time.timeIntervalSince1970 * 1000).rounded()
+        // Before 1970 or past year 9999 the hand formatter does not apply; no daemon logs then.
+        guard since1970 >= 0, since1970 < 253_402_300_800_000 else {
+            return ISO8601DateFormatter.string(
+                from: time, timeZone: TimeZone(secondsFromGMT: 0) ?? .current,
+                formatOptions: milliseconds ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime])
+        }
+        let stamp = Timestamp.iso8601(milliseconds: UInt64(since1970))
+        return milliseconds ? stamp : String(stamp.dropLast(5)) + "Z"
     }
 
     private static func capped(_ value: String) -> String {

@@ -5,7 +5,8 @@ import Synchronization
 /// Where a ``Logger``'s lines go (standard error, a file, or a closure), from which level and in which format.
 /// Every copy of a logger shares its output, so changing it here changes it for the whole daemon.
 ///
-/// Lines are written whole under a lock, so lines from different threads never interleave. A file is opened for
+/// A line is rendered by the thread that logs it, outside the lock; only its write is under the lock, so lines from
+/// different threads never interleave and no thread waits for another's rendering. A file is opened for
 /// appending; ``reopen(path:)`` opens the path again, which is how a daemon follows `logrotate` after SIGHUP: the
 /// renamed file gets no more lines, a new file at the path gets the next one.
 public final class LogOutput: Sendable {
@@ -99,8 +100,10 @@ public final class LogOutput: Sendable {
 
     /// Renders `entry` and writes it as one line.
     func write(_ entry: LogEntry) {
+        // Rendering (escaping, JSON, the time) happens outside the lock every thread shares; the lock covers only the
+        // write, which keeps lines whole and the descriptor open while it is used (``reopen(path:)`` closes it).
+        let line = state.withLock { $0.format }.render(entry)
         state.withLock { state in
-            let line = state.format.render(entry)
             switch state.destination {
             case .sink(let sink): sink(line)
             case .standardError: Self.writeAll(line + "\n", to: STDERR_FILENO)

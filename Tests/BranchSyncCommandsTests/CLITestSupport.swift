@@ -58,10 +58,13 @@ func runBinary(_ arguments: [String], data: String, environment: [String: String
 }
 
 /// Runs a program to its end with standard output and error in one text, as a terminal would show them.
-func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (
+    status: Int32, output: String
+) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
+    if let environment { process.environment = environment }
     let output = Pipe()
     process.standardOutput = output
     process.standardError = output

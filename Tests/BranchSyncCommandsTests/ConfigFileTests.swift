@@ -1,5 +1,8 @@
 import Foundation
+import Synchronization
 import Testing
+
+@testable import BranchSyncCommands
 
 /// `--config FILE` / `$BRANCHSYNC_CONFIG`: the file's keys become options of the command being run, under the command
 /// line and the environment; what is wrong in it is named by file and line, with exit 2.
@@ -86,6 +89,10 @@ import Testing
         ("data =\n", 1, "'data' has no value; write 'data = VALUE' or remove it"),
         ("config = /etc/other.conf\n", 1, "'config' cannot be set in a config file"),
         ("Data Dir = /a\n", 1, "'Data Dir' is not a key; keys are option names such as 'data' or 'log-file'"),
+        // What the file holds reaches the terminal escaped: no control character gets through.
+        ("verbose = y\u{1B}[2Jes\n", 1, "'verbose' is a flag: write true or false, got 'y\\u{1b}[2Jes'"),
+        ("--data = /a\u{7}b\n", 1, "write the key without dashes: 'data = /a\\u{7}b'"),
+        ("verbose = \"\"\n", 1, "'verbose' has no value; write 'verbose = VALUE' or remove it"),
     ])
     func aWrongLineIsNamedByFileAndLineWithExit2(text: String, line: Int, message: String) throws {
         let config = directory.write("wrong.conf", text)
@@ -108,6 +115,46 @@ import Testing
         let variable = try runBinary(["status"], onlyEnvironment: ["BRANCHSYNC_CONFIG": missing])
         #expect(variable.status == 2)
         #expect(variable.err.contains("config file \(missing) (from $BRANCHSYNC_CONFIG) does not exist"))
+    }
+
+    /// One pair of matching quotes around a value is removed; other quotes are the value's own.
+    @Test func surroundingQuotesAreRemoved() throws {
+        for value in ["\"\(fileData)\"", "'\(fileData)'"] {
+            let config = directory.write("quoted.conf", "data = \(value)\nverbose = \"false\"\n")
+            let result = try runBinary(["--config", config, "status"], onlyEnvironment: [:])
+            #expect(site(result) == "filehq", "\(value): \(result)")
+        }
+        #expect(ConfigFile.unquoted("\"Ops\"") == "Ops" && ConfigFile.unquoted("'Ops'") == "Ops")
+        for kept in ["\"Ops'", "\"", "O\"ps\"", "\"\"Ops\"\"x"] { #expect(ConfigFile.unquoted(kept) == kept) }
+        #expect(ConfigFile.unquoted("\"\"Ops\"\"") == "\"Ops\"")
+    }
+
+    /// A directory, a device or a FIFO is refused before it is read (a FIFO would block the read for good).
+    @Test func aPathThatIsNotARegularFileIsAClearError() throws {
+        for (path, kind) in [(directory.path, "a directory"), ("/dev/null", "a device")] {
+            let result = try runBinary(["--config", path, "status"], onlyEnvironment: [:])
+            #expect(result.status == 2)
+            #expect(
+                result.err == "branchsync: error: config file \(path) (from --config) is not a regular file (it is "
+                    + "\(kind)); give the path of the file itself\n", "\(result)")
+        }
+        let fifo = directory.file("fifo.conf")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let loaded = DispatchSemaphore(value: 0)
+        let message = Mutex<String?>(nil)
+        Thread.detachNewThread {
+            do { _ = try ConfigFile.load(fifo) } catch { message.withLock { $0 = "\(error)" } }
+            loaded.signal()
+        }
+        let answered = loaded.wait(timeout: .now() + 10) == .success
+        if !answered {
+            // Unblock the reader: a writer that opens and closes gives it an end of file.
+            close(open(fifo, O_WRONLY | O_NONBLOCK))
+            loaded.wait()
+        }
+        #expect(answered, "loading a FIFO blocked")
+        let text = message.withLock { $0 }
+        #expect(text?.contains("is not a regular file (it is a FIFO)") == true, "\(text ?? "no error")")
     }
 
     /// A value the command refuses names the line that set it, since the operator did not type it.

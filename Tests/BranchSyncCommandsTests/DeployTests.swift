@@ -92,6 +92,8 @@ import Testing
         #expect(containerfile.contains("libsqlite3-0") && containerfile.contains("libssl3"))
         #expect(instructions.contains("USER branchsync"))
         #expect(instructions.contains("EXPOSE 7700 9464"))
+        // Metrics on 127.0.0.1 (the example files') would be unreachable from outside the container.
+        #expect(instructions.contains(#"CMD ["run", "--metrics", "0.0.0.0:9464"]"#), "\(instructions)")
 
         // The paths the units use are the image's.
         let unit = directives(try deployFile("systemd/branchsync-hub.service"))
@@ -128,12 +130,71 @@ import Testing
                 #expect(service.dependsOn == ["hub"])
             }
         }
-        #expect(compose.services["hub"]?.ports == ["7700:7700"])
+        #expect(compose.services["hub"]?.ports == ["7700:7700", "127.0.0.1:9464:9464"])
         #expect(compose.services["hub"]?.environment["BRANCHSYNC_BRANCHES"] == "bj01 sh01")
         #expect(compose.hasBuild, "the image is built from deploy/Containerfile")
         // The reader for machines without PyYAML reads the file the same way.
         let small = try ComposeFile(Self.deploy.appendingPathComponent("compose.yaml").path, smallReader: true)
         #expect(small.services == compose.services)
+    }
+
+    /// Every `README, "SECTION"` a deploy file points to is a heading of README.md.
+    @Test func theDeployFilesPointToREADMESectionsThatExist() throws {
+        let readme = try String(
+            contentsOf: Self.deploy.deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let headings = Set(
+            readme.split(separator: "\n").filter { $0.hasPrefix("#") }.map { line in
+                let title = line.drop { $0 == "#" }.trimmingCharacters(in: .whitespaces)
+                // "### 1. Install": the number is not part of the name.
+                guard let dot = title.firstIndex(of: "."), title[..<dot].allSatisfy(\.isNumber) else { return title }
+                return title[title.index(after: dot)...].trimmingCharacters(in: .whitespaces)
+            })
+        let pattern = try NSRegularExpression(pattern: #"README, "([^"]+)""#)
+        var references = 0
+        let files = FileManager.default.enumerator(atPath: Self.deploy.path)?.compactMap { $0 as? String } ?? []
+        for file in files.sorted() {
+            guard let text = try? String(contentsOf: Self.deploy.appendingPathComponent(file), encoding: .utf8)
+            else { continue }
+            for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                guard let range = Range(match.range(at: 1), in: text) else { continue }
+                references += 1
+                #expect(headings.contains(String(text[range])), "deploy/\(file) points to README, \"\(text[range])\"")
+            }
+        }
+        #expect(references >= 6, "\(references)")
+    }
+
+    /// A hub container whose enrolment stopped halfway (a `site add` failed after another succeeded) finishes it at
+    /// its next start, without changing the secret of a branch already enrolled; a start after that changes nothing.
+    @Test func theEntryPointFinishesAnEnrolmentThatStoppedHalfway() throws {
+        let directory = TemporaryDirectory()
+        let enrolment = directory.file("enrolment")
+        try FileManager.default.createDirectory(atPath: enrolment, withIntermediateDirectories: true)
+        // sh01's secret cannot be written (its path is a directory), so 'site add sh01' fails after bj01's.
+        try FileManager.default.createDirectory(atPath: enrolment + "/sh01.secret", withIntermediateDirectories: true)
+        let environment = [
+            "PATH": branchsyncBinary().deletingLastPathComponent().path + ":/usr/bin:/bin",
+            "BRANCHSYNC_DATA": directory.file("hq"), "BRANCHSYNC_ENROLMENT": enrolment, "BRANCHSYNC_ROLE": "hub",
+            "BRANCHSYNC_SITE": "hq", "BRANCHSYNC_BRANCHES": "bj01 sh01", "BRANCHSYNC_ACTOR": "tester",
+            "SWIFT_BACKTRACE": "enable=no",
+        ]
+        let entrypoint = Self.deploy.appendingPathComponent("container-entrypoint.sh").path
+        let first = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(first.status != 0, "\(first.output)")
+        let bj01 = try String(contentsOfFile: enrolment + "/bj01.secret", encoding: .utf8)
+        #expect(bj01.count == 65, "\(bj01)")
+
+        try FileManager.default.removeItem(atPath: enrolment + "/sh01.secret")
+        let second = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("bj01") && second.output.contains("sh01"), "\(second.output)")
+        #expect(try String(contentsOfFile: enrolment + "/bj01.secret", encoding: .utf8) == bj01)
+        let sh01 = try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8)
+        #expect(sh01.count == 65 && sh01 != bj01)
+
+        let third = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(third.status == 0 && !third.output.contains("secret written to"), "\(third.output)")
+        #expect(try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8) == sh01)
     }
 }
 

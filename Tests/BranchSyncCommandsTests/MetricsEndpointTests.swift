@@ -165,7 +165,9 @@ import Testing
         }
         let binary = ScrapeClient.exchange(
             port, raw: (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 7919) } + [10, 10])
-        #expect(binary.map { $0.isEmpty || ScrapeClient.parse($0)?.status == 400 } == true)
+        #expect(
+            binary.map { $0.isEmpty || ScrapeClient.parse($0)?.status == 400 } == true,
+            "\(binary.map { String(decoding: $0, as: UTF8.self) } ?? "nil")")
         let huge = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Fill: " + String(repeating: "a", count: 10_000) + "\r\n\r\n"
         #expect(ScrapeClient.exchange(port, raw: Array(huge.utf8)).flatMap(ScrapeClient.parse)?.status == 431)
 

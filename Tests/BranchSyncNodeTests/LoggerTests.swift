@@ -8,6 +8,30 @@ import Testing
 @Suite struct LoggerTests {
     let time = Date(timeIntervalSince1970: 1_800_000_000.25)
 
+    /// The hand-made time stamp of both formats is what Foundation's ISO 8601 formatter writes, to the second (text)
+    /// and to the millisecond (JSON), for times from 1970 to 2200 and around a leap day.
+    @Test func timeStampsMatchTheISO8601Formatter() throws {
+        let seed = TestSeed.make()
+        var random = SeededGenerator(seed: seed)
+        let utc = try #require(TimeZone(secondsFromGMT: 0))
+        var times = [0, 951_782_400, 951_868_799.999, 1_800_000_000.25, 4_102_444_800].map {
+            Date(timeIntervalSince1970: $0)
+        }
+        times += (0..<500).map { _ in
+            Date(timeIntervalSince1970: Double(Int64.random(in: 0...7_258_118_400_000, using: &random)) / 1000)
+        }
+        for time in times {
+            let entry = LogEntry(time: time, level: .info, message: "m", metadata: [])
+            let text = ISO8601DateFormatter.string(from: time, timeZone: utc, formatOptions: [.withInternetDateTime])
+            let json = ISO8601DateFormatter.string(
+                from: time, timeZone: utc, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+            let place = "seed \(seed), time \(time.timeIntervalSince1970)"
+            #expect(LogFormat.text.render(entry) == text + " info m", "\(place)")
+            let line = LogFormat.json.render(entry)
+            #expect(line.hasPrefix("{\"time\":\"" + json + "\","), "\(place): \(line)")
+        }
+    }
+
     @Test func jsonEscapesWhatAPeerSendsAndKeepsOneObjectPerLine() throws {
         let entry = LogEntry(
             time: time, level: .warning, message: "refused \"x\"\nforged line\\ \u{1}",

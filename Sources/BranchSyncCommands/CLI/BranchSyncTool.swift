@@ -17,10 +17,10 @@ public enum BranchSyncTool {
 
             A config file (--config PATH or $BRANCHSYNC_CONFIG) holds the node's settings for every command, one \
             'key = value' a line, keys being long option names without dashes ('data = /var/lib/branchsync', \
-            'listen = 0.0.0.0:7700', 'metrics = 127.0.0.1:9464', 'verbose = true'), '#' starting a comment. An option \
-            on the command line wins over its environment variable ($BRANCHSYNC_DATA, $BRANCHSYNC_ACTOR), which wins \
-            over the file. A command skips the settings it does not have; a command's own arguments (to, site, hub, \
-            …) and unknown keys are errors.
+            'listen = 0.0.0.0:7700', 'metrics = 127.0.0.1:9464', 'verbose = true'), '#' starting a comment; one pair \
+            of quotes around a value is removed. An option on the command line wins over its environment variable \
+            ($BRANCHSYNC_DATA, $BRANCHSYNC_ACTOR), which wins over the file. A command skips the settings it does not \
+            have; a command's own arguments (to, site, hub, …) and unknown keys are errors.
 
             exit codes: 0 success, 1 operation failed, 2 bad command line, 3 a value was refused
             """,

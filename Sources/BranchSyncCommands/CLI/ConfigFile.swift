@@ -5,8 +5,9 @@ import Foundation
 /// `$BRANCHSYNC_CONFIG`.
 ///
 /// Each line is `key = value`, where the key is an option's long name without dashes (`data`, `listen`,
-/// `log-format`); a flag takes `true` or `false` (`verbose = true`). Blank lines are skipped, and so is everything
-/// from a `#` at the start of a line or after a space or tab. The file is generic: a key sets the option of that name
+/// `log-format`); a flag takes `true` or `false` (`verbose = true`). One pair of matching quotes around a value is
+/// removed (`actor = "Ops"` sets `Ops`), so a value may be written quoted or not. Blank lines are skipped, and so is
+/// everything from a `#` at the start of a line or after a space or tab (inside quotes too). The file is generic: a key sets the option of that name
 /// of whichever command runs, so one file serves `run`, `status` and `backup`, and an option added to a command later
 /// works from the file without more code. Only the node's settings may be set (``settingKeys``): a command's own
 /// arguments would change what another command does. A setting the running command does not have is skipped for
@@ -19,7 +20,7 @@ public struct ConfigFile: Sendable {
     public struct Entry: Sendable, Equatable {
         /// The option name, without dashes.
         public var key: String
-        /// The value, trimmed; for a flag `true` or `false`.
+        /// The value, trimmed and without one pair of matching surrounding quotes; for a flag `true` or `false`.
         public var value: String
         /// The line number, from 1.
         public var line: Int
@@ -33,29 +34,45 @@ public struct ConfigFile: Sendable {
     /// Reads and parses the file at `path`.
     /// - Parameter origin: how the path was given (`--config`, `$BRANCHSYNC_CONFIG`), for the message when it cannot
     ///   be read.
-    /// - Throws: ``CLIError`` (usage) when the file cannot be read or a line is malformed.
+    /// - Throws: ``CLIError`` (usage) when the file does not exist, is not a regular file (a directory, FIFO or
+    ///   device, which could not be read or would block the read), cannot be read, or a line is malformed.
     public static func load(_ path: String, origin: String = "--config") throws -> ConfigFile {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CLIError.usage("config file \(path) (from \(origin)) does not exist; create it or fix the path")
+        let shown = path.escapedForFilePath
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw CLIError.usage("config file \(shown) (from \(origin)) does not exist; create it or fix the path")
         }
-        guard !isDirectory.boolValue else {
-            throw CLIError.usage("config file \(path) (from \(origin)) is a directory; give the file's path")
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw CLIError.usage(
+                "config file \(shown) (from \(origin)) is not a regular file (it is \(fileKind(status.st_mode))); give "
+                    + "the path of the file itself")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError.usage(
-                "config file \(path) (from \(origin)) cannot be read; check that this user may read it")
+                "config file \(shown) (from \(origin)) cannot be read; check that this user may read it")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw CLIError.usage("config file \(path) is not UTF-8 text")
+            throw CLIError.usage("config file \(shown) is not UTF-8 text")
         }
         return try ConfigFile(path: path, text: text)
+    }
+
+    /// What a `stat` mode names, for the message about a path that is not a regular file.
+    private static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR, S_IFBLK: "a device"
+        case S_IFSOCK: "a socket"
+        default: "not a file"
+        }
     }
 
     /// Parses `text` as the contents of the file at `path`.
     /// - Throws: ``CLIError`` (usage) naming `path:line` for a line that is not `key = value`.
     public init(path: String, text: String) throws {
         self.path = path
+        let path = path.escapedForFilePath
         var entries: [Entry] = []
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for (index, rawLine) in lines.enumerated() {
@@ -68,10 +85,12 @@ public struct ConfigFile: Sendable {
                 throw CLIError.usage("\(path):\(number): expected 'key = value', got '\(content.escapedForMessage)'")
             }
             let key = content[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = content[content.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let value = Self.unquoted(content[content.index(after: equals)...].trimmingCharacters(in: .whitespaces))
             if key.hasPrefix("-") {
                 let bare = String(key.drop { $0 == "-" })
-                throw CLIError.usage("\(path):\(number): write the key without dashes: '\(bare) = \(value)'")
+                throw CLIError.usage(
+                    "\(path):\(number): write the key without dashes: '\(bare.escapedForMessage) = "
+                        + "\(value.escapedForMessage)'")
             }
             guard !key.isEmpty, key.unicodeScalars.allSatisfy(Self.isKeyCharacter) else {
                 throw CLIError.usage(
@@ -113,7 +132,7 @@ public struct ConfigFile: Sendable {
         var origins: [String: String] = [:]
         var seen: [String: Int] = [:]
         for entry in entries {
-            let place = "\(path):\(entry.line)"
+            let place = "\(path.escapedForFilePath):\(entry.line)"
             guard !Self.unsettableKeys.contains(entry.key) else {
                 throw CLIError.usage("\(place): '\(entry.key)' cannot be set in a config file")
             }
@@ -134,7 +153,8 @@ public struct ConfigFile: Sendable {
             seen[entry.key] = seen[entry.key] ?? entry.line
             let isFlag = specs.allSatisfy { $0.valueName == nil }
             if isFlag && entry.value != "true" && entry.value != "false" {
-                throw CLIError.usage("\(place): '\(entry.key)' is a flag: write true or false, got '\(entry.value)'")
+                throw CLIError.usage(
+                    "\(place): '\(entry.key)' is a flag: write true or false, got '\(entry.value.escapedForMessage)'")
             }
             guard let spec = (command.options + CommandParser.globalOptions).first(where: { $0.name == entry.key })
             else { continue }  // another command's option: this file serves every command
@@ -144,7 +164,7 @@ public struct ConfigFile: Sendable {
                 guard entry.value == "true" || entry.value == "false" else {
                     throw CLIError.usage(
                         "\(place): '\(entry.key)' is a flag of '\(command.name)': write true or false, "
-                            + "got '\(entry.value)'")
+                            + "got '\(entry.value.escapedForMessage)'")
                 }
                 if entry.value == "true" { options[spec.name] = [""] }
             } else {
@@ -158,6 +178,14 @@ public struct ConfigFile: Sendable {
     /// Every option of `command` and of the commands under it.
     static func options(under command: CommandSpec) -> [OptionSpec] {
         command.options + command.subcommands.flatMap { options(under: $0) }
+    }
+
+    /// `value` without one pair of matching surrounding quotes (`"Ops"` and `'Ops'` are `Ops`); other quotes stay.
+    static func unquoted(_ value: String) -> String {
+        guard value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first else {
+            return value
+        }
+        return String(value.dropFirst().dropLast())
     }
 
     /// The line up to a `#` that starts it or follows a space or tab.
@@ -179,4 +207,7 @@ public struct ConfigFile: Sendable {
 extension String {
     /// The text shortened and with control characters escaped, for quoting a file's line in an error message.
     fileprivate var escapedForMessage: String { escapedForDisplay(limit: 60) }
+
+    /// A file's path with control characters escaped, long enough to stay whole in practice.
+    fileprivate var escapedForFilePath: String { escapedForDisplay(limit: 400) }
 }

@@ -2,33 +2,76 @@ import BranchSyncCore
 import BranchSyncStore
 import Foundation
 
-/// Reads the numbers the metrics endpoint serves, fresh at each scrape: from the node's database with the read
-/// queries `status` uses (``PeerHealth``), and from the daemon's ``NodeActivity`` for what the database does not hold.
+/// Reads the numbers the metrics endpoint serves: from the node's database with the read queries `status` uses
+/// (``PeerHealth``), and from the daemon's ``NodeActivity`` for what the database does not hold. A rendered scrape is
+/// served again for ``scrapeReuseMilliseconds``, so clients scraping in a loop (or many at once) cause at most one
+/// collection a second. `/metrics` and `/healthz` read on connections of their own, so a health check never waits
+/// behind a slow collection.
 final class MetricsCollector: @unchecked Sendable {
-    // @unchecked: `store` is touched only under `lock`, so one scrape at a time uses the connection.
-    private let lock = NSLock()
-    private var store: NodeStore?
-    private let directory: String
+    // @unchecked: `cached` and `collections` are touched only inside `scrapeConnection.with`, which holds that
+    // connection's lock; everything else is immutable.
+    private let scrapeConnection: CollectorConnection
+    private let healthConnection: CollectorConnection
+    private var cached: (body: String, uptime: UInt64)?
+    private var collections = 0
     private let role: NodeRole
     private let activity: NodeActivity
     private let registry: SessionRegistry?
     private let software: String
+    private let uptime: @Sendable () -> UInt64
 
     /// The hub's session loop turns every 100 ms; one silent for this long is stuck.
     static let hubLoopStaleAfterSeconds = 30.0
+    /// A branch's loop notes itself alive at every step of a session (a ping interval apart at most), at every stage
+    /// of connecting (each bounded by the handshake timeout) and while it waits to retry; one silent for this long is
+    /// stuck (inside a session, or in a store call that does not return).
+    static let branchLoopStaleAfterSeconds = 60.0
+    /// How long a rendered scrape is served again instead of collecting afresh.
+    static let scrapeReuseMilliseconds: UInt64 = 1_000
 
-    init(directory: String, role: NodeRole, activity: NodeActivity, registry: SessionRegistry?, software: String) {
-        self.directory = directory
+    /// - Parameter uptime: the monotonic clock in milliseconds (tests pass their own).
+    init(
+        directory: String, role: NodeRole, activity: NodeActivity, registry: SessionRegistry?, software: String,
+        uptime: @escaping @Sendable () -> UInt64 = { Clock.uptimeMilliseconds() }
+    ) {
+        scrapeConnection = CollectorConnection(directory: directory)
+        healthConnection = CollectorConnection(directory: directory)
         self.role = role
         self.activity = activity
         self.registry = registry
         self.software = software
+        self.uptime = uptime
     }
 
-    /// Every metric of this node now.
+    /// How long the sync loop of a node with `role` may go without noting itself alive before it counts as stuck.
+    static func loopStaleAfter(role: NodeRole) -> Double {
+        switch role {
+        case .hub: hubLoopStaleAfterSeconds
+        case .branch: branchLoopStaleAfterSeconds
+        }
+    }
+
+    /// The `/metrics` body: the one rendered less than ``scrapeReuseMilliseconds`` ago, else a fresh collection.
     /// - Throws: ``StorageError`` when the database cannot be opened or read.
-    func collect(now: Date = Date()) throws -> [MetricFamily] {
-        try withStore { try families($0, now: now) }
+    func scrape() throws -> String {
+        try scrapeConnection.with { store in
+            let now = uptime()
+            if let cached, now >= cached.uptime, now - cached.uptime < Self.scrapeReuseMilliseconds {
+                return cached.body
+            }
+            collections += 1
+            let body = MetricsRenderer.render(try families(store, now: Date()))
+            cached = (body, now)
+            return body
+        }
+    }
+
+    /// Collections run by ``scrape()`` so far.
+    var collectionCount: Int { (try? scrapeConnection.with { _ in collections }) ?? 0 }
+
+    /// Runs `body` while holding the connection scrapes use, as a slow collection does (for tests).
+    func whileCollecting(_ body: () -> Void) throws {
+        try scrapeConnection.with { _ in body() }
     }
 
     /// Whether the node is healthy (its database answers, its sync loop is alive), with one line per check.
@@ -36,33 +79,19 @@ final class MetricsCollector: @unchecked Sendable {
         var lines: [String] = []
         var healthy = true
         do {
-            let head = try withStore { try $0.lastSeq() }
+            let head = try healthConnection.with { try $0.lastSeq() }
             lines.append("store: ok (log at seq \(head))")
         } catch {
             healthy = false
             lines.append("store: \(String(describing: error).escapedForDisplay(limit: 300))")
         }
-        if let problem = activity.loopProblem(staleAfter: role == .hub ? Self.hubLoopStaleAfterSeconds : nil) {
+        if let problem = activity.loopProblem(staleAfter: Self.loopStaleAfter(role: role)) {
             healthy = false
             lines.append("sync loop: \(problem)")
         } else {
             lines.append("sync loop: ok")
         }
         return (healthy, ([healthy ? "ok" : "unhealthy"] + lines).joined(separator: "\n"))
-    }
-
-    /// Runs `body` with the collector's own connection, opened on first use and dropped after a failure (so the
-    /// next scrape opens it afresh).
-    private func withStore<T>(_ body: (NodeStore) throws -> T) throws -> T {
-        try lock.withLock {
-            let opened =
-                try store ?? NodeStore.open(directory: directory, actor: AuditActor(user: "metrics", origin: "daemon"))
-            store = opened
-            do { return try body(opened) } catch {
-                store = nil
-                throw error
-            }
-        }
     }
 
     private func families(_ store: NodeStore, now: Date) throws -> [MetricFamily] {
@@ -213,5 +242,30 @@ final class MetricsCollector: @unchecked Sendable {
             pending.add([("direction", "from_hub")], 0 as Int64)
         }
         return [connected, pending, pendingSeconds, lastSync]
+    }
+}
+
+/// A database connection of the collector's own, used by one caller at a time, opened on first use and dropped after
+/// a failure (so the next use opens it afresh).
+private final class CollectorConnection: @unchecked Sendable {
+    // @unchecked: `store` is touched only under `lock`.
+    private let lock = NSLock()
+    private var store: NodeStore?
+    private let directory: String
+
+    init(directory: String) {
+        self.directory = directory
+    }
+
+    func with<T>(_ body: (NodeStore) throws -> T) throws -> T {
+        try lock.withLock {
+            let opened =
+                try store ?? NodeStore.open(directory: directory, actor: AuditActor(user: "metrics", origin: "daemon"))
+            store = opened
+            do { return try body(opened) } catch {
+                store = nil
+                throw error
+            }
+        }
     }
 }

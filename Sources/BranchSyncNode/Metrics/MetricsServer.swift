@@ -17,7 +17,8 @@ public final class MetricsServer: Sendable {
 
     /// - Parameters:
     ///   - directory: the node's data directory (the server reads it on a connection of its own).
-    ///   - role: the node's role: a hub's session loop must have turned in the last 30 s to be healthy.
+    ///   - role: the node's role: a hub's session loop must have turned in the last 30 s to be healthy, a branch's
+    ///     loop in the last 60 s.
     ///   - activity: the daemon's in-process numbers.
     ///   - registry: the hub's live sessions (`nil` on a branch).
     ///   - software: the version `branchsync_info` shows.
@@ -41,7 +42,7 @@ public final class MetricsServer: Sendable {
             Self.respond(to: head, collector: collector, logger: logger)
         }
         responder.withLock { $0 = server }
-        server.start()
+        try server.start()
         logger.info("metrics listening", [("address", "\(host):\(server.port)")])
         return server.port
     }
@@ -70,9 +71,7 @@ public final class MetricsServer: Sendable {
             return .text(healthy ? 200 : 503, report)
         }
         do {
-            let families = try collector.collect()
-            return HTTPResponse(
-                status: 200, contentType: MetricsRenderer.contentType, body: MetricsRenderer.render(families))
+            return HTTPResponse(status: 200, contentType: MetricsRenderer.contentType, body: try collector.scrape())
         } catch {
             logger.warning("metrics: cannot read the node's database", [("error", "\(error)")])
             return .text(

@@ -18,10 +18,15 @@ public final class NodeActivity: Sendable {
         applied.withLock { $0[site, default: 0] += Int64(count) }
     }
 
-    /// The sync loop is alive: called at every turn (the hub's session loop) or while it runs (a branch's client).
-    func noteLoopAlive() {
-        lastTurn.store(max(1, Clock.uptimeMilliseconds()), ordering: .relaxed)
+    /// The sync loop is alive: called at every turn of the hub's session loop, and by a branch's client at every
+    /// step of its session, at each stage of connecting and while it waits to retry.
+    /// - Parameter now: the uptime in milliseconds (tests pass their own).
+    func noteLoopAlive(now: UInt64 = Clock.uptimeMilliseconds()) {
+        lastTurn.store(max(1, now), ordering: .relaxed)
     }
+
+    /// Uptime (ms) when the loop last noted itself alive; 0 before it starts.
+    var lastAliveUptime: UInt64 { lastTurn.load(ordering: .relaxed) }
 
     /// The sync loop ended and serves no one any more.
     func noteLoopEnded() {
@@ -42,11 +47,16 @@ public final class NodeActivity: Sendable {
     /// Why the sync loop is not alive, or `nil` when it is: it never started, it ended, or (with `staleAfter`) its
     /// latest turn is more than that many seconds old.
     public func loopProblem(staleAfter: Double?) -> String? {
+        loopProblem(staleAfter: staleAfter, now: Clock.uptimeMilliseconds())
+    }
+
+    /// ``loopProblem(staleAfter:)`` at uptime `now` (milliseconds).
+    func loopProblem(staleAfter: Double?, now: UInt64) -> String? {
         if loopEnded.load(ordering: .relaxed) { return "the sync loop has ended" }
         let turn = lastTurn.load(ordering: .relaxed)
         guard turn > 0 else { return "the sync loop has not started" }
         guard let staleAfter else { return nil }
-        let age = Double(Clock.uptimeMilliseconds() - min(turn, Clock.uptimeMilliseconds())) / 1000
+        let age = Double(now - min(turn, now)) / 1000
         return age > staleAfter ? "the sync loop has not turned for \(Int(age)) s" : nil
     }
 }
