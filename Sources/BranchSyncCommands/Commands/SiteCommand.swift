@@ -116,6 +116,12 @@ enum SiteCommand {
     /// as it was.
     static func withSecretFile(_ path: String?, _ text: String, _ commit: () throws -> Void) throws {
         guard let path else { return try commit() }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CLIError(
+                exitCode: ExitCode.failure,
+                message: "cannot write the secret to \(path): it is a directory; nothing was changed")
+        }
         let staged = path + ".new"
         guard
             FileManager.default.createFile(
