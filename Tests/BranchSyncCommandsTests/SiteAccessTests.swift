@@ -49,7 +49,7 @@ import Testing
         #expect(group.run("hq", ["site", "disable", "bj01"]).status == 0)
         #expect(waitUntil(timeout: 30) { !online() }, "the disabled site's session ended")
         let refused = try syncs()
-        #expect(refused.status != 0 && refused.err.contains("disabled"), "\(refused.err)")
+        #expect(refused.status != 0 && refused.err.contains("site bj01 is disabled at the hub"), "\(refused.err)")
         #expect(group.run("hq", ["status"]).out.contains("bj01 disabled at"))
         // A disabled site is told to try later, so its running daemon comes back by itself once enabled.
         #expect(group.run("hq", ["site", "enable", "bj01"]).status == 0)

@@ -150,6 +150,9 @@ public enum Admission {
         guard let local else { return nil }
         let sender = context.sender
         let custodian = local.custodian
+        // The custodian (or the hub) may destroy: its destruction may even show another site's stamp, when a
+        // tombstone it merged before (a refused delete of that site) has a later time and the union keeps it.
+        if sender == custodian || sender == context.hub { return nil }
         let author =
             remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
         let hidden =
@@ -358,7 +361,9 @@ public enum Admission {
         // life may carry an earlier delete's stamp: a tombstone whose stamp is not new was changed by the sender.
         // A destroyed record absorbs whatever reaches it (its tombstone's context grows by the sender's writes, but
         // nothing is deleted by them): only the honesty checks above apply.
-        if deletionChanged && !local.isDestroyed {
+        // The owner (or the hub) may delete whatever stamp its tombstone shows: a tombstone it merged before (another
+        // site's refused delete, with a later time) may keep that site's stamp. Found by the hub model.
+        if deletionChanged && !local.isDestroyed && sender != owner && sender != context.hub {
             let author =
                 remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
             if author != owner && author != context.hub {
