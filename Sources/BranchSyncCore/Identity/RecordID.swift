@@ -18,7 +18,10 @@ public struct RecordID: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// - Throws: ``ValidationError`` when the text is not a UUID.
     public init(_ text: String) throws(ValidationError) {
         let utf8 = Array(text.utf8)
-        let invalid = ValidationError(field: "id", message: "'\(text)' is not a record id (expected a UUID)")
+        // Built only when thrown: ids are parsed on every read of the store, and nearly all are valid.
+        var invalid: ValidationError {
+            ValidationError(field: "id", message: "'\(text)' is not a record id (expected a UUID)")
+        }
         guard utf8.count == 36 else { throw invalid }
         var result: [UInt8] = []
         result.reserveCapacity(16)
