@@ -84,6 +84,31 @@ import Testing
         }
     }
 
+    /// A connected branch forgets a collected tombstone by itself: the round asks for a verify with every site, and
+    /// the branch's copy, sent in its repair, is answered with FORGET.
+    @Test func aConnectedBranchForgetsCollectedTombstonesWithoutBeingAsked() throws {
+        let group = try GroupFixture(branches: ["bj01"])
+        let doomed = try addCustomer(group, "bj01", code: "110001", name: "华信")
+        let branch = try Daemon(["run"], data: group.data("bj01"), log: group.directory.file("bj01.log"))
+        defer { branch.terminate() }
+        #expect(waitUntil(timeout: 30) { (try? self.holds(group, "hq", doomed)) == true }, "the hub has it")
+        try #require(group.run("bj01", ["customer", "delete", doomed]).status == 0)
+        // The delete has gone through and been verified (the verify a change calls for is over): from here only
+        // the round's request makes the branch verify again before its 10-minute schedule.
+        func caughtUp() -> Bool {
+            let status = (try? group.json("hq", ["status"])) as? [String: Any]
+            let peers = status?["peers"] as? [[String: Any]] ?? []
+            return peers.first { $0["site"] as? String == "bj01" }?["caughtUp"] as? Bool == true
+        }
+        #expect(waitUntil(timeout: 60) { caughtUp() }, "bj01 never caught up and verified")
+        let round = try gc(group)
+        #expect(round["collected"] as? Int == 1, "\(round)")
+        #expect(
+            waitUntil(timeout: 30) { (try? self.holds(group, "bj01", doomed)) == false },
+            "the connected branch still holds the collected tombstone")
+        #expect(try !holds(group, "hq", doomed))
+    }
+
     /// A site that holds a live copy and stays away past the horizon stops holding collection back and is marked
     /// stale (shown by `status`). When it returns it resyncs in full: its old copy is forgotten (not taken in,
     /// dropped there), its edit of the collected record is kept in the hub's quarantine for review (not resurrected,

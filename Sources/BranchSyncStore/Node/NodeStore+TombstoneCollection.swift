@@ -142,6 +142,9 @@ extension NodeStore {
                 )
             }
         }
+        // The branches still hold the collected tombstones: a verify with each (now with a connected one, at the next
+        // session with the others) sends them here, and they are answered with FORGET.
+        if round.collected > 0 { try requestVerify(with: nil) }
         round.waiting = Int(try deletedRecordCount())
         round.heldBackBy = try sitesHoldingBack(deletedBefore: deletedBefore)
         return round
