@@ -666,6 +666,8 @@ final class SyncSession {
         try store.recordVerify(
             with: session.peer, identical: outcome.identical, records: Int64(clamping: outcome.records),
             result: result, startedAt: run.startedAt, seq: run.startSeq, peerSeq: run.startPeerSeq)
+        // A verify asked for while this one ran (a collection round's, an operator's) is not lost waiting for a wake.
+        if try store.verifyRequested(for: session.peer) { startVerify(requested: true) }
     }
 
     /// Answers a `FETCH`: the states asked for that the peer may hold, in `REPAIR` parts of about a batch's size; the
