@@ -105,9 +105,7 @@ enum HubHandshake {
         let hello = welcomed.authenticated.hello
         let site = hello.site
         let plan = ResumePlan(hub: welcomed.hubState, branch: cursor.resume, flags: welcomed.flags)
-        try store.recordResume(ResumeOutcome(plan, peer: cursor.resume, atHub: true), peer: site)
-        // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
-        // Access may have changed while the site logged in: judged again here, before the session begins.
+        // Access may have changed while the site logged in: judged again here, before anything of the login is stored.
         try checkEnrolled(site, store: store)
         // The secret may have been rotated while the site logged in: the proof must be of the current one.
         let proven = welcomed.authenticated.verifier
@@ -116,6 +114,8 @@ enum HubHandshake {
         else {
             throw WireError(.authenticationFailed, HubAuthMachine.loginFailed(site).message)
         }
+        try store.recordResume(ResumeOutcome(plan, peer: cursor.resume, atHub: true), peer: site)
+        // After a clearance change the whole log is resent once (backfill and purge), until acknowledged.
         let resendDue = current.syncedEpoch < current.clearanceEpoch
         return EstablishedSession(
             peer: site, peerRole: .branch, peerSoftware: hello.software,

@@ -34,6 +34,8 @@ import Testing
         expectError(
             try peer.receive(), .authenticationFailed,
             "authentication failed for site gz01: unknown site or wrong secret")
+        // Nothing of the refused login was stored (its resume state, the incarnation it claimed).
+        #expect(try cluster.hubStore().peer(try SiteID("gz01"))?.peerIncarnation == nil)
     }
 
     @Test func aRecordedProofReplayedInAnotherSessionIsRefused() throws {

@@ -63,4 +63,43 @@ import Testing
         try store.update(ids[0], changes: ["notes": "after the migration"])
         #expect(try store.peers().allSatisfy { $0.retiredAt == nil })
     }
+
+    /// A destruction stored before 013 (its row said deleted = 1) is marked as one when the store opens: it is then
+    /// never a collection candidate, and `check` finds the row consistent with its state.
+    @Test func destructionsStoredBeforeTheyWereMarkedAreMarked() throws {
+        let directory = TemporaryDirectory()
+        var destroyed: RecordID?
+        var deleted: RecordID?
+        do {
+            let store = try makeStore(directory, site: "hq", role: .hub)
+            let document = try store.create(
+                .documents,
+                values: [
+                    "title": "2015 framework contract", "kind": "market", "type": "contract",
+                    "retainUntil": "2020-12-31",
+                ])
+            _ = try store.destroy(
+                document.id, approval: DestructionApproval(reason: "retention ended", approvedBy: "li"))
+            let customer = try store.create(.customers, values: customerValues)
+            _ = try store.delete(customer.id)
+            destroyed = document.id
+            deleted = customer.id
+            try store.db.execute(
+                """
+                UPDATE records SET deleted = 1 WHERE deleted = 2;
+                DROP INDEX tombstones_by_seq;
+                DELETE FROM schema_migrations WHERE name = '013-kept-destructions';
+                """)
+        }
+        let store = try NodeStore.open(directory: directory.subdirectory("hq"), actor: tester)
+        let marks = try store.db.statement("SELECT id, deleted FROM records WHERE deleted != 0 ORDER BY deleted").rows {
+            "\($0.text(0)) \($0.int(1))"
+        }
+        #expect(marks == ["\(deleted?.description ?? "-") 1", "\(destroyed?.description ?? "-") 2"], "\(marks)")
+        #expect(try store.check().problems.isEmpty)
+        let round = try store.collectTombstones(minimumAgeMilliseconds: 0)
+        #expect(round.collected == 1)
+        let kept = try store.record(try #require(destroyed))
+        #expect(kept?.isDestroyed == true, "a destruction was collected")
+    }
 }

@@ -151,8 +151,9 @@ public enum Admission {
         let sender = context.sender
         let custodian = local.custodian
         // The custodian (or the hub) may destroy: its destruction may even show another site's stamp, when a
-        // tombstone it merged before (a refused delete of that site) has a later time and the union keeps it.
-        if sender == custodian || sender == context.hub { return nil }
+        // tombstone it merged before (a refused delete of that site) has a later time and the union keeps it. Such a
+        // stamp is a write the hub holds; one it does not hold would be made up.
+        if sender == custodian || sender == context.hub, Self.stampIsOwnOrKnown(remote, local, sender) { return nil }
         let author =
             remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
         let hidden =
@@ -163,6 +164,13 @@ public enum Admission {
             return "only the owner \(custodian) or the hub destroys \(record); \(destroyer) destroyed it"
         }
         return nil
+    }
+
+    /// Whether the tombstone stamp `remote` shows is the sender's own write or one the hub holds of the record: an
+    /// owner's tombstone may keep another site's stamp it merged, never one it made up.
+    private static func stampIsOwnOrKnown(_ remote: RecordState, _ local: RecordState, _ sender: SiteID) -> Bool {
+        guard let dot = remote.deletion?.stamp.dot else { return true }
+        return dot.site == sender || local.versionVector.covers(dot)
     }
 
     /// The rest of the hub's rules, for a state that changes the hub's record.
@@ -363,7 +371,8 @@ public enum Admission {
         // nothing is deleted by them): only the honesty checks above apply.
         // The owner (or the hub) may delete whatever stamp its tombstone shows: a tombstone it merged before (another
         // site's refused delete, with a later time) may keep that site's stamp. Found by the hub model.
-        if deletionChanged && !local.isDestroyed && sender != owner && sender != context.hub {
+        let ownerDeletes = (sender == owner || sender == context.hub) && Self.stampIsOwnOrKnown(remote, local, sender)
+        if deletionChanged && !local.isDestroyed && !ownerDeletes {
             let author =
                 remote.deletion?.stamp != local.deletion?.stamp ? remote.deletion?.stamp.dot.site ?? sender : sender
             if author != owner && author != context.hub {

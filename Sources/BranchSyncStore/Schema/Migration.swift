@@ -354,8 +354,16 @@ extension Migration {
                 -- Hub: the site was silent past the GC horizon while holding a collection back; it no longer counts
                 -- and owes a full resync (DESIGN.md §12) when it returns.
                 ALTER TABLE peers ADD COLUMN stale_since TEXT;
+                """),
+        Migration(
+            name: "013-kept-destructions",
+            sql: """
                 -- `records.deleted` is 2 for a destruction (§2 rule 5): never collected, so an edit of a destroyed
-                -- record is always absorbed by its tombstone, and no value of it reaches the quarantine.
+                -- record is always absorbed by its tombstone, and no value of it reaches the quarantine. The
+                -- destructions already stored are marked below.
+                -- The tombstones by log position: what a collection round, `status` and the metrics look for, without
+                -- reading the records table.
+                CREATE INDEX tombstones_by_seq ON records(seq, changed_at) WHERE deleted = 1;
                 """,
             after: { db in
                 let destroyed = try db.statement("SELECT id, state FROM records WHERE deleted = 1").rows {
