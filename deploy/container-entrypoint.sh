@@ -54,12 +54,20 @@ if [ ! -e "$data/branchsync.sqlite" ]; then
 fi
 
 # At every start, not only the first: enrolment is per branch, so a restart finishes what a failed or killed one
-# left undone. 'site add' writes the secret before it enrols, so a branch not enrolled has no secret in use and a
-# leftover file from a killed attempt is simply replaced.
+# left undone. 'site add' writes the secret to FILE.new, enrols, then moves it to FILE: a branch not enrolled has no
+# secret in use (a leftover FILE.new is replaced); an enrolled branch whose FILE is missing was interrupted after the
+# enrolment, and its secret is in FILE.new (or, if that is gone too, it is given a new one).
 if [ "${BRANCHSYNC_ROLE:-}" = hub ]; then
     for branch in ${BRANCHSYNC_BRANCHES:-}; do
+        file="$enrolment/$branch.secret"
         if ! enrolled "$branch"; then
-            branchsync site add "$branch" --secret-file "$enrolment/$branch.secret"
+            branchsync site add "$branch" --secret-file "$file"
+        elif [ ! -e "$file" ]; then
+            if [ -e "$file.new" ]; then
+                mv "$file.new" "$file"
+            else
+                branchsync site rotate-secret "$branch" --secret-file "$file"
+            fi
         fi
     done
 fi

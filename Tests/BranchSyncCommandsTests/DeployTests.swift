@@ -195,6 +195,18 @@ import Testing
         let third = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
         #expect(third.status == 0 && !third.output.contains("secret written to"), "\(third.output)")
         #expect(try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8) == sh01)
+
+        // Killed after the enrolment, before the secret was moved into place: the restart moves it.
+        try FileManager.default.moveItem(atPath: enrolment + "/sh01.secret", toPath: enrolment + "/sh01.secret.new")
+        let fourth = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(fourth.status == 0, "\(fourth.output)")
+        #expect(try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8) == sh01)
+        // The secret lost altogether: the branch gets a new one.
+        try FileManager.default.removeItem(atPath: enrolment + "/sh01.secret")
+        let fifth = try runProgram("/bin/sh", [entrypoint, "site", "list"], environment: environment)
+        #expect(fifth.status == 0, "\(fifth.output)")
+        let renewed = try String(contentsOfFile: enrolment + "/sh01.secret", encoding: .utf8)
+        #expect(renewed.count == 65 && renewed != sh01)
     }
 }
 
