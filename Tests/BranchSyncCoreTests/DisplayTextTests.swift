@@ -1,6 +1,7 @@
-import BranchSyncCore
 import BranchSyncTestSupport
 import Testing
+
+@testable import BranchSyncCore
 
 /// `escapedForDisplay`, which makes a peer's string safe for a log line or a table.
 @Suite struct DisplayTextTests {
@@ -53,6 +54,30 @@ import Testing
             #expect(
                 text.escapedForDisplay(limit: limit) == Self.reference(text, limit: limit),
                 "seed \(seed): \(Array(text.unicodeScalars)) limit \(limit)")
+        }
+    }
+}
+
+/// The e-mail shape rule's byte-level path agrees with the character-level one on every ASCII address.
+@Suite struct EmailShapeTests {
+    @Test func theByteLevelRuleAgreesWithTheCharacterLevelRule() {
+        let seed = TestSeed.make()
+        var random = SeededGenerator(seed: seed)
+        let alphabet = Array("ab.@.@ \t-_1Z")
+        for _ in 0..<5_000 {
+            let text = String(
+                (0..<Int.random(in: 0...10, using: &random)).map { _ in
+                    alphabet.randomElement(using: &random) ?? "a"
+                })
+            #expect(
+                EmailAddress.hasShape(ascii: text.utf8) == EmailAddress.hasShape(text), "seed \(seed): '\(text)'")
+        }
+        for (text, valid) in [
+            ("li@hq.example.cn", true), ("li@cn", false), ("@hq.cn", false), ("li@hq.c", false), ("li@.cn", false),
+            ("li@hq..cn", false), ("li@hq.cn.", false), ("l i@hq.cn", false), ("li@@hq.cn", false),
+            ("李@公司.中国", true), ("李@公司.中", false),
+        ] {
+            #expect(((try? EmailAddress.validate(text)) != nil) == valid, "\(text)")
         }
     }
 }
