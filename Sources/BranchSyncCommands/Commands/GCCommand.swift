@@ -62,11 +62,11 @@ enum GCCommand {
         }
         invocation.console.line("collected \(round.collected) tombstone(s) up to log position \(round.safePosition)")
         if round.waiting > 0 {
-            let who =
+            let why =
                 round.heldBackBy.isEmpty
-                ? ""
+                ? " (younger than --gc-min-age, or their record waits in the quarantine for review)"
                 : "; held back by \(round.heldBackBy.map(\.rawValue).joined(separator: ", ")) (not caught up since)"
-            invocation.console.line("\(round.waiting) tombstone(s) wait\(who)")
+            invocation.console.line("\(round.waiting) tombstone(s) wait\(why)")
         }
         return ExitCode.success
     }
