@@ -53,15 +53,11 @@ enum StatusCommand {
         var out = ""
         if gc.waiting > 0 {
             let heldBack =
-                gc.heldBackBy.isEmpty
-                ? "" : ", held back by " + gc.heldBackBy.map(\.rawValue).joined(separator: ", ")
-            out +=
-                "\(gc.waiting) tombstone(s) wait for acknowledgement (\(gc.collectable) collectable now\(heldBack))\n"
+                gc.heldBackBy.isEmpty ? "" : "; held back by " + gc.heldBackBy.map(\.rawValue).joined(separator: ", ")
+            out += "\(gc.waiting) tombstone(s) wait (\(gc.collectable) collectable\(heldBack)): see 'branchsync gc'\n"
         }
         for stale in gc.staleSites {
-            out +=
-                "site \(stale.site) was silent past the GC horizon (marked \(Timestamp.readable(stale.since))): "
-                + "it resyncs in full when it returns\n"
+            out += "\(stale.site) stale since \(Timestamp.readable(stale.since)): resyncs in full when it returns\n"
         }
         return out
     }
