@@ -37,6 +37,21 @@ final class ChaosWorld {
     var nextCode = 0
     var nextValue = 0
     var events: [String] = []
+    /// Tombstone collection runs in the hub daemon once this is set (after the hub's restore: a hub restored from a
+    /// copy older than its collections may hold records the branches forgot, which the operating rules exclude).
+    var collecting = false
+    /// Records their owner deleted; those the hub no longer holds were collected; those a site wrote to again without
+    /// knowing of the delete (a restored branch) may come back.
+    var deletedEver: Set<RecordID> = []
+    var collected: Set<RecordID> = []
+    var rewritten: Set<RecordID> = []
+    /// When the hub was put back from its copy (a recovery that ended before does not count).
+    var hubRestoredAt = ""
+
+    /// Whether the hub's trail shows the recovery from its restore ended.
+    func sawRecovery(_ hub: NodeStore) throws -> Bool {
+        try hub.auditTrail(limit: 100_000).contains { $0.action == "recovered" && $0.at > hubRestoredAt }
+    }
 
     init(seed: UInt64) throws {
         self.seed = seed
@@ -82,6 +97,7 @@ final class ChaosWorld {
         let arguments =
             site == "hq"
             ? ["run", "--listen", "127.0.0.1:\(port.isEmpty ? "0" : port)", "--port-file", directory.file("port")]
+                + (collecting ? ["--gc-interval", "1s", "--gc-min-age", "0s"] : [])
             : ["run"]
         processes[site] = try Daemon(
             arguments, data: data(site), log: directory.file(site + ".log"),
@@ -151,7 +167,9 @@ final class ChaosWorld {
                             changes: ["class": record.classification == .internal ? "confidential" : "internal"])
                     }
                 } else {
-                    try unlessDeletedMeanwhile(store, record.id, at: site) { try store.delete(record.id) }
+                    if try unlessDeletedMeanwhile(store, record.id, at: site, { try store.delete(record.id) }) {
+                        deletedEver.insert(record.id)
+                    }
                 }
             }
         }
@@ -168,6 +186,7 @@ final class ChaosWorld {
     ) throws -> Bool {
         do {
             try write()
+            if collected.contains(id) { rewritten.insert(id) }
             return true
         } catch let error as StorageError {
             // Deleted by a change that arrived, or purged because the site's clearance narrowed meanwhile.
@@ -178,6 +197,20 @@ final class ChaosWorld {
             guard record.isDeleted else { throw error }
             note("\(site) found \(id) deleted meanwhile")
             return false
+        }
+    }
+
+    /// While collection runs: the deleted records the hub no longer holds were collected, and none of those comes
+    /// back unless a site wrote to it again.
+    func checkCollected() throws {
+        // The restored hub lacks what it lost until a branch shows it was restored and the branches have resent
+        // everything (its recovery): only after that is a deleted record it lacks a collected one.
+        guard collecting, let hub = try? store("hq"), try hub.restoreKnowledge() == .none, try sawRecovery(hub)
+        else { return }
+        // Once the hub is not recovering, it holds every record the group has: a deleted one it lacks was collected.
+        for id in deletedEver where try hub.record(id) == nil { collected.insert(id) }
+        for id in collected.subtracting(rewritten) where try hub.record(id) != nil {
+            Issue.record("collected \(id) is back at the hub; seed \(seed); events: \(events.joined(separator: ", "))")
         }
     }
 
@@ -324,6 +357,7 @@ final class ChaosWorld {
                 // Bring offline sites back.
                 for site in sites where world.processes[site] == nil { try world.start(site) }
             }
+            try world.checkCollected()
             if step == branchCopyAt { try world.copy(restoredBranch, to: "branch-copy") }
             if step == hubCopyAt {
                 try world.copy("hq", to: "hub-copy")
@@ -344,12 +378,35 @@ final class ChaosWorld {
                 #expect(world.waitUntilBranchesHaveEverything(), "seed \(seed)")
                 try world.restore("hq", from: "hub-copy")
                 world.clearance = clearanceAtHubCopy  // the restore takes back grants made since the copy
+                // Tombstone collection in the chaos, with `BRANCHSYNC_CHAOS_GC=1` (with `BRANCHSYNC_LONG=1` for runs
+                // long enough to collect much): from here until the final proofs the hub collects every second.
+                if ProcessInfo.processInfo.environment["BRANCHSYNC_CHAOS_GC"] == "1" {
+                    world.hubRestoredAt = Timestamp.nowISO8601()
+                    world.collecting = true
+                    world.note("collection starts at step \(step)")
+                }
                 try world.start("hq")
             }
         }
 
         // Everything back up; the group must converge and prove it.
         for site in ["hq"] + sites { try world.start(site) }
+        if world.collecting {
+            // With every site caught up, every tombstone that may go goes (the daemon collects every second).
+            try world.checkCollected()
+            #expect(
+                waitUntil(timeout: 120) {
+                    guard let status = try? world.store("hq").tombstoneCollectionStatus() else { return false }
+                    // Nothing waits, or nothing more can go now (the rest waits in the quarantine for review).
+                    return status.waiting == 0 || (status.collectable == 0 && status.heldBackBy.isEmpty)
+                }, "tombstones never collected; seed \(seed)")
+            try world.checkCollected()
+            // No round between the proofs below: the hub runs on without collecting (its last round's verify
+            // requests still go out).
+            world.kill("hq")
+            world.collecting = false
+            try world.start("hq")
+        }
         // A verify proves each site identical when it ran; a change still on its way from another site (a refusal
         // answered just after) may follow it, so the group has converged when a verify passes and every branch
         // then holds exactly the hub's records within its scope.
@@ -367,8 +424,11 @@ final class ChaosWorld {
 
         let hub = try world.store("hq")
         // Every record ever created is at the hub, with the last notes its owner wrote (only owners write notes).
+        try world.checkCollected()
         for (id, site) in world.owner {
             let record = try hub.record(id)
+            // A record its owner deleted may have been collected; nothing else may be missing.
+            if record == nil && world.collected.contains(id) { continue }
             #expect(record != nil, "record \(id) created at \(site) is missing at the hub; \(context)")
             #expect(
                 record?["notes"] == world.lastNotes[id],
@@ -393,7 +453,8 @@ final class ChaosWorld {
         #expect(try hub.metadata(NodeStore.recoveringKey) == nil, "the hub is still recovering; \(context)")
         for site in ["hq"] + sites { world.kill(site) }
         print(
-            "chaos: seed \(seed), \(steps) steps, \(world.owner.count) records, events: "
+            "chaos: seed \(seed), \(steps) steps, \(world.owner.count) records, \(world.collected.count) collected, "
+                + "events: "
                 + world.events.joined(separator: ", "))
     }
 }
