@@ -130,13 +130,11 @@ enum HandoverCommand {
     /// Writes the file owner-only (it names confidential records), replacing it whole or not at all.
     private static func write(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"
-        guard
-            FileManager.default.createFile(
-                atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
-        else {
+        guard PrivateFile.stage(text, at: temporary) else {
+            try? FileManager.default.removeItem(atPath: temporary)
             throw CLIError(exitCode: ExitCode.failure, message: "cannot write \(temporary); nothing was changed")
         }
-        guard rename(temporary, path) == 0 else {
+        guard PrivateFile.install(temporary, at: path) else {
             try? FileManager.default.removeItem(atPath: temporary)
             throw CLIError(exitCode: ExitCode.failure, message: "cannot write \(path); nothing was changed")
         }

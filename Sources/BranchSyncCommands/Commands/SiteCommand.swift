@@ -123,7 +123,7 @@ enum SiteCommand {
                 message: "cannot write the secret to \(path): it is a directory; nothing was changed")
         }
         let staged = path + ".new"
-        guard writePrivately(text + "\n", to: staged) else {
+        guard PrivateFile.stage(text + "\n", at: staged) else {
             throw CLIError(
                 exitCode: ExitCode.failure,
                 message: "cannot write the secret next to \(path) (\(String(cString: strerror(errno)))): nothing was "
@@ -133,40 +133,12 @@ enum SiteCommand {
             unlink(staged)
             throw error
         }
-        guard rename(staged, path) == 0 else {
+        guard PrivateFile.install(staged, at: path) else {
             throw CLIError(
                 exitCode: ExitCode.failure,
                 message: "the new secret is stored at the hub, but could not be moved to \(path) "
                     + "(\(String(cString: strerror(errno)))): it is in \(staged)")
         }
-        // The rename is durable before the command says the secret is there.
-        let directory = open(
-            (path as NSString).deletingLastPathComponent.isEmpty
-                ? "."
-                : (path as NSString)
-                    .deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
-        }
-    }
-
-    /// Writes `text` to a new file at `path` readable by its owner only from the first byte (mode 0600 at creation,
-    /// not after), synced to disk; a leftover file of a killed attempt is replaced. `false` with `errno` on failure.
-    private static func writePrivately(_ text: String, to path: String) -> Bool {
-        unlink(path)
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { return false }
-            written += result
-        }
-        return fsync(descriptor) == 0
     }
 
     static func access(_ invocation: Invocation, _ change: SiteAccessChange) throws -> Int32 {
