@@ -34,15 +34,20 @@ func branchsyncBinary() -> URL {
 
 /// Runs the built binary as a separate process.
 func runBinary(_ arguments: [String], data: String, environment: [String: String] = [:]) throws -> RunResult {
-    let process = Process()
-    process.executableURL = branchsyncBinary()
-    process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env["BRANCHSYNC_DATA"] = data
     env["BRANCHSYNC_ACTOR"] = "tester"
     env["SWIFT_BACKTRACE"] = "enable=no"
     for (key, value) in environment { env[key] = value }
-    process.environment = env
+    return try runBinary(arguments, exactEnvironment: env)
+}
+
+/// Runs the built binary with exactly `environment`, its output and errors apart.
+private func runBinary(_ arguments: [String], exactEnvironment environment: [String: String]) throws -> RunResult {
+    let process = Process()
+    process.executableURL = branchsyncBinary()
+    process.arguments = arguments
+    process.environment = environment
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
@@ -100,22 +105,8 @@ func initBranch(_ site: String, data: String, port: UInt16, directory: Temporary
 /// Runs the built binary with only `environment` (plus `PATH` and `HOME`), so no `BRANCHSYNC_*` variable of the test's
 /// own environment leaks in: for tests of what the environment and a config file decide.
 func runBinary(_ arguments: [String], onlyEnvironment environment: [String: String]) throws -> RunResult {
-    let process = Process()
-    process.executableURL = branchsyncBinary()
-    process.arguments = arguments
     var env = ["SWIFT_BACKTRACE": "enable=no", "BRANCHSYNC_ACTOR": "tester"]
     for key in ["PATH", "HOME"] { env[key] = ProcessInfo.processInfo.environment[key] }
     env.merge(environment) { $1 }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return RunResult(
-        status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-        err: String(decoding: errData, as: UTF8.self))
+    return try runBinary(arguments, exactEnvironment: env)
 }
