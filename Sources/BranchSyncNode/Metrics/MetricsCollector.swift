@@ -190,12 +190,7 @@ final class MetricsCollector: @unchecked Sendable {
             for (direction, count, age) in [
                 ("to_site", site.toSite, site.toSiteLagSeconds), ("from_site", site.fromSite, site.fromSiteLagSeconds),
             ] {
-                lagChanges.add([label, ("direction", direction)], count)
-                if count == 0 {
-                    lagSeconds.add([label, ("direction", direction)], 0 as Int64)
-                } else if let age {
-                    lagSeconds.add([label, ("direction", direction)], age)
-                }
+                Self.addWaiting(count, oldestSeconds: age, [label, ("direction", direction)], &lagChanges, &lagSeconds)
             }
             if let seen = site.lastSeen { lastSeen.add([label], seen.timeIntervalSince1970.rounded(.down)) }
             if let identical = site.lastVerifyIdentical { verify.add([label], identical) }
@@ -206,6 +201,19 @@ final class MetricsCollector: @unchecked Sendable {
             "branchsync_sessions_open", .gauge, help: "Branch sessions open on this hub now.")
         sessions.add([], Int64(registry?.connectedSites.count ?? 0))
         return [online, lagChanges, lagSeconds, lastSeen, verify, caughtUp, stale, sessions]
+    }
+
+    /// One direction's changes waiting, and the age of the oldest of them: 0 when none waits, absent when unknown.
+    private static func addWaiting(
+        _ count: Int64, oldestSeconds age: Int64?, _ labels: [(String, String)], _ changes: inout MetricFamily,
+        _ seconds: inout MetricFamily
+    ) {
+        changes.add(labels, count)
+        if count == 0 {
+            seconds.add(labels, 0 as Int64)
+        } else if let age {
+            seconds.add(labels, age)
+        }
     }
 
     /// The branch's view of its hub.
@@ -227,12 +235,7 @@ final class MetricsCollector: @unchecked Sendable {
             for (direction, count, age) in [
                 ("to_hub", hub.toSite, hub.toSiteLagSeconds), ("from_hub", hub.fromSite, hub.fromSiteLagSeconds),
             ] {
-                pending.add([("direction", direction)], count)
-                if count == 0 {
-                    pendingSeconds.add([("direction", direction)], 0 as Int64)
-                } else if let age {
-                    pendingSeconds.add([("direction", direction)], age)
-                }
+                Self.addWaiting(count, oldestSeconds: age, [("direction", direction)], &pending, &pendingSeconds)
             }
             if let at = hub.lastSync { lastSync.add([], at.timeIntervalSince1970.rounded(.down)) }
         } else {

@@ -25,24 +25,20 @@ public enum MetricsRenderer {
 
     /// A label value as the format wants it between double quotes: `\` as `\\`, `"` as `\"`, a line feed as `\n`.
     public static func escapeLabelValue(_ value: String) -> String {
-        var out = ""
-        for character in value.unicodeScalars {
-            switch character {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(character)
-            }
-        }
-        return out
+        escape(value, quotes: true)
     }
 
     /// Help text as the format wants it: `\` as `\\`, a line feed as `\n` (quotes stay as they are).
     public static func escapeHelp(_ text: String) -> String {
+        escape(text, quotes: false)
+    }
+
+    private static func escape(_ text: String, quotes: Bool) -> String {
         var out = ""
         for character in text.unicodeScalars {
             switch character {
             case "\\": out += "\\\\"
+            case "\"" where quotes: out += "\\\""
             case "\n": out += "\\n"
             default: out.unicodeScalars.append(character)
             }
