@@ -89,7 +89,7 @@ enum HubHandshake {
         let positions = try store.resumePositions(for: site)
         let hubState = ResumeState(positions)
         // A stale site's resync says why, unless the hub recovers from a restore: then the branch must hear that.
-        let stale = try store.peer(site)?.staleSince != nil && store.restoreKnowledge() != .recovering
+        let stale = try positions.stale && store.restoreKnowledge() != .recovering
         let flags = positions.resyncPending ? Welcome.fullResync | (stale ? Welcome.staleSite : 0) : 0
         connection.send(
             .welcome(

@@ -48,14 +48,7 @@ extension RunCommand {
         do { port = try server.start(listeningOn: address) } catch let error as NodeError {
             throw CLIError(exitCode: ExitCode.failure, message: "--metrics: \(error.message)")
         }
-        if let path = invocation.value("metrics-port-file"),
-            !FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
-        {
-            server.stop()
-            throw CLIError(
-                exitCode: ExitCode.failure,
-                message: "cannot write --metrics-port-file \(path): the directory does not exist or is not writable")
-        }
+        try writePort(port, toFileOf: "metrics-port-file", invocation) { server.stop() }
         return server
     }
 }

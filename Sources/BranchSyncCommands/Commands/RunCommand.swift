@@ -126,14 +126,7 @@ enum RunCommand {
             do { port = try server.start(listeningOn: address) } catch let error as NodeError {
                 throw CLIError(exitCode: ExitCode.failure, message: error.message)
             }
-            if let path = invocation.value("port-file"),
-                !FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
-            {
-                server.stop()
-                throw CLIError(
-                    exitCode: ExitCode.failure,
-                    message: "cannot write --port-file \(path): the directory does not exist or is not writable")
-            }
+            try writePort(port, toFileOf: "port-file", invocation) { server.stop() }
             // CLI writes on this node poke the daemon so they go out at once (DESIGN.md §3).
             let pokes = try? LocalChangeSignal(directory: invocation.dataDirectory) { [registry = server.registry] in
                 registry.wakeAll()
@@ -203,6 +196,18 @@ enum RunCommand {
         where invocation.value(name) != nil {
             _ = try positive(invocation, name)
         }
+    }
+
+    /// Writes the port actually bound to the file `--option` names, if given; if it cannot, calls `stop` and fails
+    /// at start (a script waiting for the file would wait forever).
+    static func writePort(_ port: UInt16, toFileOf option: String, _ invocation: Invocation, stop: () -> Void) throws {
+        guard let path = invocation.value(option),
+            !FileManager.default.createFile(atPath: path, contents: Data("\(port)\n".utf8))
+        else { return }
+        stop()
+        throw CLIError(
+            exitCode: ExitCode.failure,
+            message: "cannot write --\(option) \(path): the directory does not exist or is not writable")
     }
 
     /// The value of `--name` as a positive integer, or a usage error that says what was wrong.

@@ -16,8 +16,10 @@ public struct ResumePositions: Sendable, Hashable {
     public var incarnation: [UInt8]
     /// The peer's incarnation as last seen (zeros before the first handshake).
     public var peerIncarnation: [UInt8]
-    /// Hub: a full resync with this peer is due (the hub was restored).
+    /// Hub: a full resync with this peer is due (the hub was restored, or the site went stale).
     public var resyncPending: Bool
+    /// Hub: the site was silent past the GC horizon (Protocol.md §9.7): its resync is for that.
+    public var stale: Bool = false
 }
 
 /// What a handshake decided, to record (``NodeStore/recordResume(_:peer:)``).
@@ -81,7 +83,7 @@ extension NodeStore {
             cursor: record.appliedCursor, acked: record.ackedCursor, logHead: try lastSeq(),
             peerCounter: record.peerCounter, incarnation: try incarnation(),
             peerIncarnation: record.peerIncarnation ?? [UInt8](repeating: 0, count: Self.incarnationLength),
-            resyncPending: record.resyncPending)
+            resyncPending: record.resyncPending, stale: record.staleSince != nil)
     }
 
     /// Records what a handshake decided: the cursors both streams start from, the peer's incarnation, the counter
