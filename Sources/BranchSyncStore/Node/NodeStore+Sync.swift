@@ -208,13 +208,19 @@ extension NodeStore {
     }
 
     private func remove(_ state: RecordState, on peer: SiteID) throws {
-        try db.statement("DELETE FROM records WHERE id = ?1").run([.text(state.id.description)])
         // Nothing of a record out of this site's scope stays behind.
-        try removeRemnants(
-            of: state.id, attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
+        try removeRecord(state)
         try auditEvent(
             action: "purge", detail: "removed on request of \(peer): out of this site's scope", recordID: state.id,
             collection: state.collection)
+    }
+
+    /// Removes a record from this node without a trace in the log (purged, collected, forgotten): its row, then
+    /// ``removeRemnants(of:attachment:)``.
+    func removeRecord(_ state: RecordState) throws {
+        try db.statement("DELETE FROM records WHERE id = ?1").run([.text(state.id.description)])
+        try removeRemnants(
+            of: state.id, attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
     }
 
     /// Removes what holds a record's values outside its row, for a record destroyed or purged here: its conflict rows

@@ -182,11 +182,8 @@ extension NodeStore {
                 guard let state = try record(entry.id), entry.vector.dominatesOrEquals(state.versionVector) else {
                     continue
                 }
-                try db.statement("DELETE FROM records WHERE id = ?1").run([.text(entry.id.description)])
+                try removeRecord(state)
                 try db.statement("DELETE FROM pending_purges WHERE record_id = ?1").run([.text(entry.id.description)])
-                try removeRemnants(
-                    of: entry.id,
-                    attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
                 dropped += 1
             }
             if dropped > 0 {
@@ -281,10 +278,7 @@ extension NodeStore {
             var frontier = try collectedFrontier()
             for state in rows {
                 frontier.merge(state.versionVector)
-                try db.statement("DELETE FROM records WHERE id = ?1").run([.text(state.id.description)])
-                try removeRemnants(
-                    of: state.id,
-                    attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
+                try removeRecord(state)
             }
             var writer = BinaryWriter()
             frontier.encode(into: &writer)
