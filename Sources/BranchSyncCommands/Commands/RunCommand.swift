@@ -54,7 +54,7 @@ enum RunCommand {
         // A SIGHUP before its handler is installed (a 'systemctl reload' while the store opens) must not end the
         // daemon: systemd takes that for a clean exit and would not restart it.
         signal(SIGHUP, SIG_IGN)
-        try checkOptions(invocation)
+        let settings = try Settings(invocation)
         let store = try invocation.openStore()
         try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let lock: DaemonLock
@@ -76,47 +76,25 @@ enum RunCommand {
         }
         defer { signals.forEach { $0.cancel() } }
         var options = SessionOptions()
-        if let text = invocation.value("check-interval") {
-            guard let seconds = Double(text), seconds > 0 else {
-                throw CLIError.usage("--check-interval must be a positive number of seconds, got '\(text)'")
-            }
-            options.localCheckInterval = seconds
-        }
+        if let seconds = settings.checkInterval { options.localCheckInterval = seconds }
         switch store.identity.role {
         case .hub:
             var tls: TLSContext?
-            switch (invocation.value("tls-cert"), invocation.value("tls-key")) {
-            case (let certificate?, let key?):
+            if let (certificate, key) = settings.tls {
                 do { tls = try TLSContext.server(certificateFile: certificate, keyFile: key) } catch let error
                     as NodeError
                 {
                     throw CLIError(exitCode: ExitCode.failure, message: error.message)
                 }
-            case (nil, nil): tls = nil
-            default: throw CLIError.usage("--tls-cert and --tls-key go together")
             }
             let collector = TombstoneCollector(
-                directory: invocation.dataDirectory,
-                intervalMilliseconds: try DurationArgument.milliseconds(invocation, "gc-interval", default: 3_600_000),
-                horizonMilliseconds: try DurationArgument.milliseconds(
-                    invocation, "gc-horizon", default: NodeStore.defaultCollectionHorizonMilliseconds),
-                minimumAgeMilliseconds: try DurationArgument.milliseconds(
-                    invocation, "gc-min-age", default: NodeStore.defaultCollectionMinimumAgeMilliseconds,
-                    allowingZero: true),
-                logger: logger)
+                directory: invocation.dataDirectory, intervalMilliseconds: settings.gcIntervalMilliseconds,
+                horizonMilliseconds: settings.gcHorizonMilliseconds,
+                minimumAgeMilliseconds: settings.gcMinimumAgeMilliseconds, logger: logger)
             defer { collector.stop() }
-            var limits = HubLimits()
-            if invocation.value("max-connections") != nil {
-                limits.maximumConnections = try positive(invocation, "max-connections")
-            }
-            if invocation.value("max-connections-per-address") != nil {
-                limits.maximumConnectionsPerAddress = try positive(invocation, "max-connections-per-address")
-            }
-            if invocation.value("max-quarantine-per-site") != nil {
-                limits.maximumQuarantinePerSite = try positive(invocation, "max-quarantine-per-site")
-            }
             let server = HubServer(
-                directory: invocation.dataDirectory, options: options, limits: limits, tls: tls, logger: logger,
+                directory: invocation.dataDirectory, options: options, limits: settings.limits, tls: tls,
+                logger: logger,
                 software: BranchSyncTool.version)
             let metrics = try startMetrics(
                 invocation, role: .hub, activity: server.activity, registry: server.registry, logger: logger)
@@ -170,31 +148,52 @@ enum RunCommand {
         return ExitCode.success
     }
 
-    /// Checks every option `run` takes before anything starts; SIGHUP runs it on a re-read config file too, so a
-    /// file that would not start is reported then, not at the next restart.
-    /// - Throws: ``CLIError`` (usage) naming the option and what is wrong with it.
-    static func checkOptions(_ invocation: Invocation) throws {
-        if let address = invocation.value("listen") {
-            do { try HubServer.checkListenAddress(address) } catch let error as NodeError {
-                throw CLIError.usage("--listen: \(error.message)")
+    /// What `run`'s options say, checked and parsed once before anything starts; SIGHUP checks a re-read config file
+    /// the same way, so a file that would not start is reported then, not at the next restart.
+    struct Settings {
+        /// `--check-interval`, in seconds.
+        var checkInterval: Double?
+        /// `--tls-cert` and `--tls-key`.
+        var tls: (certificate: String, key: String)?
+        var limits = HubLimits()
+        var gcIntervalMilliseconds: Int64
+        var gcHorizonMilliseconds: Int64
+        var gcMinimumAgeMilliseconds: Int64
+
+        /// - Throws: ``CLIError`` (usage) naming the option and what is wrong with it.
+        init(_ invocation: Invocation) throws {
+            if let address = invocation.value("listen") {
+                do { try HubServer.checkListenAddress(address) } catch let error as NodeError {
+                    throw CLIError.usage("--listen: \(error.message)")
+                }
             }
-        }
-        try checkMetricsOptions(invocation)
-        if let text = invocation.value("check-interval") {
-            guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
-                throw CLIError.usage("--check-interval must be a positive number of seconds, got '\(text)'")
+            try checkMetricsOptions(invocation)
+            if let text = invocation.value("check-interval") {
+                guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+                    throw CLIError.usage("--check-interval must be a positive number of seconds, got '\(text)'")
+                }
+                checkInterval = seconds
             }
-        }
-        if (invocation.value("tls-cert") == nil) != (invocation.value("tls-key") == nil) {
-            throw CLIError.usage("--tls-cert and --tls-key go together")
-        }
-        for name in ["gc-interval", "gc-horizon"] {
-            _ = try DurationArgument.milliseconds(invocation, name, default: 1)
-        }
-        _ = try DurationArgument.milliseconds(invocation, "gc-min-age", default: 0, allowingZero: true)
-        for name in ["max-connections", "max-connections-per-address", "max-quarantine-per-site"]
-        where invocation.value(name) != nil {
-            _ = try positive(invocation, name)
+            switch (invocation.value("tls-cert"), invocation.value("tls-key")) {
+            case (let certificate?, let key?): tls = (certificate, key)
+            case (nil, nil): tls = nil
+            default: throw CLIError.usage("--tls-cert and --tls-key go together")
+            }
+            gcIntervalMilliseconds = try DurationArgument.milliseconds(invocation, "gc-interval", default: 3_600_000)
+            gcHorizonMilliseconds = try DurationArgument.milliseconds(
+                invocation, "gc-horizon", default: NodeStore.defaultCollectionHorizonMilliseconds)
+            gcMinimumAgeMilliseconds = try DurationArgument.milliseconds(
+                invocation, "gc-min-age", default: NodeStore.defaultCollectionMinimumAgeMilliseconds,
+                allowingZero: true)
+            if invocation.value("max-connections") != nil {
+                limits.maximumConnections = try positive(invocation, "max-connections")
+            }
+            if invocation.value("max-connections-per-address") != nil {
+                limits.maximumConnectionsPerAddress = try positive(invocation, "max-connections-per-address")
+            }
+            if invocation.value("max-quarantine-per-site") != nil {
+                limits.maximumQuarantinePerSite = try positive(invocation, "max-quarantine-per-site")
+            }
         }
     }
 

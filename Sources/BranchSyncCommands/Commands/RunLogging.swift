@@ -86,7 +86,7 @@ final class RunLogging: Sendable {
             do {
                 new = try state.current.rereadingConfigFile()
                 settings = try Settings(new)
-                do { try RunCommand.checkOptions(new) } catch let error as CLIError {
+                do { _ = try RunCommand.Settings(new) } catch let error as CLIError {
                     // The log settings still apply; the rest would stop the next start.
                     wouldNotStart = error.message
                 }
