@@ -25,7 +25,8 @@ import Testing
             // Back to the schema before 008: the old summaries (and their triggers), no new columns.
             try store.db.execute(
                 """
-                DROP TRIGGER records_digest_insert; DROP TRIGGER records_digest_delete; DROP TRIGGER records_digest_update;
+                DROP TRIGGER IF EXISTS records_digest_insert; DROP TRIGGER IF EXISTS records_digest_delete;
+                DROP TRIGGER IF EXISTS records_digest_update;
                 DROP TABLE digest_buckets;
                 CREATE TABLE digest_buckets (bucket INTEGER NOT NULL, owner TEXT NOT NULL, class TEXT NOT NULL,
                     records INTEGER NOT NULL, digest INTEGER NOT NULL, PRIMARY KEY (bucket, owner, class)) WITHOUT ROWID;
@@ -37,7 +38,8 @@ import Testing
                 ALTER TABLE records DROP COLUMN shared_with;
                 ALTER TABLE peers DROP COLUMN retired_at;
                 ALTER TABLE peers DROP COLUMN successor;
-                DELETE FROM schema_migrations WHERE name IN ('008-record-shares', '009-retired-sites', '010-retention-dates');
+                DELETE FROM schema_migrations WHERE name IN ('008-record-shares', '009-retired-sites', '010-retention-dates',
+                    '014-summaries-without-triggers');
                 """)
         }
         let store = try NodeStore.open(directory: directory.subdirectory("hq"), actor: tester)

@@ -74,6 +74,7 @@ extension NodeStore {
             if let last = chain.last { try dropWhatIsNotIn(try BackupChain.inventory(of: last), db) }
             try SchemaMigrator.migrate(db)
             try db.write {
+                try DigestSummaries.rebuild(db)
                 try LeadIndex.rebuild(db)
                 try markRestored(db, from: chain.map(\.manifest), actor: actor)
             }

@@ -18,6 +18,8 @@ final class Journal {
     /// Hub: the history epoch this transaction started (the store's first log position), set on the store once the
     /// transaction commits.
     private(set) var startedEpoch: [UInt8]?
+    /// What this transaction's saves change in the verify summaries, stored by ``commit()``.
+    private var summaries = DigestSummaries()
 
     init(store: NodeStore) throws {
         self.store = store
@@ -49,8 +51,9 @@ final class Journal {
         if let newest = state.newestStamp { clock.observe(newest.time, wallMilliseconds: now) }
     }
 
-    /// Saves the counter, clock and log head with the transaction.
+    /// Saves the counter, clock, log head and verify summaries with the transaction.
     func commit() throws {
+        try summaries.flush(db)
         try store.injectFault(.beforeMetaSave)
         let update = try db.statement(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
@@ -73,6 +76,13 @@ final class Journal {
         let isCustomer = state.collection == .customers
         // Only the save that destroys wipes; later saves of the tombstone (an absorbed update) find nothing left.
         let wipe = state.isDestroyed ? try wipeNeeded(for: state.id) : nil
+        let idText = state.id.description
+        let digest = RecordDigest.digest(of: bytes)
+        let sharedWith = Scope.sharedWithColumn(state[RecordState.sharedWithField])
+        let summaryKey = DigestSummaries.Key(
+            bucket: RecordDigest.bucket(of: state.id), owner: state.custodian.rawValue,
+            classification: state.classification.rawValue, sharedWith: sharedWith)
+        let replaced = try DigestSummaries.stored(idText, in: db)
         try db.statement(
             """
             INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
@@ -85,18 +95,20 @@ final class Journal {
                 shared_with = excluded.shared_with, retain_until = excluded.retain_until
             """
         ).run([
-            .text(state.id.description), .text(state.collection.rawValue), .text(state.custodian.rawValue),
-            .text(state.classification.rawValue), .integer(NodeStore.deletedColumn(state)),
+            .text(idText), .text(state.collection.rawValue), .text(summaryKey.owner),
+            .text(summaryKey.classification), .integer(NodeStore.deletedColumn(state)),
             .optionalText(SuspicionKind.customerCode.value(of: state)),
             .optionalText(SuspicionKind.phone.value(of: state)),
             .optionalText(SuspicionKind.bankAccount.value(of: state)),
             .integer(lastSeq), .text(origin), .blob(bytes),
             .optionalText(state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil),
-            .integer(RecordDigest.digest(of: bytes)), .integer(RecordDigest.bucket(of: state.id)),
+            .integer(digest), .integer(summaryKey.bucket),
             .integer(Int64(clamping: now)), .optionalText(SuspicionKind.creditCode.value(of: state)),
-            .text(Scope.sharedWithColumn(state[RecordState.sharedWithField])),
+            .text(sharedWith),
             .optionalText(state[RecordSchema.retainUntilField]),
         ])
+        if let replaced { summaries.remove(replaced.key, digest: replaced.digest) }
+        summaries.add(summaryKey, digest: digest)
         try store.injectFault(.afterRecordRow)
         if isCustomer { try LeadIndex.refresh(db, for: state, at: Timestamp.iso8601(milliseconds: now)) }
         if state.collection == .auditBlocks

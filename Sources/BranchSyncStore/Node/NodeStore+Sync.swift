@@ -218,7 +218,7 @@ extension NodeStore {
     /// Removes a record from this node without a trace in the log (purged, collected, forgotten): its row, then
     /// ``removeRemnants(of:attachment:)``.
     func removeRecord(_ state: RecordState) throws {
-        try db.statement("DELETE FROM records WHERE id = ?1").run([.text(state.id.description)])
+        try DigestSummaries.deleteRecord(state.id.description, in: db)
         try removeRemnants(
             of: state.id, attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
     }

@@ -372,5 +372,14 @@ extension Migration {
                 let mark = try db.statement("UPDATE records SET deleted = 2 WHERE id = ?1")
                 for record in destroyed { try mark.run([.text(record.id)]) }
             }),
+        Migration(
+            name: "014-summaries-without-triggers",
+            sql: """
+                -- The verify summaries are kept by the store's writes (DigestSummaries), summed per transaction: a
+                -- trigger made every record's write a multi-row statement with a statement journal of its own.
+                DROP TRIGGER records_digest_insert;
+                DROP TRIGGER records_digest_delete;
+                DROP TRIGGER records_digest_update;
+                """),
     ]
 }
