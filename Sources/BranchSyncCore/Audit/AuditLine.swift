@@ -54,20 +54,48 @@ public struct AuditLine: Sendable, Hashable {
     /// The lines of a block, in order.
     /// - Throws: ``ValidationError`` naming the first line that is not ten fields with a sequence number.
     public static func decodeBlock(_ text: String) throws(ValidationError) -> [AuditLine] {
-        var lines: [AuditLine] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { unescape(String($0)) }
-            guard fields.count == 10, let seq = Int64(fields[0]), seq > 0 else {
-                throw ValidationError(
-                    field: "entries", message: "line \(index + 1) of the audit block is not an audit entry")
-            }
-            lines.append(
-                AuditLine(
-                    seq: seq, at: fields[1], actor: fields[2], origin: fields[3], action: fields[4],
-                    collection: fields[5], recordID: fields[6], detail: fields[7], previousHash: fields[8],
-                    hash: fields[9]))
+        var text = text
+        let (lines, badLine) = text.withUTF8 { decodeLines($0) }
+        if let badLine {
+            throw ValidationError(field: "entries", message: "line \(badLine) of the audit block is not an audit entry")
         }
         return lines
+    }
+
+    /// Splits a block's UTF-8 bytes at line feeds and tabs (bytes that never occur inside a multi-byte character).
+    /// Earlier builds split `Character`s, which keep a CR LF together; no encoder writes a raw CR, so one is refused
+    /// here, and a CR LF never passes for a line break.
+    /// - Returns: the lines, or the number of the first line that is not ten fields with a sequence number.
+    private static func decodeLines(_ bytes: UnsafeBufferPointer<UInt8>) -> (lines: [AuditLine], badLine: Int?) {
+        var lines: [AuditLine] = []
+        var fields: [String] = []
+        fields.reserveCapacity(10)
+        var fieldStart = 0
+        var index = 0
+        while true {
+            let atEnd = index == bytes.count
+            let byte = atEnd ? UInt8(ascii: "\n") : bytes[index]
+            // Escaping leaves no carriage return on a line: one there is not an entry written by `encoded`.
+            if byte == UInt8(ascii: "\r") { return (lines, lines.count + 1) }
+            if byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") {
+                if fields.count == 10 { return (lines, lines.count + 1) }
+                fields.append(unescape(UnsafeBufferPointer(rebasing: bytes[fieldStart..<index])))
+                fieldStart = index + 1
+                if byte == UInt8(ascii: "\n") {
+                    guard fields.count == 10, let seq = Int64(fields[0]), seq > 0 else {
+                        return (lines, lines.count + 1)
+                    }
+                    lines.append(
+                        AuditLine(
+                            seq: seq, at: fields[1], actor: fields[2], origin: fields[3], action: fields[4],
+                            collection: fields[5], recordID: fields[6], detail: fields[7], previousHash: fields[8],
+                            hash: fields[9]))
+                    fields.removeAll(keepingCapacity: true)
+                    if atEnd { return (lines, nil) }
+                }
+            }
+            index += 1
+        }
     }
 
     /// Checks a block's entries: increasing sequence numbers from `first` to `last` (consecutive, except where a site
@@ -114,25 +142,28 @@ public struct AuditLine: Sendable, Hashable {
         return out
     }
 
-    static func unescape(_ text: String) -> String {
-        guard text.unicodeScalars.contains("\\") else { return text }
-        var out = ""
+    /// A field's text from its escaped UTF-8 bytes (a backslash before any other character stands for that
+    /// character).
+    private static func unescape(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
         var escaping = false
-        for scalar in text.unicodeScalars {
+        for byte in bytes {
             if escaping {
-                switch scalar {
-                case "t": out += "\t"
-                case "n": out += "\n"
-                case "r": out += "\r"
-                default: out.unicodeScalars.append(scalar)
+                switch byte {
+                case UInt8(ascii: "t"): out.append(UInt8(ascii: "\t"))
+                case UInt8(ascii: "n"): out.append(UInt8(ascii: "\n"))
+                case UInt8(ascii: "r"): out.append(UInt8(ascii: "\r"))
+                default: out.append(byte)
                 }
                 escaping = false
-            } else if scalar == "\\" {
+            } else if byte == UInt8(ascii: "\\") {
                 escaping = true
             } else {
-                out.unicodeScalars.append(scalar)
+                out.append(byte)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
