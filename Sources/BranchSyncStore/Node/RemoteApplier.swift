@@ -38,12 +38,12 @@ final class RemoteApplier {
     /// Whether any state is held waiting for a record, looked up once per batch: without one, nothing is re-admitted
     /// and no applied record needs the look-up.
     private var mayHaveHeldStates: Bool?
-    /// States applied without a conflict or a re-stamp, recorded in one audit entry per batch (the origin's own
+    /// Hub: states applied without a conflict or a re-stamp, recorded in one audit entry per batch (the origin's own
     /// audit entries say who wrote what).
     private var appliedWithoutNote = 0
 
     /// Runs `body` with an applier for one batch of `peer`'s states inside `journal`'s transaction, then writes the
-    /// batch's audit entry: every batch goes through here, so no applied change goes unaudited.
+    /// batch's audit entry at the hub: every batch goes through here, so no change a branch sent goes unaudited.
     static func batch<T>(
         journal: Journal, peer: SiteID, policy: AdmissionPolicy, attachmentsSent: Set<String> = [],
         quarantineQuota: Int? = nil, _ body: (RemoteApplier) throws -> T
@@ -368,9 +368,10 @@ final class RemoteApplier {
         try journal.recordConflicts(outcome.conflicts, of: outcome.state, local: local, peer: peer)
         result.applied += 1
         result.conflicts += outcome.conflicts.count
-        if outcome.conflicts.isEmpty {
-            if outcome.state.collection != .auditBlocks { appliedWithoutNote += 1 }
-        } else {
+        // A change of the hub applied as sent is not audited here: its origin's entries and the hub's entry for the
+        // batch that brought it are in the group's trail at the hub. An entry here would go up in an audit block
+        // after every batch: each write reaching N branches would send N blocks back to the hub.
+        if !outcome.conflicts.isEmpty {
             try journal.audit(
                 action: "apply", state: outcome.state,
                 detail: "from \(peer): \(describe(outcome)), \(outcome.conflicts.count) conflict(s)", actor: syncActor)
