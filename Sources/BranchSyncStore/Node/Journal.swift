@@ -67,9 +67,11 @@ final class Journal {
     ///   - origin: the site the version came from (this site for local writes and merges that changed it): the log
     ///     does not send a version back to where it came from.
     ///   - encoded: the state's canonical encoding if the caller already has it.
+    ///   - isNew: the caller found no row of this id in this transaction (a created record, or one received for the
+    ///     first time): nothing to look up first, and a plain `INSERT`, which fails rather than replace a row.
     /// - Returns: the version's log position.
     @discardableResult
-    func save(_ state: RecordState, origin: String, encoded: [UInt8]? = nil) throws -> Int64 {
+    func save(_ state: RecordState, origin: String, encoded: [UInt8]? = nil, isNew: Bool = false) throws -> Int64 {
         if let epoch = try startEpochIfNeeded(after: lastSeq) { startedEpoch = epoch }
         lastSeq = max(lastSeq + 1, Int64(clamping: now))
         let bytes = encoded ?? state.encoded()
@@ -82,19 +84,8 @@ final class Journal {
         let summaryKey = DigestSummaries.Key(
             bucket: RecordDigest.bucket(of: state.id), owner: state.custodian.rawValue,
             classification: state.classification.rawValue, sharedWith: sharedWith)
-        let replaced = try DigestSummaries.stored(idText, in: db)
-        try db.statement(
-            """
-            INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
-                attachment, digest, bucket, changed_at, credit_code, shared_with, retain_until)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-            ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, class = excluded.class, deleted = excluded.deleted, code = excluded.code,
-                phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
-                origin = excluded.origin, state = excluded.state, attachment = excluded.attachment,
-                digest = excluded.digest, changed_at = excluded.changed_at, credit_code = excluded.credit_code,
-                shared_with = excluded.shared_with, retain_until = excluded.retain_until
-            """
-        ).run([
+        let replaced = isNew ? nil : try DigestSummaries.stored(idText, in: db)
+        try db.statement(isNew ? Self.insertRecord : Self.upsertRecord).run([
             .text(idText), .text(state.collection.rawValue), .text(summaryKey.owner),
             .text(summaryKey.classification), .integer(NodeStore.deletedColumn(state)),
             .optionalText(SuspicionKind.customerCode.value(of: state)),
@@ -120,6 +111,21 @@ final class Journal {
         if let wipe { try wipeRemnants(of: state.id, attachment: wipe.attachment) }
         return lastSeq
     }
+
+    private static let insertRecord = """
+        INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
+            attachment, digest, bucket, changed_at, credit_code, shared_with, retain_until)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+        """
+    private static let upsertRecord =
+        insertRecord + """
+
+            ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, class = excluded.class, deleted = excluded.deleted,
+                code = excluded.code, phone = excluded.phone, bank_account = excluded.bank_account, seq = excluded.seq,
+                origin = excluded.origin, state = excluded.state, attachment = excluded.attachment,
+                digest = excluded.digest, changed_at = excluded.changed_at, credit_code = excluded.credit_code,
+                shared_with = excluded.shared_with, retain_until = excluded.retain_until
+            """
 
     /// Whether storing a destroyed state of `id` destroys it here (it was not destroyed before), with the attachment
     /// it had.

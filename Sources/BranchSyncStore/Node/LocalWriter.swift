@@ -50,7 +50,7 @@ public final class LocalWriter {
         let id = RecordID.version7(unixMilliseconds: journal.now, random: SecureRandom.bytes(10))
         var state = RecordState(id: id, collection: collection, owner: site)
         state.applyLocalWrite(values, stamp: try journal.nextStamp(for: nil))
-        try journal.save(state, origin: site.rawValue)
+        try journal.save(state, origin: site.rawValue, isNew: true)
         try journal.audit(
             action: "create", state: state, detail: "fields: " + values.keys.sorted().joined(separator: ", "))
         return state

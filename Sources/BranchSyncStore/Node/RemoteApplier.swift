@@ -229,7 +229,7 @@ final class RemoteApplier {
                 }
                 return fixed
             }
-            try journal.save(stored, origin: hub)
+            try journal.save(stored, origin: hub, isNew: local == nil)
             how +=
                 "; re-stamped \(admitted.restamp.sorted().joined(separator: ", ")) by the hub: \(sender)'s clock "
                 + "is ahead of the hub's"
@@ -239,7 +239,7 @@ final class RemoteApplier {
             stored = admitted.state
             try journal.save(
                 stored, origin: admitted.outcome.equalsRemote ? sender.rawValue : hub,
-                encoded: admitted.outcome.equalsRemote ? bytes : nil)
+                encoded: admitted.outcome.equalsRemote ? bytes : nil, isNew: local == nil)
         }
         try journal.recordConflicts(conflicts, of: stored, local: local, peer: sender)
         result.applied += 1
@@ -364,7 +364,7 @@ final class RemoteApplier {
         journal.observe(state)
         try journal.save(
             outcome.state, origin: outcome.equalsRemote ? peer.rawValue : store.identity.site.rawValue,
-            encoded: outcome.equalsRemote ? bytes : nil)
+            encoded: outcome.equalsRemote ? bytes : nil, isNew: local == nil)
         try journal.recordConflicts(outcome.conflicts, of: outcome.state, local: local, peer: peer)
         result.applied += 1
         result.conflicts += outcome.conflicts.count
