@@ -25,13 +25,20 @@ enum AuditTrail {
         _ db: DatabaseConnection, site: SiteID, at: String, actor: String, origin: String, action: String,
         collection: String?, recordID: String?, detail: String
     ) throws {
-        let last = try db.statement("SELECT seq, hash FROM audit WHERE site = ?1 ORDER BY seq DESC, hash LIMIT 1")
-            .firstRow([.text(site.rawValue)]) { ($0.int(0), $0.text(1)) }
+        // Inside a transaction, the entry this transaction appended last is the chain's head: no other connection
+        // writes meanwhile, and only this type writes audit rows.
+        var last = db.isInTransaction ? db.transactionFacts.auditChainHeads[site.rawValue] : nil
+        if last == nil {
+            last = try db.statement("SELECT seq, hash FROM audit WHERE site = ?1 ORDER BY seq DESC, hash LIMIT 1")
+                .firstRow([.text(site.rawValue)]) { (seq: $0.int(0), hash: $0.text(1)) }
+        }
         var line = AuditLine(
-            seq: (last?.0 ?? 0) + 1, at: at, actor: actor, origin: origin, action: action, collection: collection ?? "",
-            recordID: recordID ?? "", detail: detail, previousHash: last?.1 ?? genesis, hash: "")
+            seq: (last?.seq ?? 0) + 1, at: at, actor: actor, origin: origin, action: action,
+            collection: collection ?? "", recordID: recordID ?? "", detail: detail,
+            previousHash: last?.hash ?? genesis, hash: "")
         line.hash = hash(of: line, site: site.rawValue)
         try insert(db, line, site: site.rawValue)
+        if db.isInTransaction { db.transactionFacts.auditChainHeads[site.rawValue] = (line.seq, line.hash) }
     }
 
     /// Stores the entries of an audit block kept in the change log: at the hub, a branch's trail; at a site, its
@@ -42,6 +49,8 @@ enum AuditTrail {
     static func receive(_ db: DatabaseConnection, block: RecordState) throws {
         guard let text = block["entries"], let lines = try? AuditLine.decodeBlock(text) else { return }
         for line in lines { try insert(db, line, site: block.owner.rawValue, received: true) }
+        // Entries of any number: the site's head is read again at its next append.
+        db.transactionFacts.auditChainHeads[block.owner.rawValue] = nil
     }
 
     private static func insert(_ db: DatabaseConnection, _ line: AuditLine, site: String, received: Bool = false)

@@ -22,6 +22,10 @@ public final class DatabaseConnection {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
     private var transactionDepth = 0
+    /// Facts read or written in the open transaction, kept until any transaction or savepoint begins or ends
+    /// (``execute(_:)`` empties it), so nothing another connection or a rollback changed is ever read from here.
+    /// ``AuditTrail``, the only writer of audit rows, keeps each site's last entry in it.
+    var transactionFacts = TransactionFacts()
     /// The group transaction (``beginGroup()``): writes until ``commitGroup()`` share one commit.
     private var group = GroupState.none
 
@@ -105,6 +109,7 @@ public final class DatabaseConnection {
     /// Runs SQL that returns no rows (may hold several statements).
     /// - Throws: ``StorageError`` with SQLite's message.
     public func execute(_ sql: String) throws(StorageError) {
+        if TransactionFacts.endsTheirLife(sql) { transactionFacts = TransactionFacts() }
         var errorMessage: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
         if rc != SQLITE_OK {
