@@ -104,6 +104,37 @@ import Testing
         #expect(try hub.check().problems.isEmpty, "seed \(seed)")
     }
 
+    /// A full disk in the middle of a batch: SQLite rolls the whole transaction back. A caller that catches each
+    /// row's error and goes on (as an import does for bad rows) must not get later rows committed one by one
+    /// outside it, nor summaries counting rows that are gone.
+    @Test func aFullDiskMidBatchStoresNothingOfTheBatch() throws {
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory, site: "hq", role: .hub)
+        _ = try store.create(.documents, values: ["title": "before", "kind": "administrative", "type": "fax"])
+        let pages = try store.db.statement("PRAGMA page_count").firstRow { $0.int(0) } ?? 0
+        try store.db.execute("PRAGMA max_page_count = \(pages + 2)")
+        var failures: [String] = []
+        #expect(throws: StorageError.self) {
+            try store.batch { writer in
+                for index in 0..<400 {
+                    do {
+                        try writer.create(
+                            .documents,
+                            values: [
+                                "title": "report \(index)", "kind": "administrative", "type": "report",
+                                "body": String(repeating: "条款", count: 200),
+                            ])
+                    } catch { failures.append("\(error)") }
+                }
+            }
+        }
+        #expect(!failures.isEmpty)
+        try store.db.execute("PRAGMA max_page_count = 1073741823")
+        #expect(try store.records(in: .documents).map { $0["title"] } == ["before"])
+        #expect(try summaries(store) == recount(store))
+        #expect(try store.check().problems.isEmpty)
+    }
+
     /// A restore replaces rows wholesale (the full backup, then each incremental one merged in by key, then what the
     /// last inventory lacks dropped): the summaries are recomputed from the records it ends with.
     @Test func aRebuildRecomputesSummariesFromTheRecords() throws {

@@ -39,7 +39,7 @@ struct CustomerImporter {
             if batch.isEmpty { break }
             try store.batch { writer in
                 for record in batch {
-                    importRow(record, columns: columns, writer: writer, seen: &firstLineOfCode, report: &report)
+                    try importRow(record, columns: columns, writer: writer, seen: &firstLineOfCode, report: &report)
                 }
             }
             progress(report.rows, total)
@@ -56,7 +56,7 @@ struct CustomerImporter {
     private func importRow(
         _ record: CSVReader.Record, columns: [String], writer: LocalWriter, seen: inout [String: Int],
         report: inout Report
-    ) {
+    ) throws {
         guard record.fields.count == columns.count else {
             report.refused.append((record.line, "has \(record.fields.count) fields, the header has \(columns.count)"))
             return
@@ -83,9 +83,10 @@ struct CustomerImporter {
             }
         } catch let error as ValidationError {
             report.refused.append((record.line, error.message))
-        } catch {
-            report.refused.append((record.line, "\(error)"))
+        } catch let error as StorageError where error.code == .invalidOperation || error.code == .notFound {
+            report.refused.append((record.line, error.message))
         }
+        // Anything else (a full disk, an I/O error) stops the import: SQLite may have rolled the batch back.
     }
 
     /// `text` without leading and trailing spaces and tabs (Foundation's trimming is slow per cell).

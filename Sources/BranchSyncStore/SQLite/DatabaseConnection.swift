@@ -74,6 +74,17 @@ public final class DatabaseConnection {
         return rc == SQLITE_OK
     }
 
+    /// Refuses to run a statement when SQLite ended this connection's transaction by itself (`SQLITE_FULL`,
+    /// `SQLITE_IOERR`, …): the statement would run on its own and commit at once, outside the transaction whose
+    /// earlier writes are gone.
+    func requireTransactionStillOpen() throws(StorageError) {
+        guard transactionDepth > 0, sqlite3_get_autocommit(handle) != 0 else { return }
+        throw StorageError(
+            code: .sqlite(SQLITE_ABORT),
+            message: "SQLite rolled this transaction back after an earlier error (a full disk, an I/O error): none of "
+                + "its writes is stored; free space or fix the disk, then run it again")
+    }
+
     /// Whether a transaction (or a group) is open on this connection.
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 

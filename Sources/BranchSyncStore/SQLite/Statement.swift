@@ -28,6 +28,7 @@ public final class Statement {
     /// Binds values to `?1`, `?2`, … in order. Text and blobs are copied (`SQLITE_TRANSIENT`).
     @discardableResult
     public func bind(_ values: [SQLValue]) throws(StorageError) -> Statement {
+        try connection.requireTransactionStillOpen()
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
