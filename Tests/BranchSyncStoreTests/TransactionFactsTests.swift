@@ -28,20 +28,20 @@ import Testing
         let other = try NodeStore.open(directory: directory.subdirectory("hq"), actor: tester)
         try other.batch { writer in for index in 0..<3 { try writer.create(.documents, values: document("b\(index)")) }
         }
-        try hub.batch { writer in try writer.create(.documents, values: document("c")) }
+        _ = try hub.batch { writer in try writer.create(.documents, values: document("c")) }
         // A group whose second write rolls back alone: its entries go, and the third chains to the first.
         hub.beginGroup()
-        try hub.batch { writer in try writer.create(.documents, values: document("d")) }
+        _ = try hub.batch { writer in try writer.create(.documents, values: document("d")) }
         #expect(throws: Abandoned.self) {
-            try hub.batch { writer in
+            _ = try hub.batch { writer in
                 try writer.create(.documents, values: document("e"))
                 throw Abandoned()
             }
         }
-        try hub.batch { writer in try writer.create(.documents, values: document("f")) }
+        _ = try hub.batch { writer in try writer.create(.documents, values: document("f")) }
         try hub.commitGroup()
-        try other.batch { writer in try writer.create(.documents, values: document("g")) }
-        try hub.batch { writer in try writer.create(.documents, values: document("h")) }
+        _ = try other.batch { writer in try writer.create(.documents, values: document("g")) }
+        _ = try hub.batch { writer in try writer.create(.documents, values: document("h")) }
 
         let seqs = try entries(hub)
         #expect(seqs == Array(1...Int64(seqs.count)), "\(seqs)")

@@ -53,7 +53,8 @@ struct DigestSummaries {
         guard !changes.isEmpty else { return }
         let upsert = try db.statement(
             """
-            INSERT INTO digest_buckets(bucket, owner, class, shared_with, records, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            INSERT INTO digest_buckets(bucket, owner, class, shared_with, records, digest)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
             ON CONFLICT(bucket, owner, class, shared_with) DO UPDATE
             SET records = records + excluded.records,
                 digest = (digest | excluded.digest) & ~(digest & excluded.digest)

@@ -2,9 +2,9 @@ import BranchSyncCore
 
 /// Summaries of a node's records for verify (DESIGN.md §13): over all of them, or over the part one branch may hold.
 ///
-/// Bucket summaries come from `digest_buckets`, which every write keeps current in its transaction (DigestSummaries), so the
-/// root and the 256 buckets cost a small table scan whatever the number of records; sub-buckets and listings read
-/// one bucket's rows through its index.
+/// Bucket summaries come from `digest_buckets`, which every write keeps current in its transaction
+/// (``DigestSummaries``), so the root and the 256 buckets cost a small table scan whatever the number of records;
+/// sub-buckets and listings read one bucket's rows through its index.
 public struct ReplicaDigests {
     /// Which records are compared.
     public enum Scope: Sendable, Hashable {
