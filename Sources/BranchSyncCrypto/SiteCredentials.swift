@@ -23,8 +23,9 @@ public enum SiteCredentials {
     }
 
     /// A new random secret.
-    public static func newSecret() -> [UInt8] {
-        SecureRandom.bytes(secretLength)
+    /// - Throws: ``SecureRandom/Failure`` if the system has no random source.
+    public static func newSecret() throws(SecureRandom.Failure) -> [UInt8] {
+        try SecureRandom.bytes(secretLength)
     }
 
     static func clientKey(_ secret: [UInt8]) -> [UInt8] {

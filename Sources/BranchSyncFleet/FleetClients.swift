@@ -60,7 +60,7 @@ public final class FleetClients {
     /// - Returns: the sites with their secrets, for ``init(sites:port:rows:)``.
     public static func enroll(_ sites: [SiteID], at hub: NodeStore) throws -> [(SiteID, [UInt8])] {
         try sites.map { site in
-            let secret = SiteCredentials.newSecret()
+            let secret = try SiteCredentials.newSecret()
             let verifier = SiteCredentials.verifier(for: secret)
             try hub.enroll(
                 site: site, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
@@ -85,10 +85,11 @@ public final class FleetClients {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         client.fd = fd
+        guard let nonce = randomBytes(32, for: client) else { return }
         let hello = Hello(
             minimumVersion: SessionOptions.protocolVersion, maximumVersion: SessionOptions.protocolVersion,
             site: client.site, role: .branch, software: "bench-fleet", schemaVersion: SessionOptions.schemaVersion,
-            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: SecureRandom.bytes(32))
+            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: nonce)
         client.hello = hello
         client.phase = .awaitingChallenge
         send(.hello(hello), to: client)
@@ -118,6 +119,14 @@ public final class FleetClients {
             return .failure(ConnectFailure(text: text))
         }
         return .success(fd)
+    }
+
+    /// `count` random bytes, or `nil` after failing `client` when the system has no random source.
+    private func randomBytes(_ count: Int, for client: Client) -> [UInt8]? {
+        do { return try SecureRandom.bytes(count) } catch {
+            fail(client, error.description)
+            return nil
+        }
     }
 
     private func fail(_ client: Client, _ text: String) {
@@ -150,9 +159,10 @@ public final class FleetClients {
     public func write(at client: Client) {
         guard client.phase == .live else { return }
         let now = Timestamp.nowMilliseconds()
+        guard let random = randomBytes(10, for: client) else { return }
         client.counter = max(client.counter + 1, now)
         var record = RecordState(
-            id: RecordID.version7(unixMilliseconds: now, random: SecureRandom.bytes(10)), collection: .customers,
+            id: RecordID.version7(unixMilliseconds: now, random: random), collection: .customers,
             owner: client.site)
         _ = record.applyLocalWrite(
             rows[rowIndex % rows.count],
@@ -221,12 +231,13 @@ public final class FleetClients {
                 .auth(Auth(proof: SiteCredentials.clientProof(secret: client.secret, authMessage: authMessage))),
                 to: client)
         case .welcome:
+            guard let incarnation = randomBytes(16, for: client) else { return }
             client.phase = .live
             send(
                 .cursor(
                     Cursor(
                         resume: ResumeState(
-                            cursor: 0, acked: 0, logHead: 0, yourCounter: 0, incarnation: SecureRandom.bytes(16),
+                            cursor: 0, acked: 0, logHead: 0, yourCounter: 0, incarnation: incarnation,
                             yourIncarnation: Array(repeating: 0, count: incarnationLength)))), to: client)
         case .changes(let changes):
             let now = DispatchTime.now().uptimeNanoseconds

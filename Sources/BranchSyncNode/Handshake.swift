@@ -160,7 +160,7 @@ enum BranchHandshake {
         let hello = Hello(
             minimumVersion: SessionOptions.protocolVersion, maximumVersion: SessionOptions.protocolVersion,
             site: store.identity.site, role: .branch, software: software, schemaVersion: SessionOptions.schemaVersion,
-            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: SecureRandom.bytes(nonceLength),
+            clockMilliseconds: Timestamp.nowMilliseconds(), nonce: try SecureRandom.bytes(nonceLength),
             proof: try store.hubPositionProof())
         connection.send(.hello(hello))
         try connection.flush()

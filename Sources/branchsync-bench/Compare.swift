@@ -85,10 +85,11 @@ extension Bench {
     private func encodedCustomerStates(_ count: Int) throws -> [([UInt8], [UInt8])] {
         let site = try SiteID("bj01")
         let start = Timestamp.nowMilliseconds()
-        return rows.prefix(count).enumerated().map { index, row in
+        return try rows.prefix(count).enumerated().map { index, row in
             let now = start + UInt64(index)
             var state = RecordState(
-                id: RecordID.version7(unixMilliseconds: now, random: SecureRandom.bytes(10)), collection: .customers,
+                id: RecordID.version7(unixMilliseconds: now, random: try SecureRandom.bytes(10)),
+                collection: .customers,
                 owner: site)
             _ = state.applyLocalWrite(
                 row,
@@ -198,9 +199,12 @@ extension Bench {
         try postgres.start()
         let columns = ["code", "name", "creditCode", "contact", "phone", "address", "industry", "category"]
         let start = Timestamp.nowMilliseconds()
-        func table(_ range: Range<Int>) -> [[String]] {
-            range.map { index in
-                [RecordID.version7(unixMilliseconds: start + UInt64(index), random: SecureRandom.bytes(10)).description]
+        func table(_ range: Range<Int>) throws -> [[String]] {
+            try range.map { index in
+                [
+                    RecordID.version7(unixMilliseconds: start + UInt64(index), random: try SecureRandom.bytes(10))
+                        .description
+                ]
                     + columns.map { rows[index % rows.count][$0] ?? "" }
             }
         }

@@ -101,7 +101,7 @@ final class Cluster {
     func addBranch(
         _ site: String, clearance: Classification = .internal, enroll: Bool = true, trustTLS: Bool = true
     ) throws -> [UInt8] {
-        let secret = SiteCredentials.newSecret()
+        let secret = try SiteCredentials.newSecret()
         if enroll {
             let verifier = SiteCredentials.verifier(for: secret)
             try hubStore().enroll(

@@ -22,15 +22,15 @@ import Testing
         let cluster = try Cluster()
         let secret = try cluster.addBranch("gz01")
         let peer = try RawPeer(port: cluster.port)
-        let (_, reply) = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32))
+        let (_, reply) = try peer.handshake(site: "gz01", secret: secret, nonce: try SecureRandom.bytes(32))
         guard case .welcome = reply else {
             Issue.record("the genuine handshake failed: \(reply)")
             return
         }
-        let fresh = SiteCredentials.verifier(for: SiteCredentials.newSecret())
+        let fresh = SiteCredentials.verifier(for: try SiteCredentials.newSecret())
         try cluster.hubStore().rotateSecret(
             of: try SiteID("gz01"), storedKey: fresh.storedKey, serverKey: fresh.serverKey)
-        peer.send(RawPeer.cursor(0))
+        peer.send(try RawPeer.cursor(0))
         expectError(
             try peer.receive(), .authenticationFailed,
             "authentication failed for site gz01: unknown site or wrong secret")
@@ -41,14 +41,14 @@ import Testing
     @Test func aRecordedProofReplayedInAnotherSessionIsRefused() throws {
         let cluster = try Cluster()
         let secret = try cluster.addBranch("gz01")
-        let nonce = SecureRandom.bytes(32)
+        let nonce = try SecureRandom.bytes(32)
         let first = try RawPeer(port: cluster.port)
         let (proof, reply) = try first.handshake(site: "gz01", secret: secret, nonce: nonce)
         guard case .welcome = reply else {
             Issue.record("the genuine handshake failed: \(reply)")
             return
         }
-        first.send(RawPeer.cursor(0))
+        first.send(try RawPeer.cursor(0))
         first.send(.bye(Bye(reason: "done")))
         Thread.sleep(forTimeInterval: 0.3)
         // Same branch nonce, same proof: the hub's fresh nonce makes the recorded proof worthless.
@@ -83,7 +83,9 @@ import Testing
         let secret = try cluster.addBranch("gz01")
         do {
             let peer = try RawPeer(port: cluster.port)
-            guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32)).reply
+            guard
+                case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: try SecureRandom.bytes(32))
+                    .reply
             else {
                 Issue.record("handshake failed")
                 return
@@ -91,7 +93,7 @@ import Testing
         }  // closed here, before CURSOR
         #expect(cluster.eventually { cluster.hub.registry.connectedSites.isEmpty })
         let again = try RawPeer(port: cluster.port)
-        guard case .welcome = try again.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32)).reply
+        guard case .welcome = try again.handshake(site: "gz01", secret: secret, nonce: try SecureRandom.bytes(32)).reply
         else {
             Issue.record("the site stayed registered after its connection dropped")
             return
@@ -102,12 +104,12 @@ import Testing
         let cluster = try Cluster()
         let secret = try cluster.addBranch("gz01")
         let peer = try RawPeer(port: cluster.port)
-        guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32)).reply
+        guard case .welcome = try peer.handshake(site: "gz01", secret: secret, nonce: try SecureRandom.bytes(32)).reply
         else {
             Issue.record("handshake failed")
             return
         }
-        peer.send(RawPeer.cursor(0))
+        peer.send(try RawPeer.cursor(0))
         peer.send(.blob(Blob(sha256: SHA256.digest([1, 2, 3]), data: [9, 9, 9])))
         var received: [Message] = []
         while let message = try? peer.receive() { received.append(message) }
@@ -120,7 +122,7 @@ import Testing
 
     @Test func schemaVersionAndRoleMismatchesAreRefusedWithAReason() throws {
         let cluster = try Cluster()
-        let nonce = SecureRandom.bytes(32)
+        let nonce = try SecureRandom.bytes(32)
         var peer = try RawPeer(port: cluster.port)
         peer.send(.hello(RawPeer.hello(site: "bj01", nonce: nonce, schema: 2)))
         expectError(
@@ -133,7 +135,7 @@ import Testing
         peer.send(.hello(RawPeer.hello(site: "bj01", nonce: nonce, role: .hub)))
         expectError(try peer.receive(), .roleMismatch)
         peer = try RawPeer(port: cluster.port)
-        peer.send(RawPeer.cursor(1))
+        peer.send(try RawPeer.cursor(1))
         expectError(try peer.receive(), .unexpectedMessage, "expected HELLO")
     }
 
@@ -142,12 +144,13 @@ import Testing
         let secret = try cluster.addBranch("gz01")
         let peer = try RawPeer(port: cluster.port)
         let ahead = UInt64(Date().timeIntervalSince1970 * 1000) + 60_000
-        let (_, reply) = try peer.handshake(site: "gz01", secret: secret, nonce: SecureRandom.bytes(32), clock: ahead)
+        let (_, reply) = try peer.handshake(
+            site: "gz01", secret: secret, nonce: try SecureRandom.bytes(32), clock: ahead)
         guard case .welcome = reply else {
             Issue.record("handshake failed: \(reply)")
             return
         }
-        peer.send(RawPeer.cursor(0))
+        peer.send(try RawPeer.cursor(0))
         #expect(
             try cluster.eventually {
                 guard let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds else {

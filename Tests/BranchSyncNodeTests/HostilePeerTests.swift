@@ -30,12 +30,12 @@ import Testing
         for clock: UInt64 in [1 << 63, (1 << 63) + UInt64(Date().timeIntervalSince1970 * 1000), .max, 0] {
             let peer = try RawPeer(port: cluster.port)
             let (_, reply) = try peer.handshake(
-                site: "gz01", secret: cluster.secrets["gz01"] ?? [], nonce: SecureRandom.bytes(32), clock: clock)
+                site: "gz01", secret: cluster.secrets["gz01"] ?? [], nonce: try SecureRandom.bytes(32), clock: clock)
             guard case .welcome = reply else {
                 Issue.record("clock \(clock): \(reply)")
                 return
             }
-            peer.send(RawPeer.cursor(0))
+            peer.send(try RawPeer.cursor(0))
             #expect(
                 try cluster.eventually {
                     let skew = try cluster.hubStore().peer(try SiteID("gz01"))?.clockSkewMilliseconds
@@ -50,7 +50,7 @@ import Testing
     @Test func aRelayThatRewritesTheHelloGetsNoSession() throws {
         let cluster = try Cluster()
         let peer = try RawPeer(port: cluster.port)
-        let genuine = RawPeer.hello(site: "sh01", nonce: SecureRandom.bytes(32))
+        let genuine = RawPeer.hello(site: "sh01", nonce: try SecureRandom.bytes(32))
         var relayed = genuine
         relayed.clockMilliseconds = 1 << 63
         peer.send(.hello(relayed))
@@ -78,7 +78,7 @@ import Testing
         for site in ["nx01", "sh01"] {
             let peer = try RawPeer(port: cluster.port)
             let (_, reply) = try peer.handshake(
-                site: site, secret: SiteCredentials.newSecret(), nonce: SecureRandom.bytes(32))
+                site: site, secret: try SiteCredentials.newSecret(), nonce: try SecureRandom.bytes(32))
             guard case .error(let error) = reply else {
                 Issue.record("\(site): \(reply)")
                 return
@@ -93,11 +93,12 @@ import Testing
         let cluster = try Cluster()
         for _ in 0..<6 {
             let peer = try RawPeer(port: cluster.port)
-            _ = try peer.handshake(site: "sh01", secret: SiteCredentials.newSecret(), nonce: SecureRandom.bytes(32))
+            _ = try peer.handshake(
+                site: "sh01", secret: try SiteCredentials.newSecret(), nonce: try SecureRandom.bytes(32))
         }
         // The next attempt from this address is told to wait, before any proof is read.
         let peer = try RawPeer(port: cluster.port)
-        peer.send(.hello(RawPeer.hello(site: "sh01", nonce: SecureRandom.bytes(32))))
+        peer.send(.hello(RawPeer.hello(site: "sh01", nonce: try SecureRandom.bytes(32))))
         guard case .error(let error) = try peer.receive() else {
             Issue.record("no throttle after six failed logins")
             return
@@ -232,7 +233,7 @@ import Testing
     @Test func attachmentsNoStateRefersToAreNotKeptAndOversizedOnesEndTheSession() throws {
         let cluster = try Cluster()
         let peer = try RawPeer.session(cluster, site: "sh01")
-        let orphan = SecureRandom.bytes(1000)
+        let orphan = try SecureRandom.bytes(1000)
         peer.send(.blob(Blob(sha256: SHA256.digest(orphan), data: orphan)))
         peer.send(.changes(Changes(upTo: 1, remaining: 0, encodedStates: [])))
         var acknowledged = false
@@ -258,7 +259,7 @@ import Testing
     static func state(of site: String, _ values: [String: String]) throws -> [UInt8] {
         let owner = try SiteID(site)
         var record = RecordState(
-            id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10)),
+            id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: try SecureRandom.bytes(10)),
             collection: .customers, owner: owner)
         record.applyLocalWrite(
             values, stamp: Stamp(dot: Dot(site: owner, counter: 5), time: HLCTimestamp(wallMilliseconds: 1, logical: 0))
@@ -317,7 +318,7 @@ import Testing
         let peer = try RawPeer.session(cluster, site: "sh01")
         let sh01 = try SiteID("sh01")
         var record = RecordState(
-            id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10)),
+            id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: try SecureRandom.bytes(10)),
             collection: .customers, owner: sh01)
         let now = Timestamp.nowMilliseconds()
         _ = record.applyLocalWrite(

@@ -181,18 +181,18 @@ import Testing
         var forged = current
         forged.position += 1_000_000
         var random = current
-        random.epoch = SecureRandom.bytes(PositionProof.epochLength)
+        random.epoch = try SecureRandom.bytes(PositionProof.epochLength)
         for proof in [current, forged, random] {
             let peer = try RawPeer(port: cluster.port)
             let reply = try peer.handshake(
-                site: "bj01", secret: try #require(cluster.secrets["bj01"]), nonce: SecureRandom.bytes(32),
+                site: "bj01", secret: try #require(cluster.secrets["bj01"]), nonce: try SecureRandom.bytes(32),
                 positionProof: proof)
             guard case .welcome(let welcome) = reply.reply else {
                 Issue.record("no WELCOME: \(reply.reply)")
                 continue
             }
             #expect(welcome.flags & Welcome.fullResync == 0)
-            peer.send(RawPeer.cursor(0))
+            peer.send(try RawPeer.cursor(0))
             peer.send(.bye(Bye(reason: "done")))
             _ = peer.drain()
         }
@@ -307,9 +307,10 @@ import Testing
                 fromHex:
                     "0101890a5dac96774bbcceb302099a80570104626a30310104626a30310100020365cc81017804626a30310180d095ffbc3100"
                     + "02c3a9017904626a30310180d095ffbc3100"))
-        func state(_ values: [String: String]) -> [UInt8] {
+        func state(_ values: [String: String]) throws -> [UInt8] {
             var record = RecordState(
-                id: RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10)),
+                id: RecordID.version7(
+                    unixMilliseconds: Timestamp.nowMilliseconds(), random: try SecureRandom.bytes(10)),
                 collection: .customers, owner: bj01)
             record.applyLocalWrite(
                 values,
@@ -322,7 +323,7 @@ import Testing
         combining["notes"] = "A" + String(repeating: "\u{301}", count: 50_000)
         var manyFields = customer("110004")
         for index in 0..<5_000 { manyFields["f\(index)"] = "" }
-        let hostile: [[UInt8]] = [
+        let hostile: [[UInt8]] = try [
             equivalentNames, state(unknown), state(combining), state(manyFields),
             state([String(repeating: "n", count: 200_000): "x"]),
         ]
@@ -414,8 +415,8 @@ import Testing
     @Test func verifyRequestsBeyondTheLimitsAreRefusedAndErrorsAreNotAnswered() throws {
         let cluster = try Cluster()
         let tooManyPaths = (0...VerifyRound.maximumPaths).map { [UInt8($0 & 0xFF), UInt8($0 >> 8 & 0xFF)] }
-        let tooManyIDs = (0...VerifyRound.maximumFetched).map { _ in
-            RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: SecureRandom.bytes(10))
+        let tooManyIDs = try (0...VerifyRound.maximumFetched).map { _ in
+            RecordID.version7(unixMilliseconds: Timestamp.nowMilliseconds(), random: try SecureRandom.bytes(10))
         }
         let requests: [Message] = [
             .verify(Verify(round: 1, paths: tooManyPaths)), .verifyList(VerifyList(round: 1, paths: tooManyPaths)),

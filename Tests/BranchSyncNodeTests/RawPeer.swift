@@ -52,11 +52,11 @@ final class RawPeer {
     }
 
     /// A CURSOR for a fresh branch that has applied the hub's log up to `cursor`.
-    static func cursor(_ cursor: UInt64 = 0) -> Message {
+    static func cursor(_ cursor: UInt64 = 0) throws -> Message {
         .cursor(
             Cursor(
                 resume: ResumeState(
-                    cursor: cursor, acked: 0, logHead: 0, yourCounter: 0, incarnation: SecureRandom.bytes(16),
+                    cursor: cursor, acked: 0, logHead: 0, yourCounter: 0, incarnation: try SecureRandom.bytes(16),
                     yourIncarnation: Array(repeating: 0, count: 16))))
     }
 
@@ -82,9 +82,9 @@ final class RawPeer {
     static func session(_ cluster: Cluster, site: String) throws -> RawPeer {
         let peer = try RawPeer(port: cluster.port)
         guard let secret = cluster.secrets[site] else { throw NodeError("no secret for \(site)") }
-        guard case .welcome = try peer.handshake(site: site, secret: secret, nonce: SecureRandom.bytes(32)).reply
+        guard case .welcome = try peer.handshake(site: site, secret: secret, nonce: try SecureRandom.bytes(32)).reply
         else { throw NodeError("the handshake of \(site) failed") }
-        peer.send(cursor(0))
+        peer.send(try cursor(0))
         return peer
     }
 

@@ -49,7 +49,7 @@ import Testing
                 directory: directory.file("hq"), identity: NodeIdentity(site: hq, role: .hub), actor: actor)
             branch = try NodeStore.initialize(
                 directory: directory.file("bj01"), identity: NodeIdentity(site: bj01, role: .branch), actor: actor)
-            let verifier = SiteCredentials.verifier(for: SiteCredentials.newSecret())
+            let verifier = SiteCredentials.verifier(for: try SiteCredentials.newSecret())
             try hub.enroll(
                 site: bj01, clearance: .internal, storedKey: verifier.storedKey, serverKey: verifier.serverKey)
             try branch.rememberHub(hq)

@@ -250,7 +250,7 @@ import Testing
                 + hint
         }
         // Wrong secret.
-        try cluster.store("sh01").setMetadata(BranchClient.secretKey, hex(SiteCredentials.newSecret()))
+        try cluster.store("sh01").setMetadata(BranchClient.secretKey, hex(try SiteCredentials.newSecret()))
         #expect {
             try cluster.syncOnce("sh01")
         } throws: { error in
@@ -296,7 +296,7 @@ import Testing
             Issue.record("handshake failed")
             return
         }
-        peer.send(RawPeer.cursor(0))
+        peer.send(try RawPeer.cursor(0))
         peer.send(bytes: [0, 0, 0, 2, 0x12, 0x80])
         var received: [Message] = []
         while let message = try? peer.receive() { received.append(message) }

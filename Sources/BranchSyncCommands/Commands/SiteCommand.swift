@@ -94,7 +94,7 @@ enum SiteCommand {
         let site = try SiteID(invocation.arguments[0])
         let clearance = try clearance(invocation)
         let store = try invocation.openStore()
-        let secret = SiteCredentials.newSecret()
+        let secret = try SiteCredentials.newSecret()
         let verifier = SiteCredentials.verifier(for: secret)
         try withSecretFile(invocation.value("secret-file"), hex(secret)) {
             try store.enroll(
@@ -163,7 +163,7 @@ enum SiteCommand {
     static func rotateSecret(_ invocation: Invocation) throws -> Int32 {
         let site = try SiteID(invocation.arguments[0])
         let store = try invocation.openStore()
-        let secret = SiteCredentials.newSecret()
+        let secret = try SiteCredentials.newSecret()
         let verifier = SiteCredentials.verifier(for: secret)
         try withSecretFile(invocation.value("secret-file"), hex(secret)) {
             try store.rotateSecret(of: site, storedKey: verifier.storedKey, serverKey: verifier.serverKey)

@@ -215,7 +215,7 @@ final class HubGate {
                         let message = try Message.decode(type: frame.type, payload: frame.payload)
                         guard
                             handle(
-                                connection.machine.receive(message, context: context(for: connection)),
+                                connection.machine.receive(message, context: try context(for: connection)),
                                 connection, token: token)
                         else { return }
                     }
@@ -232,11 +232,11 @@ final class HubGate {
         }
     }
 
-    private func context(for connection: Pending) -> HubAuthMachine.Context {
+    private func context(for connection: Pending) throws -> HubAuthMachine.Context {
         let host = connection.host
         return HubAuthMachine.Context(
             hubSite: configuration.hubSite, software: configuration.software, wallClock: Timestamp.nowMilliseconds(),
-            nonce: SecureRandom.bytes(32),
+            nonce: try SecureRandom.bytes(32),
             credentials: { [configuration] in configuration.credentials.verifier(for: $0) },
             retryAfter: { [throttle] site in
                 throttle.retryAfter(address: host, site: site.rawValue, now: Clock.uptimeMilliseconds())

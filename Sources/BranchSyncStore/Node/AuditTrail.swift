@@ -134,7 +134,7 @@ enum AuditTrail {
     private static func save(_ lines: [AuditLine], journal: Journal) throws {
         guard let first = lines.first, let last = lines.last else { return }
         let store = journal.store
-        let id = RecordID.version7(unixMilliseconds: journal.now, random: SecureRandom.bytes(10))
+        let id = RecordID.version7(unixMilliseconds: journal.now, random: try SecureRandom.bytes(10))
         var state = RecordState(id: id, collection: .auditBlocks, owner: store.identity.site)
         state.applyLocalWrite(
             [

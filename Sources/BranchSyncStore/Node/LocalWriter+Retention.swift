@@ -82,7 +82,7 @@ extension LocalWriter {
         state.applyLocalDestruction(stamp: try journal.nextStamp(for: state))
         try journal.save(state, origin: store.identity.site.rawValue)
 
-        let entryID = RecordID.version7(unixMilliseconds: journal.now, random: SecureRandom.bytes(10))
+        let entryID = RecordID.version7(unixMilliseconds: journal.now, random: try SecureRandom.bytes(10))
         var entry = RecordState(id: entryID, collection: .destructions, owner: store.identity.site)
         entry.applyLocalWrite(values, stamp: try journal.nextStamp(for: nil))
         try journal.save(entry, origin: store.identity.site.rawValue)

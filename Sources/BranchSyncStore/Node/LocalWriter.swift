@@ -47,7 +47,7 @@ public final class LocalWriter {
         var values = try RecordSchema.of(collection).validateNew(values)
         try checkReferences(collection: collection, values: values, excluding: nil)
         if let attachment { values.merge(try storeAttachment(attachment)) { $1 } }
-        let id = RecordID.version7(unixMilliseconds: journal.now, random: SecureRandom.bytes(10))
+        let id = RecordID.version7(unixMilliseconds: journal.now, random: try SecureRandom.bytes(10))
         var state = RecordState(id: id, collection: collection, owner: site)
         state.applyLocalWrite(values, stamp: try journal.nextStamp(for: nil))
         try journal.save(state, origin: site.rawValue, isNew: true)

@@ -114,7 +114,7 @@ extension NodeStore {
             return key
         }
         try db.statement("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING")
-            .run([.text(Self.positionKeyName), .text(hex(SecureRandom.bytes(32)))])
+            .run([.text(Self.positionKeyName), .text(hex(try SecureRandom.bytes(32)))])
         guard let text = try metadata(Self.positionKeyName), let key = bytes(fromHex: text), key.count == 32 else {
             throw StorageError(code: .corrupt, message: "meta.\(Self.positionKeyName) is not 32 bytes of hex")
         }
@@ -127,7 +127,7 @@ extension Journal {
     /// - Returns: the new epoch's id, or `nil` if the store already writes in one (or is a branch).
     func startEpochIfNeeded(after position: Int64) throws -> [UInt8]? {
         guard store.identity.role == .hub, store.historyEpoch == nil, startedEpoch == nil else { return nil }
-        let id = SecureRandom.bytes(PositionProof.epochLength)
+        let id = try SecureRandom.bytes(PositionProof.epochLength)
         try store.db.statement("INSERT INTO history_epochs(id, start_after) VALUES (?1, ?2)")
             .run([.blob(id), .integer(position)])
         return id

@@ -69,7 +69,7 @@ extension NodeStore {
         {
             return value
         }
-        let value = SecureRandom.bytes(Self.incarnationLength)
+        let value = try SecureRandom.bytes(Self.incarnationLength)
         try setMetadata("incarnation", hex(value))
         return value
     }

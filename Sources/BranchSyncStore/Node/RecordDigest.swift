@@ -27,6 +27,6 @@ enum RecordDigest {
             try update.run([.text(id), .integer(digest(of: state)), .integer(bucket)])
         }
         try db.statement("INSERT OR IGNORE INTO meta(key, value) VALUES ('incarnation', ?1)")
-            .run([.text(hex(SecureRandom.bytes(16)))])
+            .run([.text(hex(try SecureRandom.bytes(16)))])
     }
 }
