@@ -73,6 +73,7 @@ public struct Invocation: Sendable {
 
     /// Opens the node in the data directory.
     public func openStore() throws -> NodeStore {
-        try NodeStore.open(directory: dataDirectory, actor: actor)
+        try NodeStore.open(
+            directory: dataDirectory, actor: actor, daemonRunning: DaemonLock.isHeld(directory: dataDirectory))
     }
 }

@@ -54,14 +54,27 @@ enum RunCommand {
         // A SIGHUP before its handler is installed (a 'systemctl reload' while the store opens) must not end the
         // daemon: systemd takes that for a clean exit and would not restart it.
         signal(SIGHUP, SIG_IGN)
+        // A process starts with its parent's blocked signals: a supervisor (or a test runner's thread) that blocks
+        // SIGTERM would leave the daemon unable to stop. Every thread started from here inherits this mask.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, number) }
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let settings = try Settings(invocation)
-        let store = try invocation.openStore()
-        try NodeStore.checkPrivate(directory: invocation.dataDirectory)
+        // The lock first: this daemon is then the node's only one, and may migrate the database (an older daemon
+        // still running would refuse the lock, and a command beside it refuses to migrate).
         let lock: DaemonLock
         do { lock = try DaemonLock(directory: invocation.dataDirectory) } catch let error as NodeError {
+            // An uninitialized directory says so, not that its lock file cannot be made.
+            guard FileManager.default.fileExists(atPath: NodeStore.databasePath(in: invocation.dataDirectory)) else {
+                _ = try invocation.openStore()
+                throw error
+            }
             throw CLIError(exitCode: ExitCode.failure, message: error.message)
         }
         defer { withExtendedLifetime(lock) {} }
+        let store = try NodeStore.open(directory: invocation.dataDirectory, actor: invocation.actor)
+        try NodeStore.checkPrivate(directory: invocation.dataDirectory)
         let logging = try RunLogging(invocation)
         let logger = logging.logger
         let hangups = logging.reloadOnHangup()

@@ -114,8 +114,12 @@ public final class NodeStore {
     }
 
     /// Opens the node database in `directory`, migrating it to the current schema.
-    /// - Throws: ``StorageError`` `.notInitialized` when there is none.
-    public static func open(directory: String, actor: AuditActor) throws -> NodeStore {
+    /// - Parameter daemonRunning: a `branchsync run` holds the node (this is a command beside it). That daemon may be
+    ///   an older build, whose writes rely on the schema it started with: a migration is then refused, and left to the
+    ///   new build's daemon when it starts.
+    /// - Throws: ``StorageError`` `.notInitialized` when there is none; `.invalidOperation` when a migration is due
+    ///   while a daemon runs.
+    public static func open(directory: String, actor: AuditActor, daemonRunning: Bool = false) throws -> NodeStore {
         let path = databasePath(in: directory)
         guard FileManager.default.fileExists(atPath: path) else {
             throw StorageError(
@@ -124,6 +128,15 @@ public final class NodeStore {
                     + "or point --data (or BRANCHSYNC_DATA) at the node's directory")
         }
         let db = try DatabaseConnection(path: path, create: false)
+        if daemonRunning, let pending = try SchemaMigrator.pending(db).first {
+            throw StorageError(
+                code: .invalidOperation,
+                message:
+                    "the database of \(directory) needs migration \(pending) for this build, but a `branchsync run` "
+                    + "of an older build is using it and relies on the schema it started with; restart the daemon "
+                    + "(systemctl restart branchsync-hub or branchsync-branch) so the new build migrates the database, "
+                    + "then run this again")
+        }
         try SchemaMigrator.migrate(db)
         return try NodeStore(directory: directory, db: db, actor: actor)
     }

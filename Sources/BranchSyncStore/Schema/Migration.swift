@@ -377,9 +377,9 @@ extension Migration {
             sql: """
                 -- The verify summaries are kept by the store's writes (DigestSummaries), summed per transaction: a
                 -- trigger made every record's write a multi-row statement with a statement journal of its own.
-                DROP TRIGGER records_digest_insert;
-                DROP TRIGGER records_digest_delete;
-                DROP TRIGGER records_digest_update;
+                DROP TRIGGER IF EXISTS records_digest_insert;
+                DROP TRIGGER IF EXISTS records_digest_delete;
+                DROP TRIGGER IF EXISTS records_digest_update;
                 """),
     ]
 }

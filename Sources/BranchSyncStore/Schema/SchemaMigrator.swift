@@ -3,6 +3,15 @@ enum SchemaMigrator {
     /// The number of migrations this build knows; a database with more was written by a newer BranchSync.
     static var currentVersion: Int { Migration.all.count }
 
+    /// The migrations the database has not had yet, in order.
+    static func pending(_ db: DatabaseConnection) throws -> [String] {
+        let exists =
+            try db.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+            .firstRow { _ in true } ?? false
+        let applied = exists ? Set(try db.statement("SELECT name FROM schema_migrations").rows { $0.text(0) }) : []
+        return Migration.all.map(\.name).filter { !applied.contains($0) }
+    }
+
     /// Applies every migration not yet recorded, each in its own transaction.
     /// - Throws: ``StorageError`` on SQLite failure, or `.schemaTooNew` for a database from a newer version.
     static func migrate(_ db: DatabaseConnection) throws {
