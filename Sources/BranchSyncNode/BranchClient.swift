@@ -121,7 +121,11 @@ public final class BranchClient: Sendable {
 
     private func connectAndRun(stopWhenCaughtUp: Bool, progress: ((SyncProgress) -> Void)?) throws -> SessionSummary {
         let store = try NodeStore.open(directory: directory, actor: AuditActor(user: "sync", origin: "daemon"))
-        if !stopWhenCaughtUp { try store.deferCheckpoints() }
+        // A daemon's checkpoints run on their own thread; a `sync --once` checkpoints in its commits, but only past
+        // about 40 MB of log too: a bulk sync (a new branch's bootstrap) then copies each page it rewrites once per
+        // 40 MB instead of once per 4 MB (SQLite's default), and the end of the sync checkpoints what is left.
+        try store.deferCheckpoints()
+        defer { if stopWhenCaughtUp { _ = try? store.checkpointPassively() } }
         guard store.identity.role == .branch else {
             throw NodeError(
                 "this node is the hub; run it with 'branchsync run --listen HOST:PORT'", code: .configuration)
