@@ -80,8 +80,9 @@ enum RunCommand {
         let hangups = logging.reloadOnHangup()
         defer { hangups.cancel() }
         let stopped = DispatchSemaphore(value: 0)
+        // Not ignored first: Dispatch installs its own handler, and a SIGTERM before that (or, ignored, between the
+        // two) must still stop the daemon, not be dropped.
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { stopped.signal() }
             source.resume()
