@@ -12,7 +12,14 @@ public final class DaemonLock: Sendable {
         let path = (directory as NSString).appendingPathComponent("run.lock")
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw NodeError("cannot open \(path): \(Socket.errnoText())", code: .configuration) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A command probing the lock (``isHeld(directory:)``) holds it shared for an instant: retry for a moment
+        // before taking it for another daemon's.
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        for _ in 0..<20 where !locked {
+            usleep(10_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let count = pread(fd, &buffer, buffer.count, 0)
             let holder = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)

@@ -29,7 +29,7 @@ import Testing
             let refused = cli(["status"], data: data)
             #expect(refused.status != 0)
             #expect(refused.err.contains("needs migration 014-summaries-without-triggers"), "\(refused.err)")
-            #expect(refused.err.contains("restart the daemon"), "\(refused.err)")
+            #expect(refused.err.contains("so restart the daemon"), "\(refused.err)")
             #expect(try !migrated())
             withExtendedLifetime(daemon) {}
         }

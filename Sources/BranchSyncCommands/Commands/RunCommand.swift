@@ -61,8 +61,9 @@ enum RunCommand {
         for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, number) }
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let settings = try Settings(invocation)
-        // The lock first: this daemon is then the node's only one, and may migrate the database (an older daemon
-        // still running would refuse the lock, and a command beside it refuses to migrate).
+        // The lock first: this daemon is then the node's only one, and migrates the database (an older daemon still
+        // running keeps the lock; a command beside this one refuses to migrate, and one racing it finds each
+        // migration already applied inside its write).
         let lock: DaemonLock
         do { lock = try DaemonLock(directory: invocation.dataDirectory) } catch let error as NodeError {
             // An uninitialized directory says so, not that its lock file cannot be made.

@@ -132,10 +132,10 @@ public final class NodeStore {
             throw StorageError(
                 code: .invalidOperation,
                 message:
-                    "the database of \(directory) needs migration \(pending) for this build, but a `branchsync run` "
-                    + "of an older build is using it and relies on the schema it started with; restart the daemon "
-                    + "(systemctl restart branchsync-hub or branchsync-branch) so the new build migrates the database, "
-                    + "then run this again")
+                    "the database of \(directory) needs migration \(pending) for this build, and a `branchsync run` "
+                    + "is using it: a daemon of this build started just now is migrating it (wait, then run this "
+                    + "again); one of an older build relies on the schema it started with, so restart the daemon "
+                    + "(systemctl restart branchsync-hub or branchsync-branch) and the new build migrates the database")
         }
         try SchemaMigrator.migrate(db)
         return try NodeStore(directory: directory, db: db, actor: actor)

@@ -26,6 +26,12 @@ enum SchemaMigrator {
         }
         for migration in Migration.all where !applied.contains(migration.name) {
             try db.write {
+                // Read again inside the write: another process may have applied it since (a command racing a
+                // daemon that is starting).
+                let done =
+                    try db.statement("SELECT 1 FROM schema_migrations WHERE name = ?1")
+                    .firstRow([.text(migration.name)]) { _ in true } ?? false
+                guard !done else { return }
                 try db.execute(migration.sql)
                 try migration.after?(db)
                 try db.statement("INSERT INTO schema_migrations(name, applied_at) VALUES (?1, ?2)")
