@@ -32,12 +32,7 @@ import Testing
         let seed = TestSeed.make()
         var random = SeededGenerator(seed: seed)
         let directory = TemporaryDirectory()
-        let hub = try makeStore(directory, site: "hq", role: .hub)
-        for site in ["bj01", "sh01"] {
-            try hub.enroll(
-                site: try SiteID(site), clearance: .internal, storedKey: Array(repeating: 1, count: 32),
-                serverKey: Array(repeating: 2, count: 32))
-        }
+        let hub = try makeHub(directory, enrolling: ["bj01", "sh01"])
         let classes = ["public", "internal", "confidential", "secret"]
         var live: [RecordID] = []
         var code = 200_000

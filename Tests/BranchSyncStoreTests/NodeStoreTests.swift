@@ -14,6 +14,17 @@ func makeStore(_ directory: TemporaryDirectory, site: String = "bj01", role: Nod
         actor: tester)
 }
 
+/// A hub `hq` with `sites` enrolled as internal branches (placeholder verifiers: no session logs in).
+func makeHub(_ directory: TemporaryDirectory, enrolling sites: [String]) throws -> NodeStore {
+    let hub = try makeStore(directory, site: "hq", role: .hub)
+    for site in sites {
+        try hub.enroll(
+            site: try SiteID(site), clearance: .internal, storedKey: Array(repeating: 1, count: 32),
+            serverKey: Array(repeating: 2, count: 32))
+    }
+    return hub
+}
+
 let customerValues = ["code": "110001", "name": "北京华信科技有限公司", "creditCode": "91110000802100433B"]
 
 @Suite struct NodeStoreTests {

@@ -11,13 +11,8 @@ import Testing
     /// number; a refused change has nothing to retry.
     @Test func aRetriedChangeIsTakenInOnceTheHubHoldsWhatItClaimed() throws {
         let directory = TemporaryDirectory()
-        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let hub = try makeHub(directory, enrolling: ["bj01", "sh01"])
         let sh01 = try makeStore(directory, site: "sh01")
-        for site in ["bj01", "sh01"] {
-            try hub.enroll(
-                site: try SiteID(site), clearance: .internal, storedKey: Array(repeating: 1, count: 32),
-                serverKey: Array(repeating: 2, count: 32))
-        }
         let created = try sh01.create(.customers, values: customerValues)
         let bytes = created.encoded()
         _ = try hub.applyIncoming(

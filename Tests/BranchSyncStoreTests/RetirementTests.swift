@@ -11,12 +11,7 @@ import Testing
     /// nothing, and the last active branch's resync ends the recovery. A hub that is recovering refuses to retire.
     @Test func aRetiredSiteDoesNotHoldBackTheEndOfARecovery() throws {
         let directory = TemporaryDirectory()
-        let hub = try makeStore(directory, site: "hq", role: .hub)
-        for site in ["bj01", "sh01"] {
-            try hub.enroll(
-                site: try SiteID(site), clearance: .internal, storedKey: Array(repeating: 1, count: 32),
-                serverKey: Array(repeating: 2, count: 32))
-        }
+        let hub = try makeHub(directory, enrolling: ["bj01", "sh01"])
         try hub.db.execute(
             "UPDATE peers SET retired_at = '2026-11-24T10:00:00.000Z', successor = 'sh01' WHERE site = 'bj01'")
         let proof = PositionProof(

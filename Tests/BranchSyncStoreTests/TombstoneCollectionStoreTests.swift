@@ -7,22 +7,12 @@ import Testing
 
 /// The rules of a collection round at the hub (Protocol.md §9.7), on the store.
 @Suite struct TombstoneCollectionStoreTests {
-    private func hubWithSites(_ directory: TemporaryDirectory, _ sites: [String]) throws -> NodeStore {
-        let hub = try makeStore(directory, site: "hq", role: .hub)
-        for site in sites {
-            try hub.enroll(
-                site: try SiteID(site), clearance: .internal, storedKey: Array(repeating: 1, count: 32),
-                serverKey: Array(repeating: 2, count: 32))
-        }
-        return hub
-    }
-
     /// A tombstone an operator must deal with first (its record has an open quarantine row) neither is collected
     /// nor hides which site holds the others back: a silent site settled past it, but not past a later one, is named
     /// and, past the horizon, marked stale.
     @Test func aTombstoneWaitingInTheQuarantineDoesNotShieldASilentSite() throws {
         let directory = TemporaryDirectory()
-        let hub = try hubWithSites(directory, ["bj01", "sh01"])
+        let hub = try makeHub(directory, enrolling: ["bj01", "sh01"])
         let blocked = try hub.create(.customers, values: customerValues)
         let later = try hub.create(
             .customers, values: ["code": "110002", "name": "京华", "creditCode": "91330100716105852F"])
@@ -53,7 +43,7 @@ import Testing
     /// good (it absorbs any later edit without keeping a value).
     @Test func youngTombstonesAndDestructionsStay() throws {
         let directory = TemporaryDirectory()
-        let hub = try hubWithSites(directory, ["bj01"])
+        let hub = try makeHub(directory, enrolling: ["bj01"])
         let deleted = try hub.create(.customers, values: customerValues)
         _ = try hub.delete(deleted.id)
         let document = try hub.create(
