@@ -36,16 +36,34 @@ struct DigestSummaries {
         changes[key, default: Change()].digest ^= digest
     }
 
+    /// The summary key of a row whose first four columns are bucket, owner, class and share list.
+    private static func key(_ row: borrowing Row) -> Key {
+        Key(bucket: row.int(0), owner: row.text(1), classification: row.text(2), sharedWith: row.text(3))
+    }
+
     /// The summary key and digest of the stored row of `id`, if there is one.
     static func stored(_ id: String, in db: DatabaseConnection) throws -> (key: Key, digest: Int64)? {
         try db.statement("SELECT bucket, owner, class, shared_with, digest FROM records WHERE id = ?1").firstRow(
             [.text(id)]
-        ) { row in
-            (
-                Key(bucket: row.int(0), owner: row.text(1), classification: row.text(2), sharedWith: row.text(3)),
-                row.int(4)
-            )
+        ) { row in (key(row), row.int(4)) }
+    }
+
+    /// The summaries as the records make them, recounted from every row (`check`, a rebuild).
+    static func recount(_ db: DatabaseConnection) throws -> [Key: (records: Int64, digest: Int64)] {
+        var summaries = DigestSummaries()
+        try db.statement("SELECT bucket, owner, class, shared_with, digest FROM records").forEachRow { row in
+            summaries.add(key(row), digest: row.int(4))
         }
+        return summaries.changes.mapValues { ($0.records, $0.digest) }
+    }
+
+    /// The summaries as `digest_buckets` holds them (rows of no record omitted).
+    static func storedSummaries(_ db: DatabaseConnection) throws -> [Key: (records: Int64, digest: Int64)] {
+        var stored: [Key: (records: Int64, digest: Int64)] = [:]
+        try db.statement(
+            "SELECT bucket, owner, class, shared_with, records, digest FROM digest_buckets WHERE records != 0"
+        ).forEachRow { row in stored[key(row)] = (row.int(4), row.int(5)) }
+        return stored
     }
 
     /// Stores the collected changes in the caller's transaction and forgets them.
@@ -80,11 +98,7 @@ struct DigestSummaries {
     /// Recomputes every summary from the records (after a restore replaced rows wholesale).
     static func rebuild(_ db: DatabaseConnection) throws {
         var summaries = DigestSummaries()
-        try db.statement("SELECT bucket, owner, class, shared_with, digest FROM records").forEachRow { row in
-            summaries.add(
-                Key(bucket: row.int(0), owner: row.text(1), classification: row.text(2), sharedWith: row.text(3)),
-                digest: row.int(4))
-        }
+        summaries.changes = try recount(db).mapValues { Change(records: $0.records, digest: $0.digest) }
         try db.execute("DELETE FROM digest_buckets")
         try summaries.flush(db)
     }

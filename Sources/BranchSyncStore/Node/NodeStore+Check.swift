@@ -121,20 +121,14 @@ extension NodeStore {
     }
 
     private func checkSummaries(_ report: inout IntegrityReport) throws {
-        var recount: [String: (Int64, Int64)] = [:]
-        try db.statement("SELECT bucket, owner, class, shared_with, digest FROM records").forEachRow { row in
-            let key = "\(row.int(0))|\(row.text(1))|\(row.text(2))|\(row.text(3))"
-            let (count, digest) = recount[key] ?? (0, 0)
-            recount[key] = (count + 1, digest ^ row.int(4))
+        let recount = try DigestSummaries.recount(db)
+        let stored = try DigestSummaries.storedSummaries(db)
+        let differing = Set(recount.keys).union(stored.keys).filter { key in
+            let (counted, held) = (recount[key] ?? (0, 0), stored[key] ?? (0, 0))
+            return counted.records != held.records || counted.digest != held.digest
         }
-        var stored: [String: (Int64, Int64)] = [:]
-        try db.statement(
-            "SELECT bucket, owner, class, shared_with, records, digest FROM digest_buckets WHERE records != 0"
-        ).forEachRow { row in
-            stored["\(row.int(0))|\(row.text(1))|\(row.text(2))|\(row.text(3))"] = (row.int(4), row.int(5))
-        }
-        for key in Set(recount.keys).union(stored.keys).sorted() where recount[key] ?? (0, 0) != stored[key] ?? (0, 0) {
-            report.add("verify summary \(key.replacingOccurrences(of: "|", with: " ")) does not match its records")
+        for key in differing.map({ "\($0.bucket) \($0.owner) \($0.classification) \($0.sharedWith)" }).sorted() {
+            report.add("verify summary \(key) does not match its records")
         }
     }
 
