@@ -21,6 +21,8 @@ struct BenchOptions {
     var hubDescriptorLimit: Int?
     /// Compare: also bootstrap a branch from a hub of 1,000,000 records.
     var large = false
+    /// Records of the large bootstrap (`bootstrap`, `compare --large`).
+    var records = 1_000_000
 }
 
 /// The benchmark runs, sharing a temporary directory and generated rows.

@@ -54,7 +54,7 @@ extension Bench {
         results.append(("bootstrap (hub -> new branch)", bootstrapRate))
 
         let latency = try latency()
-        if options.large { try largeBootstrap() }
+        if options.large { try largeBootstrap(records: 1_000_000) }
 
         var postgres: (copy: Double, streaming: Double)?
         if PostgresReplication.isInstalled {
@@ -126,11 +126,11 @@ extension Bench {
         return rate
     }
 
-    /// A new branch's bootstrap of 1,000,000 records (300,000 customers, 700,000 documents) from a hub, with the
-    /// process's resident memory sampled while it runs.
-    private func largeBootstrap() throws {
-        let customers = 300_000
-        let documents = 700_000
+    /// A new branch's bootstrap of `records` records (for 1,000,000: 300,000 customers, 700,000 documents) from a
+    /// hub, with the process's resident memory sampled while it runs.
+    func largeBootstrap(records: Int) throws {
+        let customers = records * 3 / 10
+        let documents = records - customers
         print("\n# bootstrap of \(customers + documents) records (\(customers) customers, \(documents) documents)")
         let (server, address, secrets) = try startHub(name: "large-hub", sites: ["gz01"], options: SessionOptions())
         defer { server.stop() }

@@ -1,7 +1,7 @@
 import Foundation
 
 // Benchmarks for BranchSync, kept out of `swift test`. Run in release mode:
-//   swift run -c release branchsync-bench [local|sync|latency|fleet|compare|leads|all] [--count N] [--single N] [--branches N] [--writes N]
+//   swift run -c release branchsync-bench [local|sync|latency|fleet|compare|leads|bootstrap|all] [--count N] [--single N] [--branches N] [--writes N]
 // Results and the commands that produced them are recorded in BENCHMARKS.md.
 
 if CommandLine.arguments.count == 4 && CommandLine.arguments[1] == "fleet-hub" {
@@ -21,9 +21,10 @@ while !arguments.isEmpty {
         return value
     }
     switch argument {
-    case "local", "sync", "latency", "fleet", "compare", "leads", "all": modes.insert(argument)
+    case "local", "sync", "latency", "fleet", "compare", "leads", "bootstrap", "all": modes.insert(argument)
     case "--large": options.large = true
     case "--count": options.count = number()
+    case "--records": options.records = number()
     case "--single": options.single = number()
     case "--branches": options.branches = number()
     case "--writes": options.writes = number()
@@ -35,12 +36,14 @@ while !arguments.isEmpty {
     case "--help", "-h":
         print(
             """
-            usage: branchsync-bench [local|sync|latency|fleet|compare|leads|all] [options]
+            usage: branchsync-bench [local|sync|latency|fleet|compare|leads|bootstrap|all] [options]
               local     local writes (1 and 1000 per transaction) and CSV import
               sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows
               latency   A -> hub -> B propagation of single writes with N connected branches
               compare   on the same rows: raw SQLite insert, import, push, bootstrap, latency with 20 branches,
                         1M-record bootstrap (--large), PostgreSQL 15 logical replication when installed; ratios
+              bootstrap a new branch's bootstrap from a hub of --records N records (30 % customers, 70 %
+                        documents; default 1,000,000): the 1M bootstrap of compare --large on its own
               leads     with --count customers at the hub: a branch's change arriving -> its suspicious-customer
                         lead listed
               fleet     N light branches against a hub process: sessions, handshakes/s, hub RSS, threads, fds,
@@ -72,4 +75,5 @@ if modes.contains("latency") || modes.contains("all") { try bench.latency() }
 if modes.contains("fleet") { try bench.fleet() }
 if modes.contains("compare") { try bench.compare() }
 if modes.contains("leads") { try bench.leads() }
+if modes.contains("bootstrap") { try bench.largeBootstrap(records: options.records) }
 bench.cleanUp()

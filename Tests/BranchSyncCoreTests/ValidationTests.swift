@@ -185,3 +185,52 @@ import Testing
         #expect(RecordSchema.documents.field(named: "retain-until")?.name == "retainUntil")
     }
 }
+
+@Suite struct StateValidationTests {
+    /// `validateValues(of:)`, which every received state goes through, judges exactly as `validateNew` judges the
+    /// state's values: the same error, or none, for random mixes of valid values, invalid values, empty values,
+    /// missing required fields, names that differ only by case or normalization, and fields the collection lacks.
+    @Test(arguments: RecordCollection.allCases)
+    func judgesAsValidateNewDoes(_ collection: RecordCollection) throws {
+        let seed = TestSeed.make()
+        var generator = SeededGenerator(seed: seed)
+        let schema = RecordSchema.of(collection)
+        let candidates: [String] = [
+            "", "x", "Acme 有限公司", "110101", "91350100M000100Y43", "914403001922038217", "+86 10 8888 8888",
+            "13800138000", "a@b.cn", "not an email", "6222 0200 1234 5678", "12", "2026-11-25", "2026-02-30",
+            "public", "secret", "bj01", "bj01,sh01", "sh01,bj01", String(repeating: "e", count: 64), "42", "-1",
+            "0190f5a8-9c7e-7b6a-8d5e-3f2a1b0c9d8e", "line\nbreak", "bell\u{7}", String(repeating: "长", count: 300),
+            "contract", "market", "administrative",
+        ]
+        let names = schema.fields.map(\.name) + ["unknownField", "Name", "e\u{301}", "\u{e9}", "bank-account"]
+        let stamp = Stamp(
+            dot: Dot(site: try SiteID("bj01"), counter: 1), time: HLCTimestamp(wallMilliseconds: 1, logical: 0))
+        for _ in 0..<400 {
+            var fields: [String: FieldValue] = [:]
+            for name in names where Int.random(in: 0..<3, using: &generator) > 0 {
+                let value = Bool.random(using: &generator) ? validValue(for: name, in: schema) : nil
+                fields[name] = FieldValue(
+                    value: value ?? candidates.randomElement(using: &generator) ?? "", stamp: stamp)
+            }
+            let state = RecordState(
+                id: RecordID.version7(unixMilliseconds: 1, random: Array(repeating: 5, count: 10)),
+                collection: collection, owner: try SiteID("bj01"), fields: fields)
+            let expected = Result { () throws(ValidationError) in _ = try schema.validateNew(state.plainValues) }
+            let actual = Result { () throws(ValidationError) in try schema.validateValues(of: state) }
+            #expect(
+                String(describing: actual) == String(describing: expected),
+                "seed \(seed): \(fields.mapValues(\.value))")
+        }
+    }
+
+    /// A value the field accepts, so that records get past their first field often enough to reach the others.
+    private func validValue(for name: String, in schema: RecordSchema) -> String? {
+        guard let spec = schema.field(exactly: name) else { return nil }
+        let samples = [
+            "Acme 有限公司", "110101", "91350100M000100Y43", "+86 10 8888 8888", "a@b.cn", "6222 0200 1234 5678",
+            "2026-11-25", "public", "bj01", "bj01,sh01", String(repeating: "e", count: 64), "42",
+            "0190f5a8-9c7e-7b6a-8d5e-3f2a1b0c9d8e", "contract", "market", "administrative", "report", "1",
+        ]
+        return samples.first { (try? spec.validate($0)) != nil }
+    }
+}

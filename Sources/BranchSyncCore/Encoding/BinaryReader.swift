@@ -61,15 +61,38 @@ public struct BinaryReader {
         guard count <= remaining else {
             throw MalformedDataError("truncated: a string of \(count) bytes at offset \(offset), \(remaining) left")
         }
-        let text = bytes.withUnsafeBufferPointer { buffer in
-            String(decoding: UnsafeBufferPointer(rebasing: buffer[offset..<offset + count]), as: UTF8.self)
-        }
-        // `String(decoding:)` repairs invalid UTF-8; a repaired string differs from the input bytes.
-        let valid = bytes.withUnsafeBufferPointer { buffer in
-            text.utf8.elementsEqual(UnsafeBufferPointer(rebasing: buffer[offset..<offset + count]))
+        let (text, valid) = bytes.withUnsafeBufferPointer { buffer in
+            let input = UnsafeBufferPointer(rebasing: buffer[offset..<offset + count])
+            let text = String(decoding: input, as: UTF8.self)
+            // `String(decoding:)` repairs invalid UTF-8, and a repaired string differs from the bytes received. (It
+            // validates much faster than `String(validating:)`, which refuses them no better.)
+            let valid =
+                text.utf8.withContiguousStorageIfAvailable { Self.sameBytes($0, input) }
+                ?? text.utf8.elementsEqual(input)
+            return (text, valid)
         }
         guard valid else { throw MalformedDataError("invalid UTF-8 in string at offset \(offset)") }
         offset += count
         return text
+    }
+
+    /// Whether `one` and `other` hold the same bytes, compared eight at a time.
+    private static func sameBytes(_ one: UnsafeBufferPointer<UInt8>, _ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard one.count == other.count else { return false }
+        let first = UnsafeRawBufferPointer(one)
+        let second = UnsafeRawBufferPointer(other)
+        var offset = 0
+        while offset + 8 <= one.count {
+            guard
+                first.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                    == second.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            else { return false }
+            offset += 8
+        }
+        while offset < one.count {
+            guard one[offset] == other[offset] else { return false }
+            offset += 1
+        }
+        return true
     }
 }

@@ -44,6 +44,10 @@ public struct FieldSpec: Sendable {
     public let defaultValue: String?
     /// One line for `--help`.
     public let summary: String
+    /// The most UTF-8 bytes a value of this field may have, whatever it holds. Checked before anything else, so a
+    /// hostile value (megabytes, or one character followed by millions of combining marks) is refused in time
+    /// proportional to the limit, not to the value.
+    public let maximumBytes: Int
 
     public init(
         _ name: String, flag: String? = nil, required: Bool = false, system: Bool = false, format: Format,
@@ -56,12 +60,10 @@ public struct FieldSpec: Sendable {
         self.format = format
         self.defaultValue = defaultValue
         self.summary = summary
+        self.maximumBytes = Self.maximumBytes(of: format)
     }
 
-    /// The most UTF-8 bytes a value of this field may have, whatever it holds. Checked before anything else, so a
-    /// hostile value (megabytes, or one character followed by millions of combining marks) is refused in time
-    /// proportional to the limit, not to the value.
-    public var maximumBytes: Int {
+    private static func maximumBytes(of format: Format) -> Int {
         switch format {
         case .text(let maxLength): return maxLength * 4
         case .oneOf(let allowed): return allowed.map(\.utf8.count).max() ?? 0
@@ -93,7 +95,8 @@ public struct FieldSpec: Sendable {
                 throw ValidationError(
                     field: name, message: "\(flag) is \(value.count) characters; at most \(maxLength)")
             }
-            guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {
+            // In UTF-8 a byte below 0x20 is always that control character itself, never part of another.
+            guard !value.utf8.contains(where: { $0 < 0x20 && $0 != 0x0A && $0 != 0x09 }) else {
                 throw ValidationError(field: name, message: "\(flag) contains control characters")
             }
         case .oneOf(let allowed):
