@@ -91,7 +91,19 @@ public enum Admission {
         _ remote: RecordState, encoded: [UInt8], local: RecordState?, context: AdmissionContext,
         lookup: (RecordID) throws -> RecordCollection?
     ) rethrows -> AdmissionVerdict {
-        if let problem = inconsistency(of: remote, encoded: encoded) { return .invalid(problem) }
+        try admit(CheckedState(remote, encoded: encoded), local: local, context: context, lookup: lookup)
+    }
+
+    /// Judges a state a branch sent to the hub, with the checks made on it alone (``CheckedState``) already made.
+    /// - Parameters:
+    ///   - local: the hub's record with the same id, if any.
+    ///   - lookup: the collection of a record the hub holds (for `customerId` references), `nil` if unknown.
+    public static func admit(
+        _ checked: CheckedState, local: RecordState?, context: AdmissionContext,
+        lookup: (RecordID) throws -> RecordCollection?
+    ) rethrows -> AdmissionVerdict {
+        if let problem = checked.inconsistency { return .invalid(problem) }
+        let remote = checked.state
         let sender = context.sender
         let known = local?.versionVector ?? VersionVector()
 
@@ -129,7 +141,7 @@ public enum Admission {
             }
         }
         let verdict = try judgeChanges(
-            remote: remote, local: local, outcome: outcome, context: context, lookup: lookup)
+            remote: checked, local: local, outcome: outcome, context: context, lookup: lookup)
         if newlyDestroys, case .refuse(let reason) = verdict {
             return .invalid(reason + " (a destruction cannot be undone by a compensating write)")
         }
@@ -175,9 +187,10 @@ public enum Admission {
 
     /// The rest of the hub's rules, for a state that changes the hub's record.
     private static func judgeChanges(
-        remote: RecordState, local: RecordState?, outcome: MergeOutcome, context: AdmissionContext,
+        remote checked: CheckedState, local: RecordState?, outcome: MergeOutcome, context: AdmissionContext,
         lookup: (RecordID) throws -> RecordCollection?
     ) rethrows -> AdmissionVerdict {
+        let remote = checked.state
         let sender = context.sender
         let known = local?.versionVector ?? VersionVector()
         let merged = outcome.state
@@ -217,7 +230,7 @@ public enum Admission {
 
         // Authorised.
         if let refusal = try authorityRefusal(
-            remote: remote, local: local, merged: merged, changed: changed, deletionChanged: deletionChanged,
+            remote: checked, local: local, outcome: outcome, changed: changed, deletionChanged: deletionChanged,
             context: context, lookup: lookup)
         {
             return heldWhileRestored(refusal, remote, context)
@@ -287,9 +300,11 @@ public enum Admission {
     }
 
     private static func authorityRefusal(
-        remote: RecordState, local: RecordState?, merged: RecordState, changed: [String], deletionChanged: Bool,
-        context: AdmissionContext, lookup: (RecordID) throws -> RecordCollection?
+        remote checked: CheckedState, local: RecordState?, outcome: MergeOutcome, changed: [String],
+        deletionChanged: Bool, context: AdmissionContext, lookup: (RecordID) throws -> RecordCollection?
     ) rethrows -> AdmissionVerdict? {
+        let remote = checked.state
+        let merged = outcome.state
         let sender = context.sender
         let record = "\(remote.collection.singular) \(remote.id)"
         // Decisions (a cleared lead) are the hub's: a branch neither makes nor changes one.
@@ -323,7 +338,7 @@ public enum Admission {
             if merged.isDestroyed {
                 // Nothing left to check: a destruction keeps no values (checked with the state's consistency).
             } else if local == nil || !merged.isDeleted {
-                try schema.validateValues(of: merged)
+                try checked.validate(merged: merged, equalsThis: outcome.equalsRemote)
             } else {
                 for name in changed {
                     guard let spec = schema.field(exactly: name), let value = merged.fields[name]?.value, !value.isEmpty

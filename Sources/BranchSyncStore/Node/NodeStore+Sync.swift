@@ -105,7 +105,8 @@ extension NodeStore {
                 journal: journal, peer: peer, policy: policy, attachmentsSent: attachmentsSent,
                 quarantineQuota: quarantineQuota
             ) { applier in
-                for bytes in encodedStates { try applier.apply(bytes) }
+                // Decoded and checked on another thread while this one applies them.
+                try ReceivedStateChecker(encodedStates).forEach { try applier.apply($0) }
                 return (applier.result, applier.peerCounter)
             }
             if !encodedStates.isEmpty { groupAppliedIncoming = true }

@@ -29,7 +29,7 @@ extension NodeStore {
     public func apply(_ states: [RecordState], from peer: SiteID) throws -> BatchResult {
         try journaled { journal in
             try RemoteApplier.batch(journal: journal, peer: peer, policy: .branch) { applier in
-                for state in states { try applier.apply(state.encoded()) }
+                for state in states { try applier.apply(ReceivedState(bytes: state.encoded())) }
                 return applier.result
             }
         }

@@ -68,19 +68,22 @@ final class RemoteApplier {
         syncActor = AuditActor(user: "sync", origin: "site \(peer)")
     }
 
-    /// Judges and applies one state exactly as received.
-    func apply(_ bytes: [UInt8]) throws {
-        let state: RecordState
-        do { state = try RecordState(decoding: bytes) } catch {
+    /// Judges and applies one state exactly as received, with the checks made on its bytes alone already made
+    /// (``ReceivedStateChecker`` makes them on another thread).
+    func apply(_ received: ReceivedState) throws {
+        let checked: CheckedState
+        switch received {
+        case .decoded(let decoded): checked = decoded
+        case .undecodable(let bytes, let error):
             try quarantineUndecodable(bytes, reason: "a state from \(peer) does not decode: \(error.message)")
             return
         }
         switch policy {
         case .hub(let clearance):
             try judge(
-                state, bytes: bytes, from: peer, clearance: clearance, held: nil,
-                attachmentProblem: try unsentAttachment(in: state))
-        case .branch: try applyFromHub(state, bytes: bytes)
+                checked, from: peer, clearance: clearance, held: nil,
+                attachmentProblem: try unsentAttachment(in: checked.state))
+        case .branch: try applyFromHub(checked)
         }
     }
 
@@ -129,9 +132,11 @@ final class RemoteApplier {
     /// The hub's rules for a state `sender` sent; `held` is the quarantine row it comes from when re-admitted.
     /// `attachmentProblem` turns what would be admitted or held into a refusal.
     private func judge(
-        _ state: RecordState, bytes: [UInt8], from sender: SiteID, clearance: Classification, held: Int64?,
+        _ checked: CheckedState, from sender: SiteID, clearance: Classification, held: Int64?,
         attachmentProblem: String? = nil
     ) throws {
+        let state = checked.state
+        let bytes = checked.bytes
         let local = try store.record(state.id)
         if local == nil, held == nil, let collected = try collectedRecord(state, from: sender) {
             switch collected {
@@ -149,7 +154,7 @@ final class RemoteApplier {
             return
         }
         var verdict = try Admission.admit(
-            state, encoded: bytes, local: local, context: try context(sender, clearance), lookup: lookupCollection)
+            checked, local: local, context: try context(sender, clearance), lookup: lookupCollection)
         switch (verdict, attachmentProblem) {
         case (.admit, let problem?), (.hold, let problem?): verdict = .refuse(problem)
         default: break
@@ -298,7 +303,7 @@ final class RemoteApplier {
         // Judged as a held row: if it must wait now, it waits like any held change (and is re-admitted by itself).
         try db.statement("UPDATE quarantine SET status = 'held' WHERE id = ?1").run([.integer(row)])
         try judge(
-            state, bytes: bytes, from: sender,
+            CheckedState(state, encoded: bytes), from: sender,
             clearance: Classification(rawValue: clearanceText) ?? Scope.defaultClearance, held: row)
     }
 
@@ -315,7 +320,7 @@ final class RemoteApplier {
         for (row, peerText, bytes, clearanceText) in rows {
             guard let sender = try? SiteID(peerText), let state = try? RecordState(decoding: bytes) else { continue }
             let clearance = Classification(rawValue: clearanceText) ?? Scope.defaultClearance
-            try judge(state, bytes: bytes, from: sender, clearance: clearance, held: row)
+            try judge(CheckedState(state, encoded: bytes), from: sender, clearance: clearance, held: row)
         }
     }
 
@@ -339,8 +344,10 @@ final class RemoteApplier {
 
     // MARK: A branch
 
-    private func applyFromHub(_ state: RecordState, bytes: [UInt8]) throws {
-        if let problem = Admission.inconsistency(of: state, encoded: bytes) {
+    private func applyFromHub(_ checked: CheckedState) throws {
+        let state = checked.state
+        let bytes = checked.bytes
+        if let problem = checked.inconsistency {
             try quarantine(state, bytes: bytes, from: peer, kind: "invalid", reason: problem)
             return
         }
@@ -356,7 +363,7 @@ final class RemoteApplier {
             return
         }
         if !outcome.state.isDeleted {
-            do { try RecordSchema.of(state.collection).validateState(outcome.state) } catch {
+            do { try checked.validate(merged: outcome.state, equalsThis: outcome.equalsRemote) } catch {
                 try quarantine(state, bytes: bytes, from: peer, kind: "invalid", reason: "invalid: \(error.message)")
                 return
             }

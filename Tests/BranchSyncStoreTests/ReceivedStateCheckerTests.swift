@@ -1,0 +1,65 @@
+import BranchSyncCore
+import BranchSyncTestSupport
+import Foundation
+import Testing
+
+@testable import BranchSyncStore
+
+/// A batch's states are checked on another thread while the writer applies them: the writer must still get every
+/// state, checked exactly as it would check it itself, in the order received.
+@Suite struct ReceivedStateCheckerTests {
+    /// Random batches of real states, broken states and garbage, of sizes around the chunk size: what the writer gets
+    /// is, state by state and in order, what `ReceivedState(bytes:)` makes of the bytes.
+    @Test(arguments: [0, 1, 31, 32, 33, 64, 65, 1_000])
+    func theWriterGetsEveryStateCheckedInOrder(size: Int) throws {
+        let seed = TestSeed.make()
+        var generator = SeededGenerator(seed: seed)
+        let directory = TemporaryDirectory()
+        let store = try makeStore(directory)
+        let written = try store.batch { writer in
+            try (0..<40).map { index in
+                var values = customerValues
+                values["code"] = String(format: "1101%02d", index)
+                return try writer.create(.customers, values: values).encoded()
+            }
+        }
+        let batch: [[UInt8]] = (0..<size).map { _ in
+            var bytes = written.randomElement(using: &generator) ?? []
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0: bytes[Int.random(in: 0..<bytes.count, using: &generator)] ^= 0xFF
+            case 1:
+                bytes = (0..<Int.random(in: 0..<40, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
+            default: break
+            }
+            return bytes
+        }
+        var got: [String] = []
+        ReceivedStateChecker(batch).forEach { got.append(describe($0)) }
+        #expect(got == batch.map { describe(ReceivedState(bytes: $0)) }, "seed \(seed)")
+    }
+
+    /// A writer that stops part way (the batch failed) neither waits for nor gets the states after it.
+    @Test func aWriterThatStopsGetsNothingMore() throws {
+        let garbage: [[UInt8]] = (0..<500).map { [UInt8($0 % 256)] }
+        struct Stop: Error {}
+        var taken = 0
+        #expect(throws: Stop.self) {
+            try ReceivedStateChecker(garbage).forEach { _ in
+                taken += 1
+                if taken == 70 { throw Stop() }
+            }
+        }
+        #expect(taken == 70)
+    }
+
+    private func describe(_ received: ReceivedState) -> String {
+        switch received {
+        case .decoded(let checked):
+            return "decoded \(checked.bytes) \(checked.state.id) \(String(describing: checked.inconsistency)) "
+                + String(describing: checked.valuesProblem)
+        case .undecodable(let bytes, let error): return "undecodable \(bytes) \(error)"
+        }
+    }
+}
