@@ -159,17 +159,26 @@ import Testing
         #expect(try #require(ScrapeClient.request(port, "/metrics?x=1")).status == 200)
 
         // Garbage, a missing Host, an oversized head: 400 (or 431), never a crash.
+        // The previous connections may still count against the per-address limit for a moment after their answer
+        // was read (a loaded machine): a 503 "busy" is asked again, it is not what these checks are about.
+        func admittedExchange(_ raw: [UInt8]) -> [UInt8]? {
+            var answer: [UInt8]?
+            _ = eventually(timeout: 10, poll: 0.02) {
+                answer = ScrapeClient.exchange(port, raw: raw)
+                return answer.flatMap(ScrapeClient.parse)?.status != 503
+            }
+            return answer
+        }
         for raw in ["garbage\r\n\r\n", "GET /metrics HTTP/1.1\r\n\r\n", "GET metrics HTTP/1.1\r\nHost: x\r\n\r\n"] {
-            let answer = ScrapeClient.exchange(port, raw: Array(raw.utf8))
+            let answer = admittedExchange(Array(raw.utf8))
             #expect(answer.flatMap(ScrapeClient.parse)?.status == 400, "\(raw.debugDescription)")
         }
-        let binary = ScrapeClient.exchange(
-            port, raw: (0..<600).map { UInt8(truncatingIfNeeded: $0 &* 7919) } + [10, 10])
+        let binary = admittedExchange((0..<600).map { UInt8(truncatingIfNeeded: $0 &* 7919) } + [10, 10])
         #expect(
             binary.map { $0.isEmpty || ScrapeClient.parse($0)?.status == 400 } == true,
             "\(binary.map { String(decoding: $0, as: UTF8.self) } ?? "nil")")
         let huge = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Fill: " + String(repeating: "a", count: 10_000) + "\r\n\r\n"
-        #expect(ScrapeClient.exchange(port, raw: Array(huge.utf8)).flatMap(ScrapeClient.parse)?.status == 431)
+        #expect(admittedExchange(Array(huge.utf8)).flatMap(ScrapeClient.parse)?.status == 431)
 
         // Slowloris: a connection that never finishes its request holds no one up, and the server closes it.
         let partial = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n".utf8)

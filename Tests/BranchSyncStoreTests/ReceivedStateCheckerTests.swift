@@ -36,7 +36,7 @@ import Testing
             return bytes
         }
         var got: [String] = []
-        ReceivedStateChecker(batch).forEach { got.append(describe($0)) }
+        ReceivedStateChecker.forEach(batch) { got.append(describe($0)) }
         #expect(got == batch.map { describe(ReceivedState(bytes: $0)) }, "seed \(seed)")
     }
 
@@ -46,7 +46,7 @@ import Testing
         struct Stop: Error {}
         var taken = 0
         #expect(throws: Stop.self) {
-            try ReceivedStateChecker(garbage).forEach { _ in
+            try ReceivedStateChecker.forEach(garbage) { _ in
                 taken += 1
                 if taken == 70 { throw Stop() }
             }

@@ -338,7 +338,7 @@ public enum Admission {
             if merged.isDestroyed {
                 // Nothing left to check: a destruction keeps no values (checked with the state's consistency).
             } else if local == nil || !merged.isDeleted {
-                try checked.validate(merged: merged, equalsThis: outcome.equalsRemote)
+                try checked.validateMerged(outcome)
             } else {
                 for name in changed {
                     guard let spec = schema.field(exactly: name), let value = merged.fields[name]?.value, !value.isEmpty

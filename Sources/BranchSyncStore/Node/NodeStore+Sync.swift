@@ -106,7 +106,7 @@ extension NodeStore {
                 quarantineQuota: quarantineQuota
             ) { applier in
                 // Decoded and checked on another thread while this one applies them.
-                try ReceivedStateChecker(encodedStates).forEach { try applier.apply($0) }
+                try ReceivedStateChecker.forEach(encodedStates) { try applier.apply($0) }
                 return (applier.result, applier.peerCounter)
             }
             if !encodedStates.isEmpty { groupAppliedIncoming = true }

@@ -3,39 +3,51 @@ import Dispatch
 import Synchronization
 
 /// Decodes and checks a batch's received states (``ReceivedState``) on a thread of its own while the writer applies
-/// them, so that work (about a third of applying a batch) runs on the other core.
+/// them, so that work (a quarter to a third of applying a batch) runs on the other core.
 ///
 /// The states are checked in chunks, each by whichever thread claims it first: the helper thread claims them in order,
-/// and the writer claims the chunk it needs next if the helper has not reached it yet (a busy machine that gives the
-/// helper no core costs the writer nothing but the claim). The checks are deterministic, so who makes them changes
-/// nothing; the writer still applies every state in the order received.
+/// at most ``lookahead`` chunks ahead of the writer (a batch of millions of tiny hostile states is never decoded whole
+/// in memory), and the writer claims the chunk it needs next if the helper has not reached it yet. The checks are
+/// deterministic, so who makes them changes nothing; the writer still applies every state in the order received.
 final class ReceivedStateChecker: Sendable {
     /// States per chunk: enough that claiming one costs little, few enough that the writer starts at once.
     static let chunkSize = 32
+    /// Chunks the helper may have checked that the writer has not taken yet.
+    static let lookahead = 4
     private let states: [[UInt8]]
     private let chunkCount: Int
     /// The first chunk nobody has claimed.
     private let nextChunk = Atomic<Int>(0)
     /// Chunks the helper checked and the writer has not taken yet.
     private let checked = Mutex<[Int: [ReceivedState]]>([:])
-    /// Signalled when the helper has checked a chunk.
-    private let ready: [DispatchSemaphore]
+    /// Signalled each time the helper has checked a chunk.
+    private let checkedOne = DispatchSemaphore(value: 0)
+    /// Claims the helper may still make: ``lookahead``, plus one for every chunk the writer took.
+    private let room = DispatchSemaphore(value: lookahead)
 
-    /// Starts checking `states` ahead of the writer (a batch of one chunk is left to the writer alone).
-    init(_ states: [[UInt8]]) {
+    /// Hands every state of `states`, checked, to `body` in the order received, checking ahead on another thread (a
+    /// batch of one chunk is checked by the writer alone).
+    static func forEach(_ states: [[UInt8]], _ body: (ReceivedState) throws -> Void) rethrows {
+        try ReceivedStateChecker(states).forEach(body)
+    }
+
+    private init(_ states: [[UInt8]]) {
         self.states = states
         chunkCount = (states.count + Self.chunkSize - 1) / Self.chunkSize
-        ready = (0..<chunkCount).map { _ in DispatchSemaphore(value: 0) }
         guard chunkCount > 1 else { return }
         DispatchQueue.global(qos: .userInitiated).async { [self] in checkAhead() }
     }
 
-    /// Every state, checked, in the order received, each handed to `body` as soon as it is checked.
-    func forEach(_ body: (ReceivedState) throws -> Void) rethrows {
-        // A failure (the batch is refused) leaves the helper nothing more to claim.
-        defer { nextChunk.store(chunkCount, ordering: .releasing) }
+    private func forEach(_ body: (ReceivedState) throws -> Void) rethrows {
+        defer {
+            // Done, or the batch failed: the helper finds nothing more to claim, and is woken if it waits for room.
+            nextChunk.store(chunkCount, ordering: .releasing)
+            for _ in 0...Self.lookahead { room.signal() }
+        }
         for chunk in 0..<chunkCount {
-            for state in take(chunk) { try body(state) }
+            let states = take(chunk)
+            room.signal()
+            for state in states { try body(state) }
         }
     }
 
@@ -44,17 +56,21 @@ final class ReceivedStateChecker: Sendable {
         if nextChunk.compareExchange(expected: chunk, desired: chunk + 1, ordering: .acquiringAndReleasing).exchanged {
             return check(chunk)
         }
-        ready[chunk].wait()
-        return checked.withLock { $0.removeValue(forKey: chunk) } ?? check(chunk)
+        while true {
+            if let states = checked.withLock({ $0.removeValue(forKey: chunk) }) { return states }
+            // A signal may be for a chunk taken without waiting: look again after each.
+            checkedOne.wait()
+        }
     }
 
     private func checkAhead() {
         while true {
+            room.wait()
             let chunk = nextChunk.add(1, ordering: .acquiringAndReleasing).oldValue
             guard chunk < chunkCount else { return }
             let states = check(chunk)
             checked.withLock { $0[chunk] = states }
-            ready[chunk].signal()
+            checkedOne.signal()
         }
     }
 

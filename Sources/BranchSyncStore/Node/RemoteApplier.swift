@@ -363,7 +363,7 @@ final class RemoteApplier {
             return
         }
         if !outcome.state.isDeleted {
-            do { try checked.validate(merged: outcome.state, equalsThis: outcome.equalsRemote) } catch {
+            do { try checked.validateMerged(outcome) } catch {
                 try quarantine(state, bytes: bytes, from: peer, kind: "invalid", reason: "invalid: \(error.message)")
                 return
             }
