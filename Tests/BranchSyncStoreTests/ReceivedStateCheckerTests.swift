@@ -1,6 +1,7 @@
 import BranchSyncCore
 import BranchSyncTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @testable import BranchSyncStore
@@ -52,6 +53,33 @@ import Testing
             }
         }
         #expect(taken == 70)
+    }
+
+    /// While the writer is held on the first state, the helper checks at most ``ReceivedStateChecker/lookahead``
+    /// chunks beyond the writer's own: a batch of millions of tiny states is never decoded whole in memory.
+    @Test func theHelperStaysAFewChunksAhead() {
+        let chunk = ReceivedStateChecker.chunkSize
+        let bound = (ReceivedStateChecker.lookahead + 1) * chunk
+        let checks = Atomic<Int>(0)
+        let batch: [[UInt8]] = Array(repeating: [0], count: 1_000 * chunk)
+        var seen = 0
+        ReceivedStateChecker.forEach(
+            batch,
+            checkOne: {
+                checks.add(1, ordering: .relaxed)
+                return ReceivedState(bytes: $0)
+            }
+        ) { _ in
+            seen += 1
+            guard seen == 1 else { return }
+            // The helper reaches its bound quickly, then must stop there: give it time to run past it, if it would.
+            #expect(eventually(timeout: 10) { checks.load(ordering: .relaxed) >= bound })
+            let deadline = Date().addingTimeInterval(0.3)
+            while Date() < deadline && checks.load(ordering: .relaxed) <= bound { usleep(1_000) }
+            #expect(checks.load(ordering: .relaxed) <= bound, "the helper ran ahead of the writer")
+        }
+        #expect(seen == batch.count)
+        #expect(checks.load(ordering: .relaxed) == batch.count)
     }
 
     private func describe(_ received: ReceivedState) -> String {

@@ -12,9 +12,10 @@ import Synchronization
 final class ReceivedStateChecker: Sendable {
     /// States per chunk: enough that claiming one costs little, few enough that the writer starts at once.
     static let chunkSize = 32
-    /// Chunks the helper may have checked that the writer has not taken yet.
+    /// Chunks checked beyond the one the writer is applying, at most.
     static let lookahead = 4
     private let states: [[UInt8]]
+    private let checkOne: @Sendable ([UInt8]) -> ReceivedState
     private let chunkCount: Int
     /// The first chunk nobody has claimed.
     private let nextChunk = Atomic<Int>(0)
@@ -22,17 +23,22 @@ final class ReceivedStateChecker: Sendable {
     private let checked = Mutex<[Int: [ReceivedState]]>([:])
     /// Signalled each time the helper has checked a chunk.
     private let checkedOne = DispatchSemaphore(value: 0)
-    /// Claims the helper may still make: ``lookahead``, plus one for every chunk the writer took.
+    /// Claims the helper may still make: ``lookahead``, plus one for every chunk the writer has applied.
     private let room = DispatchSemaphore(value: lookahead)
 
     /// Hands every state of `states`, checked, to `body` in the order received, checking ahead on another thread (a
     /// batch of one chunk is checked by the writer alone).
-    static func forEach(_ states: [[UInt8]], _ body: (ReceivedState) throws -> Void) rethrows {
-        try ReceivedStateChecker(states).forEach(body)
+    /// - Parameter checkOne: how one state is checked (tests count the calls).
+    static func forEach(
+        _ states: [[UInt8]], checkOne: @escaping @Sendable ([UInt8]) -> ReceivedState = { ReceivedState(bytes: $0) },
+        _ body: (ReceivedState) throws -> Void
+    ) rethrows {
+        try ReceivedStateChecker(states, checkOne: checkOne).forEach(body)
     }
 
-    private init(_ states: [[UInt8]]) {
+    private init(_ states: [[UInt8]], checkOne: @escaping @Sendable ([UInt8]) -> ReceivedState) {
         self.states = states
+        self.checkOne = checkOne
         chunkCount = (states.count + Self.chunkSize - 1) / Self.chunkSize
         guard chunkCount > 1 else { return }
         DispatchQueue.global(qos: .userInitiated).async { [self] in checkAhead() }
@@ -45,9 +51,8 @@ final class ReceivedStateChecker: Sendable {
             for _ in 0...Self.lookahead { room.signal() }
         }
         for chunk in 0..<chunkCount {
-            let states = take(chunk)
+            for state in take(chunk) { try body(state) }
             room.signal()
-            for state in states { try body(state) }
         }
     }
 
@@ -76,6 +81,6 @@ final class ReceivedStateChecker: Sendable {
 
     private func check(_ chunk: Int) -> [ReceivedState] {
         let start = chunk * Self.chunkSize
-        return states[start..<min(start + Self.chunkSize, states.count)].map { ReceivedState(bytes: $0) }
+        return states[start..<min(start + Self.chunkSize, states.count)].map(checkOne)
     }
 }
