@@ -19,7 +19,7 @@ struct BenchOptions {
     var stalled = 0
     /// Fleet: the hub's descriptor limit, soft and hard (`nil`: inherited).
     var hubDescriptorLimit: Int?
-    /// Compare: also bootstrap a branch from a hub of 1,000,000 records.
+    /// Compare: also bootstrap a branch from a hub of `records` records.
     var large = false
     /// Records of the large bootstrap (`bootstrap`, `compare --large`).
     var records = 1_000_000

@@ -54,7 +54,7 @@ extension Bench {
         results.append(("bootstrap (hub -> new branch)", bootstrapRate))
 
         let latency = try latency()
-        if options.large { try largeBootstrap(records: 1_000_000) }
+        if options.large { try largeBootstrap(records: options.records) }
 
         var postgres: (copy: Double, streaming: Double)?
         if PostgresReplication.isInstalled {

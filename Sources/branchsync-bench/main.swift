@@ -49,13 +49,14 @@ while !arguments.isEmpty {
               fleet     N light branches against a hub process: sessions, handshakes/s, hub RSS, threads, fds,
                         idle CPU, fan-out of one write to all, every branch writing once a second
               --count N     customers for batched writes, import and bulk sync (default 100000)
+              --records N   records of the large bootstrap (bootstrap, compare --large; default 1000000)
               --single N    customers written one transaction each (default 5000)
               --branches N  connected branches for the latency and fleet runs (default 20)
               --idle-seconds N, --fanouts N, --write-seconds N   fleet phases (default 10, 50, 10)
               --stalled N   fleet: also N stalled unauthenticated connections and 60 stalled 16 MiB frames
               --hub-fd-limit N   fleet: start the hub with this descriptor limit, soft and hard
               --writes N    single writes measured for latency (default 300)
-              --large       compare: also bootstrap a new branch from a hub of 1,000,000 records
+              --large       compare: also bootstrap a new branch from a hub of --records records
             """)
         exit(0)
     default:

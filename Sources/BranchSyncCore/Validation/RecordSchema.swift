@@ -77,15 +77,6 @@ public struct RecordSchema: Sendable {
         }
     }
 
-    /// Checks a complete record state, e.g. one received from another site.
-    /// - Throws: the first ``ValidationError`` found.
-    public func validateState(_ state: RecordState) throws(ValidationError) {
-        guard state.collection == collection else {
-            throw ValidationError(field: "collection", message: "record \(state.id) is not a \(collection.singular)")
-        }
-        try validateValues(of: state)
-    }
-
     /// Checks the values `state` holds as ``validateNew(_:)`` checks a new record's (an empty value is no value, a
     /// field left out gets its default), without copying them into a dictionary first: every state a node receives
     /// goes through here.

@@ -50,11 +50,16 @@ struct DigestSummaries {
 
     /// The summaries as the records make them, recounted from every row (`check`, a rebuild).
     static func recount(_ db: DatabaseConnection) throws -> [Key: (records: Int64, digest: Int64)] {
+        try summed(db).changes.mapValues { ($0.records, $0.digest) }
+    }
+
+    /// Every row of `records` added up, as changes from empty summaries.
+    private static func summed(_ db: DatabaseConnection) throws -> DigestSummaries {
         var summaries = DigestSummaries()
         try db.statement("SELECT bucket, owner, class, shared_with, digest FROM records").forEachRow { row in
             summaries.add(key(row), digest: row.int(4))
         }
-        return summaries.changes.mapValues { ($0.records, $0.digest) }
+        return summaries
     }
 
     /// The summaries as `digest_buckets` holds them (rows of no record omitted).
@@ -97,8 +102,7 @@ struct DigestSummaries {
 
     /// Recomputes every summary from the records (after a restore replaced rows wholesale).
     static func rebuild(_ db: DatabaseConnection) throws {
-        var summaries = DigestSummaries()
-        summaries.changes = try recount(db).mapValues { Change(records: $0.records, digest: $0.digest) }
+        var summaries = try summed(db)
         try db.execute("DELETE FROM digest_buckets")
         try summaries.flush(db)
     }

@@ -8,15 +8,20 @@ enum SchemaMigrator {
         let exists =
             try db.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
             .firstRow { _ in true } ?? false
-        let applied = exists ? Set(try db.statement("SELECT name FROM schema_migrations").rows { $0.text(0) }) : []
+        let applied = exists ? try appliedNames(db) : []
         return Migration.all.map(\.name).filter { !applied.contains($0) }
+    }
+
+    /// The names of the migrations recorded in `schema_migrations`.
+    private static func appliedNames(_ db: DatabaseConnection) throws -> Set<String> {
+        Set(try db.statement("SELECT name FROM schema_migrations").rows { $0.text(0) })
     }
 
     /// Applies every migration not yet recorded, each in its own transaction.
     /// - Throws: ``StorageError`` on SQLite failure, or `.schemaTooNew` for a database from a newer version.
     static func migrate(_ db: DatabaseConnection) throws {
         try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        let applied = Set(try db.statement("SELECT name FROM schema_migrations").rows { $0.text(0) })
+        let applied = try appliedNames(db)
         let known = Set(Migration.all.map(\.name))
         if let unknown = applied.subtracting(known).sorted().first {
             throw StorageError(
