@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct LeadIndexTests {
     /// The leads kept current change by change equal, after every change, the leads a brute-force grouping of all
-    /// live customers by value finds: for creates, updates and deletes made here and for customers arriving
+    /// live customers by value finds: for creates, updates, deletes and purges made here and for customers arriving
     /// from another site (where duplicate customer codes come from). Seeded: `BRANCHSYNC_SEED` replays a failure.
     @Test func leadsKeptChangeByChangeEqualABruteForceGroupingOfEveryCustomer() throws {
         let seed = TestSeed.make()
@@ -30,7 +30,7 @@ import Testing
         for step in 0..<300 {
             let store = Bool.random(using: &random) ? here : there
             let live = try store.records(in: .customers)
-            switch Int.random(in: 0..<10, using: &random) {
+            switch Int.random(in: 0..<11, using: &random) {
             case 0..<4:
                 var values = randomValues()
                 values["name"] = "客户\(step)"
@@ -44,6 +44,11 @@ import Testing
                 }
             case 7:
                 if let target = live.randomElement(using: &random) { try store.delete(target.id) }
+            case 8:
+                // Out of this site's scope now (a narrowed clearance, a changed share): purged without a trace.
+                if let target = live.randomElement(using: &random) {
+                    try store.db.write { try store.removeRecord(target) }
+                }
             default:
                 try here.apply(try there.records(in: .customers, includeDeleted: true), from: hub)
             }

@@ -36,14 +36,7 @@ enum LeadIndex {
     /// share (a switchboard, a placeholder) makes 999 leads, not half a million. Joining or leaving costs a few index
     /// lookups; only a change of the oldest holder re-pairs its group.
     static func refresh(_ db: DatabaseConnection, for customer: RecordState, at detectedAt: String) throws {
-        let id = customer.id.description
-        var memberships: [(String, String)] = []
-        try db.statement(
-            "SELECT kind, value FROM leads WHERE first_id = ?1 UNION ALL SELECT kind, value FROM leads WHERE second_id = ?1"
-        ).forEachRow([.text(id)]) { row in
-            let membership = (row.text(0), row.text(1))
-            if !memberships.contains(where: { $0 == membership }) { memberships.append(membership) }
-        }
+        let memberships = try self.memberships(db, of: customer.id)
         // The common case, one statement: in no lead, and no other live customer shares any of its values.
         if memberships.isEmpty {
             guard !customer.isDeleted, try sharesAValue(db, customer) else { return }
@@ -61,6 +54,26 @@ enum LeadIndex {
             else { continue }
             try regroup(db, kind: kind, value: value, changed: customer.id, at: detectedAt)
         }
+    }
+
+    /// Takes a customer whose row was removed (purged, forgotten) out of every lead: its values stay nowhere here.
+    static func forget(_ db: DatabaseConnection, _ customer: RecordID, at detectedAt: String) throws {
+        for (kindName, value) in try memberships(db, of: customer) {
+            guard let kind = SuspicionKind(rawValue: kindName) else { continue }
+            try regroup(db, kind: kind, value: value, changed: customer, at: detectedAt)
+        }
+    }
+
+    /// The (kind, value) groups `customer` is in a lead of, each once.
+    private static func memberships(_ db: DatabaseConnection, of customer: RecordID) throws -> [(String, String)] {
+        var memberships: [(String, String)] = []
+        try db.statement(
+            "SELECT kind, value FROM leads WHERE first_id = ?1 UNION ALL SELECT kind, value FROM leads WHERE second_id = ?1"
+        ).forEachRow([.text(customer.description)]) { row in
+            let membership = (row.text(0), row.text(1))
+            if !memberships.contains(where: { $0 == membership }) { memberships.append(membership) }
+        }
+        return memberships
     }
 
     private static let sharesAValueSQL =

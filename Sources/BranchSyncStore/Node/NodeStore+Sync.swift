@@ -220,6 +220,9 @@ extension NodeStore {
     /// ``removeRemnants(of:attachment:)``.
     func removeRecord(_ state: RecordState) throws {
         try DigestSummaries.deleteRecord(state.id.description, in: db)
+        if state.collection == .customers {
+            try LeadIndex.forget(db, state.id, at: Timestamp.iso8601(milliseconds: wallClock()))
+        }
         try removeRemnants(
             of: state.id, attachment: state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil)
     }
