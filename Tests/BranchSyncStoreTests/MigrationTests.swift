@@ -104,4 +104,36 @@ import Testing
         let kept = try store.record(try #require(destroyed))
         #expect(kept?.isDestroyed == true, "a destruction was collected")
     }
+
+    /// A customer purged before removals took their leads along left a lead naming it, with the shared phone or
+    /// account: opening the node under this build recomputes the leads, so nothing of the purged customer stays.
+    @Test func leadsOfCustomersPurgedBeforeTheFixAreDropped() throws {
+        let directory = TemporaryDirectory()
+        var kept: RecordID?
+        do {
+            let store = try makeStore(directory, site: "bj01")
+            var values = customerValues
+            values["phone"] = "13900000007"
+            let first = try store.create(.customers, values: values)
+            values["code"] = "110009"
+            values["creditCode"] = "91310000132200821H"
+            let second = try store.create(.customers, values: values)
+            #expect(try store.suspiciousLeads().count == 1)
+            kept = first.id
+            // What an earlier build did on a purge: the row goes, the lead stays.
+            try store.db.execute(
+                """
+                DELETE FROM records WHERE id = '\(second.id)';
+                DELETE FROM schema_migrations WHERE name = '015-leads-of-removed-customers';
+                """)
+            #expect(try store.suspiciousLeads().count == 1)
+        }
+        let store = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
+        #expect(try store.suspiciousLeads().isEmpty)
+        #expect(try store.record(try #require(kept)) != nil)
+        let stale = try store.db.statement("SELECT count(*) FROM leads WHERE value = '13900000007'").firstRow {
+            $0.int(0)
+        }
+        #expect(stale == 0)
+    }
 }

@@ -381,5 +381,14 @@ extension Migration {
                 DROP TRIGGER IF EXISTS records_digest_delete;
                 DROP TRIGGER IF EXISTS records_digest_update;
                 """),
+        Migration(
+            name: "015-leads-of-removed-customers",
+            sql: """
+                -- Earlier builds removed a purged or forgotten customer's row but not its leads, which kept the
+                -- shared value (a phone, an account) of a customer this site may no longer hold. The leads are
+                -- recomputed from the customers held (LeadIndex); removals now take their leads along.
+                DELETE FROM leads;
+                """,
+            after: { db in try LeadIndex.rebuild(db) }),
     ]
 }
