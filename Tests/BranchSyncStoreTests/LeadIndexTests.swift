@@ -141,6 +141,20 @@ import Testing
         #expect(try branch.verifyAuditTrail().allSatisfy { $0.firstBreak == nil })
     }
 
+    /// Finding and packing a branch's unshipped entries (after every session turn) reads only the rows after the last
+    /// shipped one, whatever the length of the trail: not every entry the site ever wrote through `audit_chain`.
+    @Test func unshippedEntriesAreFoundFromTheLastShippedRow() throws {
+        let directory = TemporaryDirectory()
+        let branch = try makeStore(directory, site: "bj01")
+        for statement in [AuditTrail.hasUnshippedSQL, AuditTrail.unshippedSQL] {
+            let plan = try branch.db.statement("EXPLAIN QUERY PLAN " + statement).rows([.text("bj01"), .integer(0)]) {
+                $0.text(3)
+            }
+            #expect(plan.contains { $0.contains("SEARCH audit USING INTEGER PRIMARY KEY (rowid>?)") }, "\(plan)")
+            #expect(!plan.contains { $0.contains("audit_chain") || $0.contains("TEMP B-TREE") }, "\(plan)")
+        }
+    }
+
     /// A site restored from an older copy writes entries under numbers its lost entries had, then takes those back
     /// from the hub. Its next block holds only its own entries (increasing, with a gap), which the hub admits, and the
     /// hub's `audit verify` shows the fork where the restore happened. Found by the long chaos run: the block had mixed

@@ -81,9 +81,15 @@ enum AuditTrail {
         Int64(try store.metadata(key) ?? "0") ?? 0
     }
 
+    /// This site's own entries (`?1`) after the last shipped row (`?2`), found from the row number: `+site` keeps
+    /// SQLite off `audit_chain`, whose `site` prefix would walk every entry the site ever wrote, once per session turn.
+    private static let unshippedCondition = "id > ?2 AND +site = ?1 AND received = 0"
+    static let hasUnshippedSQL = "SELECT EXISTS (SELECT 1 FROM audit WHERE \(unshippedCondition))"
+    static let unshippedSQL = "SELECT \(lineColumns), id FROM audit WHERE \(unshippedCondition) ORDER BY id"
+
     /// Whether this site has entries of its own not packed into a block yet.
     static func hasUnshipped(_ store: NodeStore) throws -> Bool {
-        try store.db.statement("SELECT EXISTS (SELECT 1 FROM audit WHERE id > ?2 AND site = ?1 AND received = 0)")
+        try store.db.statement(hasUnshippedSQL)
             .firstRow([.text(store.identity.site.rawValue), .integer(try number(store, shippedRowKey))]) {
                 $0.int(0) != 0
             } ?? false
@@ -105,9 +111,7 @@ enum AuditTrail {
     static func ship(_ journal: Journal) throws {
         let store = journal.store
         var lastRow = try number(store, shippedRowKey)
-        let lines = try store.db.statement(
-            "SELECT \(lineColumns), id FROM audit WHERE id > ?2 AND site = ?1 AND received = 0 ORDER BY id"
-        ).rows([.text(store.identity.site.rawValue), .integer(lastRow)]) { row in
+        let lines = try store.db.statement(unshippedSQL).rows([.text(store.identity.site.rawValue), .integer(lastRow)]) { row in
             lastRow = max(lastRow, row.int(10))
             return line(row)
         }
