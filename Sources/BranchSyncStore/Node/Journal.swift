@@ -84,7 +84,7 @@ final class Journal {
         let summaryKey = DigestSummaries.Key(
             bucket: RecordDigest.bucket(of: state.id), owner: state.custodian.rawValue,
             classification: state.classification.rawValue, sharedWith: sharedWith)
-        let replaced = isNew ? nil : try DigestSummaries.stored(idText, in: db)
+        let replaced = isNew ? nil : try DigestSummaries.replaced(idText, in: db)
         try db.statement(isNew ? Self.insertRecord : Self.upsertRecord).run([
             .text(idText), .text(state.collection.rawValue), .text(summaryKey.owner),
             .text(summaryKey.classification), .integer(NodeStore.deletedColumn(state)),
@@ -101,7 +101,11 @@ final class Journal {
         if let replaced { summaries.remove(replaced.key, digest: replaced.digest) }
         summaries.add(summaryKey, digest: digest)
         try store.injectFault(.afterRecordRow)
-        if isCustomer { try LeadIndex.refresh(db, for: state, at: Timestamp.iso8601(milliseconds: now)) }
+        // A customer's leads depend only on its liveness and four values (and the other customers'): a save that
+        // changes none of them (a new note, an absorbed state) leaves every lead as it is.
+        if isCustomer, replaced.map({ $0.leadFacts != LeadIndex.Facts(of: state) }) ?? true {
+            try LeadIndex.refresh(db, for: state, wasHeld: replaced != nil, at: Timestamp.iso8601(milliseconds: now))
+        }
         if state.collection == .auditBlocks
             && (state.owner != store.identity.site || origin != store.identity.site.rawValue)
         {

@@ -35,8 +35,14 @@ enum LeadIndex {
     /// each other holder. Every duplicate is named with the customer it duplicates, and a value a thousand customers
     /// share (a switchboard, a placeholder) makes 999 leads, not half a million. Joining or leaving costs a few index
     /// lookups; only a change of the oldest holder re-pairs its group.
-    static func refresh(_ db: DatabaseConnection, for customer: RecordState, at detectedAt: String) throws {
-        let memberships = try self.memberships(db, of: customer.id)
+    ///
+    /// `wasHeld` is `false` when no row of the customer was stored before this save: it is then in no lead (a lead
+    /// names only customers held here, and a removal takes the customer out of its leads, ``forget(_:_:at:)``), so
+    /// its memberships are not looked up.
+    static func refresh(_ db: DatabaseConnection, for customer: RecordState, wasHeld: Bool, at detectedAt: String)
+        throws
+    {
+        let memberships = wasHeld ? try self.memberships(db, of: customer.id) : []
         // The common case, one statement: in no lead, and no other live customer shares any of its values.
         if memberships.isEmpty {
             guard !customer.isDeleted, try sharesAValue(db, customer) else { return }
@@ -53,6 +59,31 @@ enum LeadIndex {
                 !memberships.contains(where: { $0.0 == kind.rawValue && $0.1 == value })
             else { continue }
             try regroup(db, kind: kind, value: value, changed: customer.id, at: detectedAt)
+        }
+    }
+
+    /// What a customer's leads depend on: whether it is live, and its four values as `records` stores them.
+    struct Facts: Equatable {
+        var live: Bool
+        var code: String?
+        var phone: String?
+        var bankAccount: String?
+        var creditCode: String?
+
+        init(live: Bool, code: String?, phone: String?, bankAccount: String?, creditCode: String?) {
+            self.live = live
+            self.code = code
+            self.phone = phone
+            self.bankAccount = bankAccount
+            self.creditCode = creditCode
+        }
+
+        init(of customer: RecordState) {
+            self.init(
+                live: !customer.isDeleted, code: SuspicionKind.customerCode.value(of: customer),
+                phone: SuspicionKind.phone.value(of: customer),
+                bankAccount: SuspicionKind.bankAccount.value(of: customer),
+                creditCode: SuspicionKind.creditCode.value(of: customer))
         }
     }
 
