@@ -74,6 +74,74 @@ import Testing
                 == nil, "a trimmed window claims positions it no longer holds")
     }
 
+    /// The window takes what the hub's own connection wrote from memory (no reading back), and reads SQLite for
+    /// what it cannot have: writes of another process in between, a write rolled back, a group whose commit failed.
+    /// Whatever the mix, it holds exactly the entries SQLite holds.
+    @Test func entriesTakenFromTheWritersConnectionEqualTheStoredLog() throws {
+        let seed = TestSeed.make()
+        var random = SeededGenerator(seed: seed)
+        let directory = TemporaryDirectory()
+        let hub = try makeStore(directory, site: "hq", role: .hub)
+        let otherProcess = try NodeStore.open(directory: directory.subdirectory("hq"), actor: tester)
+        let window = RecentLog(head: try hub.lastSeq(), maximumBytes: 1 << 22, maximumEntries: 10_000)
+        struct Injected: Error {}
+        var ids: [RecordID] = []
+        var code = 110_000
+        func write(_ store: NodeStore) throws {
+            if ids.isEmpty || Bool.random(using: &random) {
+                var values = customerValues
+                code += 1
+                values["code"] = String(code)
+                ids.append(try store.create(.customers, values: values).id)
+            } else {
+                _ = try? store.update(ids[Int.random(in: 0..<ids.count, using: &random)], changes: ["notes": "\(code)"])
+            }
+        }
+        for step in 0..<400 {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<4: try write(hub)
+            case 4: try write(otherProcess)
+            case 5:
+                // Saved, then rolled back: never stored, so never in the window.
+                _ = try? hub.batch { writer in
+                    var values = customerValues
+                    values["code"] = "319999"
+                    _ = try writer.create(.customers, values: values)
+                    throw Injected()
+                }
+            case 6..<8:
+                // A turn of the hub's loop: writes, the window refreshed inside the group, one commit.
+                hub.beginGroup()
+                for _ in 0..<Int.random(in: 1...4, using: &random) { try write(hub) }
+                try window.refreshIfBehind(hub)
+                let fails = Int.random(in: 0..<3, using: &random) == 0
+                if fails {
+                    hub.groupAppliedIncoming = true
+                    hub.faultInjector = { point in if point == .beforeGroupCommit { throw Injected() } }
+                }
+                do { try hub.commitGroup() } catch { window.reset() }
+                hub.faultInjector = nil
+            default:
+                try window.refreshIfBehind(hub)
+            }
+            // Now and then (so that other writes pile up in between, as between the hub's turns): the window, brought
+            // up to date, answers exactly what SQLite answers from its start.
+            guard Int.random(in: 0..<3, using: &random) == 0 else { continue }
+            try window.refresh(from: hub)
+            guard window.last != .max else { continue }
+            let fromSQLite = try hub.outboundBatch(
+                for: try SiteID("bj01"), after: window.start, clearance: nil, echoFloor: 0, limit: 10_000,
+                maximumBytes: 1 << 26)
+            let fromMemory = window.batch(
+                for: try SiteID("bj01"), after: window.start, clearance: nil, echoFloor: 0, limit: 10_000,
+                maximumBytes: 1 << 26)
+            #expect(fromMemory?.encodedStates == fromSQLite.encodedStates, "step \(step), seed \(seed)")
+            #expect(fromMemory?.upTo == fromSQLite.upTo, "step \(step), seed \(seed)")
+            if fromMemory?.encodedStates != fromSQLite.encodedStates { return }
+        }
+        #expect(window.entriesTakenFromWriter > 0, "the window never took an entry without reading SQLite")
+    }
+
     /// After a failed group commit the window forgets everything, holds nothing until a refresh has read the stored
     /// head, and then serves what follows it again.
     @Test func aResetWindowHoldsNothingUntilItHasReadTheStoredHead() throws {

@@ -111,7 +111,8 @@ enum AuditTrail {
     static func ship(_ journal: Journal) throws {
         let store = journal.store
         var lastRow = try number(store, shippedRowKey)
-        let lines = try store.db.statement(unshippedSQL).rows([.text(store.identity.site.rawValue), .integer(lastRow)]) { row in
+        let lines = try store.db.statement(unshippedSQL).rows([.text(store.identity.site.rawValue), .integer(lastRow)])
+        { row in
             lastRow = max(lastRow, row.int(10))
             return line(row)
         }

@@ -20,6 +20,10 @@ final class Journal {
     private(set) var startedEpoch: [UInt8]?
     /// What this transaction's saves change in the verify summaries, stored by ``commit()``.
     private var summaries = DigestSummaries()
+    /// The log head when the transaction started.
+    let startHead: Int64
+    /// The log entries this transaction wrote, in order, when the store keeps them for a ``RecentLog``.
+    private(set) var written: [LogEntry]?
 
     init(store: NodeStore) throws {
         self.store = store
@@ -32,6 +36,8 @@ final class Journal {
             site: store.identity.site, counter: UInt64(meta["counter"] ?? "0") ?? 0,
             counterFloor: UInt64(meta["counter_floor"] ?? "0") ?? 0, clock: hlc)
         lastSeq = Int64(meta["last_seq"] ?? "0") ?? 0
+        startHead = lastSeq
+        written = store.logFeed == nil ? nil : []
         hasOpenConflicts =
             try store.db.statement("SELECT EXISTS (SELECT 1 FROM conflicts WHERE status = 'open')").firstRow {
                 $0.int(0) != 0
@@ -85,19 +91,25 @@ final class Journal {
             bucket: RecordDigest.bucket(of: state.id), owner: state.custodian.rawValue,
             classification: state.classification.rawValue, sharedWith: sharedWith)
         let replaced = isNew ? nil : try DigestSummaries.replaced(idText, in: db)
+        let attachment = state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil
+        let changedAt = Int64(clamping: now)
         try db.statement(isNew ? Self.insertRecord : Self.upsertRecord).run([
             .text(idText), .text(state.collection.rawValue), .text(summaryKey.owner),
             .text(summaryKey.classification), .integer(NodeStore.deletedColumn(state)),
             .optionalText(SuspicionKind.customerCode.value(of: state)),
             .optionalText(SuspicionKind.phone.value(of: state)),
             .optionalText(SuspicionKind.bankAccount.value(of: state)),
-            .integer(lastSeq), .text(origin), .blob(bytes),
-            .optionalText(state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil),
+            .integer(lastSeq), .text(origin), .blob(bytes), .optionalText(attachment),
             .integer(digest), .integer(summaryKey.bucket),
-            .integer(Int64(clamping: now)), .optionalText(SuspicionKind.creditCode.value(of: state)),
+            .integer(changedAt), .optionalText(SuspicionKind.creditCode.value(of: state)),
             .text(sharedWith),
             .optionalText(state[RecordSchema.retainUntilField]),
         ])
+        written?.append(
+            LogEntry(
+                seq: lastSeq, origin: origin, owner: summaryKey.owner, classification: state.classification,
+                sharedWith: sharedWith, isAuditBlock: state.collection == .auditBlocks, id: idText, state: bytes,
+                attachment: attachment, changedAt: changedAt))
         if let replaced { summaries.remove(replaced.key, digest: replaced.digest) }
         summaries.add(summaryKey, digest: digest)
         try store.injectFault(.afterRecordRow)

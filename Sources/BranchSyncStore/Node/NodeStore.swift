@@ -165,16 +165,28 @@ public final class NodeStore {
     func journaled<T>(_ body: (Journal) throws -> T) throws -> T {
         var startedEpoch: [UInt8]?
         var head: Int64 = 0
+        var written: (entries: [LogEntry], after: Int64)?
+        journalDepth += 1
+        defer { journalDepth -= 1 }
         let result = try db.write {
             let journal = try Journal(store: self)
             let result = try body(journal)
             try journal.commit()
             startedEpoch = journal.startedEpoch
             head = journal.lastSeq
+            written = journal.written.map { ($0, journal.startHead) }
             return result
         }
         if let startedEpoch { historyEpoch = startedEpoch }
         logHeadWrittenHere = max(logHeadWrittenHere, head)
+        if logFeed != nil {
+            // A write inside another is part of a transaction that may still roll back: nothing of it is handed on.
+            if journalDepth > 1 {
+                logFeed?.forget()
+            } else if let written {
+                logFeed?.append(written.entries, after: written.after)
+            }
+        }
         if !db.isInTransaction { checkpointAfterWipe() }
         return result
     }
@@ -229,8 +241,26 @@ public final class NodeStore {
             db.rollbackGroup()
             historyEpoch = nil
             logHeadWrittenHere = (try? lastSeq()) ?? 0
+            logFeed?.forget()
             throw error
         }
+    }
+
+    /// How many ``journaled(_:)`` writes are open on this connection (more than one: a write inside another).
+    private var journalDepth = 0
+
+    /// The entries this connection wrote for a ``RecentLog`` to take; `nil` until one asks.
+    var logFeed: LogFeed?
+
+    /// The log entries this connection wrote after `cursor`, for a ``RecentLog`` that holds the log up to `cursor`:
+    /// `nil` when this connection cannot tell (it was not keeping them yet, another process wrote between, a group
+    /// commit failed), and the caller reads them from SQLite. The first call starts keeping them.
+    func takeWrittenEntries(after cursor: Int64) -> [LogEntry]? {
+        guard logFeed != nil else {
+            logFeed = LogFeed()
+            return nil
+        }
+        return logFeed?.take(after: cursor)
     }
 
     /// Whether the open group applied a peer's states (a test may stop the process right before such a commit).

@@ -30,33 +30,49 @@ public final class RecentLog {
         self.maximumEntries = maximumEntries
     }
 
+    /// Entries taken from the writing connection's memory rather than read from SQLite.
+    private(set) var entriesTakenFromWriter = 0
+
     /// Entry slots held now (replaced ones included, until trimmed).
     var count: Int { entries.count - first }
 
-    /// Reads the entries written since ``last`` and drops the oldest beyond the limits.
+    /// Takes the entries written since ``last``, and drops the oldest beyond the limits. What `store`'s connection
+    /// wrote comes from memory (``NodeStore/takeWrittenEntries(after:)``); SQLite is read for what it could not
+    /// hand over and for what other processes wrote after it.
     public func refresh(from store: NodeStore) throws {
         if needsHead {
             let head = try store.lastSeq()
             start = head
             last = head
             needsHead = false
+            _ = store.takeWrittenEntries(after: head)
             return
+        }
+        if let written = store.takeWrittenEntries(after: last) {
+            for entry in written { add(entry) }
+            entriesTakenFromWriter += written.count
+            trim()
         }
         while true {
             let read = try store.forEachLogEntry(after: last, limit: 1_000) { entry in
-                if let older = indexByRecord[entry.id], let replaced = entries[older] {
-                    bytes -= replaced.state.count
-                    entries[older] = nil
-                }
-                indexByRecord[entry.id] = entries.count
-                entries.append(entry)
-                bytes += entry.state.count
-                last = entry.seq
+                add(entry)
                 return true
             }
             trim()
             if read < 1_000 { return }
         }
+    }
+
+    /// Appends `entry`, the newest of the log; an older entry of the same record is replaced.
+    private func add(_ entry: LogEntry) {
+        if let older = indexByRecord[entry.id], let replaced = entries[older] {
+            bytes -= replaced.state.count
+            entries[older] = nil
+        }
+        indexByRecord[entry.id] = entries.count
+        entries.append(entry)
+        bytes += entry.state.count
+        last = entry.seq
     }
 
     /// Forgets every entry: a write this window may already hold was rolled back (a failed group commit), so no
