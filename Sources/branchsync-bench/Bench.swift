@@ -149,6 +149,8 @@ final class Bench {
             }
         }
 
+        let ceilingRate = try schemaCeiling(states)
+
         let client = BranchClient(directory: root + "/bj01", logger: .silent, software: "bench")
         var summary = SessionSummary()
         let syncRate = try measure("sync --once: branch -> hub, validated, merged, audited", count: states.count) {
@@ -161,7 +163,80 @@ final class Bench {
             fatalError(
                 "bulk sync sent \(summary.sent) of \(states.count); \(arrived) arrived, \(quarantined) quarantined")
         }
-        print(String(format: "  sync rate / raw insert rate: %.2f", syncRate / rawRate))
+        print(
+            String(
+                format: "  sync rate / raw insert rate: %.2f; sync rate / schema ceiling: %.2f", syncRate / rawRate,
+                syncRate / ceilingRate))
+    }
+
+    /// What SQLite alone costs for what the hub stores of a push, on the same rows: the SQL a hub's save runs, with
+    /// no decoding, checks, merge or network, into an empty node's own schema, in the hub's transactions (4,000
+    /// states): each record's row with its indexes, the origin's audit entry, and the lead probe of each new customer.
+    /// The push can be no faster than this without a different schema.
+    func schemaCeiling(_ states: [RecordState]) throws -> Double {
+        _ = try node("ceiling", role: .hub)
+        let db = try DatabaseConnection(
+            path: root + "/ceiling/" + NodeStore.databaseFileName, create: false)
+        try db.execute("PRAGMA synchronous=NORMAL")
+        let insert = """
+            INSERT INTO records(id, collection, owner, class, deleted, code, phone, bank_account, seq, origin, state,
+                attachment, digest, bucket, changed_at, credit_code, shared_with, retain_until)
+            VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, 'bj01', ?9, NULL, ?10, ?11, ?8, ?12, ?13, NULL)
+            """
+        let audit = """
+            INSERT OR IGNORE INTO audit(at, actor, origin, action, collection, record_id, detail, site, seq, prev_hash,
+                hash, received)
+            VALUES ('2026-11-25T08:00:00.000Z', 'bench', 'cli@bj01', 'create', 'customers', ?1, 'created', 'bj01', ?2,
+                ?3, ?4, 1)
+            """
+        func column(_ kind: SuspicionKind) -> String {
+            switch kind {
+            case .customerCode: return "code"
+            case .phone: return "phone"
+            case .bankAccount: return "bank_account"
+            case .creditCode: return "credit_code"
+            }
+        }
+        let probe =
+            "SELECT "
+            + SuspicionKind.allCases.enumerated().map { index, kind in
+                "EXISTS (SELECT 1 FROM records WHERE \(column(kind)) = ?\(index + 1) AND collection = 'customers' "
+                    + "AND deleted = 0 AND id <> ?5)"
+            }.joined(separator: " OR ")
+        // What arrives: the encoded states, and audit entries with their hashes.
+        let rows = states.enumerated().map { index, state in
+            let bytes = state.encoded()
+            return (
+                state: state, bytes: bytes, seq: Int64(1_000_000 + index),
+                hash: SHA256.digest(bytes).map { String(format: "%02x", $0) }.joined()
+            )
+        }
+        return try measure("  the same rows' SQL alone in a node's schema (ceiling)", count: states.count) {
+            var index = 0
+            while index < rows.count {
+                let end = min(index + 4000, rows.count)
+                try db.write {
+                    for row in rows[index..<end] {
+                        let id = row.state.id.description
+                        let digest = SHA256.digest(row.bytes).prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
+                        let values = SuspicionKind.allCases.map { SQLValue.optionalText($0.value(of: row.state)) }
+                        try db.statement(probe).run(values + [.text(id)])
+                        try db.statement(insert).run([
+                            .text(id), .text(row.state.collection.rawValue), .text(row.state.custodian.rawValue),
+                            .text(row.state.classification.rawValue),
+                            .optionalText(SuspicionKind.customerCode.value(of: row.state)),
+                            .optionalText(SuspicionKind.phone.value(of: row.state)),
+                            .optionalText(SuspicionKind.bankAccount.value(of: row.state)), .integer(row.seq),
+                            .blob(row.bytes), .integer(digest), .integer(Int64(row.state.id.bytes.last ?? 0)),
+                            .optionalText(SuspicionKind.creditCode.value(of: row.state)),
+                            .text(Scope.sharedWithColumn(row.state[RecordState.sharedWithField])),
+                        ])
+                        try db.statement(audit).run([.text(id), .integer(row.seq), .text(row.hash), .text(row.hash)])
+                    }
+                }
+                index = end
+            }
+        }
     }
 
     // MARK: Propagation latency (issue 3)
