@@ -167,7 +167,11 @@ public final class NodeStore {
         var head: Int64 = 0
         var written: (entries: [LogEntry], after: Int64)?
         journalDepth += 1
-        defer { journalDepth -= 1 }
+        if journalDepth > 1 { nestedWriteSeen = true }
+        defer {
+            journalDepth -= 1
+            if journalDepth == 0 { nestedWriteSeen = false }
+        }
         let result = try db.write {
             let journal = try Journal(store: self)
             let result = try body(journal)
@@ -179,9 +183,10 @@ public final class NodeStore {
         }
         if let startedEpoch { historyEpoch = startedEpoch }
         logHeadWrittenHere = max(logHeadWrittenHere, head)
-        if logFeed != nil {
-            // A write inside another is part of a transaction that may still roll back: nothing of it is handed on.
-            if journalDepth > 1 {
+        // Only a whole outermost write is handed on. A write inside another has a journal of its own, whose entries
+        // the outer one's do not follow and which may still roll back with it: the window reads SQLite instead.
+        if logFeed != nil && journalDepth == 1 {
+            if nestedWriteSeen {
                 logFeed?.forget()
             } else if let written {
                 logFeed?.append(written.entries, after: written.after)
@@ -248,6 +253,8 @@ public final class NodeStore {
 
     /// How many ``journaled(_:)`` writes are open on this connection (more than one: a write inside another).
     private var journalDepth = 0
+    /// Whether the outermost open write had a write inside it.
+    private var nestedWriteSeen = false
 
     /// The entries this connection wrote for a ``RecentLog`` to take; `nil` until one asks.
     var logFeed: LogFeed?
