@@ -88,7 +88,9 @@ func waitUntil(timeout: Double = 60, _ condition: () throws -> Bool) rethrows ->
         let port = try #require(portWritten(to: directory.file("port")), "the hub did not start")
         initBranch("bj01", data: branchData, port: port, directory: directory)
 
-        let total = 30_000
+        // The hub applies up to a window of batches (4 × 4,000 entries) in one commit: after the first kill and
+        // restart, several commits must remain for the second kill to land mid-stream.
+        let total = 60_000
         let branch = try NodeStore.open(directory: branchData, actor: actor)
         let regions = CustomerCode.regions.keys.sorted()
         var index = 0
