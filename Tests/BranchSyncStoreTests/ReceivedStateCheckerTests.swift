@@ -82,6 +82,39 @@ import Testing
         #expect(checks.load(ordering: .relaxed) == batch.count)
     }
 
+    /// The helper gets a thread even while every worker of Dispatch's global queues is blocked (other work of the
+    /// process, tests side by side): it checks ahead instead of waiting behind them.
+    @Test func theHelperRunsWhileTheGlobalQueuesAreBlocked() {
+        let release = DispatchSemaphore(value: 0)
+        let blockers = 2 * ProcessInfo.processInfo.activeProcessorCount + 8
+        let blocked = Atomic<Int>(0)
+        for _ in 0..<blockers {
+            DispatchQueue.global(qos: .userInitiated).async {
+                blocked.add(1, ordering: .relaxed)
+                release.wait()
+            }
+        }
+        defer { for _ in 0..<blockers { release.signal() } }
+        _ = eventually(timeout: 2) { blocked.load(ordering: .relaxed) >= ProcessInfo.processInfo.activeProcessorCount }
+        let chunk = ReceivedStateChecker.chunkSize
+        let checks = Atomic<Int>(0)
+        let batch: [[UInt8]] = Array(repeating: [0], count: 4 * chunk)
+        var seen = 0
+        ReceivedStateChecker.forEach(
+            batch,
+            checkOne: {
+                checks.add(1, ordering: .relaxed)
+                return ReceivedState(bytes: $0)
+            }
+        ) { _ in
+            seen += 1
+            guard seen == 1 else { return }
+            // The writer holds on its first state: only the helper can check the other chunks.
+            #expect(eventually(timeout: 5) { checks.load(ordering: .relaxed) > chunk }, "the helper never ran")
+        }
+        #expect(seen == batch.count)
+    }
+
     private func describe(_ received: ReceivedState) -> String {
         switch received {
         case .decoded(let checked):

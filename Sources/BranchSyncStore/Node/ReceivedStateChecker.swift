@@ -41,7 +41,10 @@ final class ReceivedStateChecker: Sendable {
         self.checkOne = checkOne
         chunkCount = (states.count + Self.chunkSize - 1) / Self.chunkSize
         guard chunkCount > 1 else { return }
-        DispatchQueue.global(qos: .userInitiated).async { [self] in checkAhead() }
+        // A serial queue of its own, not a global queue: Dispatch gives it a thread even when every worker of the
+        // global queues is blocked (in tests running side by side, in other code of the process), where a global
+        // queue's block would wait and the writer would check everything alone.
+        DispatchQueue(label: "branchsync.received-state-checks", qos: .userInitiated).async { [self] in checkAhead() }
     }
 
     private func forEach(_ body: (ReceivedState) throws -> Void) rethrows {
