@@ -38,7 +38,8 @@ while !arguments.isEmpty {
             """
             usage: branchsync-bench [local|sync|latency|fleet|compare|leads|bootstrap|all] [options]
               local     local writes (1 and 1000 per transaction) and CSV import
-              sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows
+              sync      branch -> hub bulk sync over TCP next to a raw SQLite insert of the same rows and
+                        the same rows' SQL alone in a node's schema (the push's ceiling without a new schema)
               latency   A -> hub -> B propagation of single writes with N connected branches
               compare   on the same rows: raw SQLite insert, import, push, bootstrap, latency with 20 branches,
                         1M-record bootstrap (--large), PostgreSQL 15 logical replication when installed; ratios
