@@ -75,7 +75,8 @@ import Testing
     }
 
     /// The window takes what the hub's own connection wrote from memory (no reading back), and reads SQLite for
-    /// what it cannot have: writes of another process in between, a write rolled back, a group whose commit failed.
+    /// what it cannot have: writes of another process in between, a write rolled back (alone, or inside another write
+    /// within a group that commits), a group whose commit failed.
     /// Whatever the mix, it holds exactly the entries SQLite holds.
     @Test func entriesTakenFromTheWritersConnectionEqualTheStoredLog() throws {
         let seed = TestSeed.make()
@@ -113,6 +114,13 @@ import Testing
                 // A turn of the hub's loop: writes, the window refreshed inside the group, one commit.
                 hub.beginGroup()
                 for _ in 0..<Int.random(in: 1...4, using: &random) { try write(hub) }
+                if Bool.random(using: &random) {
+                    // A write inside another write that rolls back, while the group goes on and commits.
+                    _ = try? hub.db.write {
+                        try write(hub)
+                        throw Injected()
+                    }
+                }
                 try window.refreshIfBehind(hub)
                 let fails = Int.random(in: 0..<3, using: &random) == 0
                 if fails {

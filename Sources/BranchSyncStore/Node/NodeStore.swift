@@ -166,6 +166,7 @@ public final class NodeStore {
         var startedEpoch: [UInt8]?
         var head: Int64 = 0
         var written: (entries: [LogEntry], after: Int64)?
+        let outermost = db.nextWriteIsOutermost
         journalDepth += 1
         if journalDepth > 1 { nestedWriteSeen = true }
         defer {
@@ -183,10 +184,11 @@ public final class NodeStore {
         }
         if let startedEpoch { historyEpoch = startedEpoch }
         logHeadWrittenHere = max(logHeadWrittenHere, head)
-        // Only a whole outermost write is handed on. A write inside another has a journal of its own, whose entries
-        // the outer one's do not follow and which may still roll back with it: the window reads SQLite instead.
+        // Only a whole outermost write is handed on. A write inside another (journaled or not) may still roll back
+        // with it, and one with a journal inside has entries the outer journal's do not follow: the window reads
+        // SQLite instead.
         if logFeed != nil && journalDepth == 1 {
-            if nestedWriteSeen {
+            if nestedWriteSeen || !outermost {
                 logFeed?.forget()
             } else if let written {
                 logFeed?.append(written.entries, after: written.after)

@@ -197,6 +197,14 @@ public final class DatabaseConnection {
         }
     }
 
+    /// Whether a ``write(_:)`` started now would be a transaction of its own or a direct part of the group: not
+    /// inside another write, whose rollback would take it along.
+    var nextWriteIsOutermost: Bool {
+        if transactionDepth == 0 { return true }
+        if case .open = group { return transactionDepth == 1 }
+        return false
+    }
+
     /// Starts a group transaction: the writes made until ``commitGroup()`` (each still atomic on its own, as a
     /// savepoint) commit together, so many small writes cost one commit. Nothing is locked until the first write.
     public func beginGroup() {
