@@ -105,35 +105,41 @@ import Testing
         #expect(kept?.isDestroyed == true, "a destruction was collected")
     }
 
-    /// A customer purged before removals took their leads along left a lead naming it, with the shared phone or
-    /// account: opening the node under this build recomputes the leads, so nothing of the purged customer stays.
-    @Test func leadsOfCustomersPurgedBeforeTheFixAreDropped() throws {
+    /// A customer purged before removals took their leads along left leads naming it, with the shared phone:
+    /// opening the node under this build re-pairs the groups that have such a lead, so nothing of the purged
+    /// customer stays and the customers still sharing the value are paired again.
+    @Test func leadsOfCustomersPurgedBeforeTheFixAreRepaired() throws {
         let directory = TemporaryDirectory()
-        var kept: RecordID?
+        var remaining: Set<RecordID> = []
         do {
             let store = try makeStore(directory, site: "bj01")
-            var values = customerValues
-            values["phone"] = "13900000007"
-            let first = try store.create(.customers, values: values)
-            values["code"] = "110009"
-            values["creditCode"] = "91310000132200821H"
-            let second = try store.create(.customers, values: values)
-            #expect(try store.suspiciousLeads().count == 1)
-            kept = first.id
-            // What an earlier build did on a purge: the row goes, the lead stays.
+            var ids: [RecordID] = []
+            for (code, credit) in [
+                ("110001", "91110000802100433B"), ("110009", "91310000132200821H"), ("310001", "91330100716105852F"),
+            ] {
+                var values = customerValues
+                values["phone"] = "13900000007"
+                values["code"] = code
+                values["creditCode"] = credit
+                ids.append(try store.create(.customers, values: values).id)
+            }
+            ids.sort()
+            // The oldest holder is every lead's anchor.
+            #expect(try store.suspiciousLeads().count == 2)
+            remaining = Set(ids.dropFirst())
+            // What an earlier build did on a purge: the row goes, the leads stay.
             try store.db.execute(
                 """
-                DELETE FROM records WHERE id = '\(second.id)';
+                DELETE FROM records WHERE id = '\(ids[0])';
                 DELETE FROM schema_migrations WHERE name = '015-leads-of-removed-customers';
                 """)
-            #expect(try store.suspiciousLeads().count == 1)
+            #expect(try store.suspiciousLeads().count == 2)
         }
         let store = try NodeStore.open(directory: directory.subdirectory("bj01"), actor: tester)
-        #expect(try store.suspiciousLeads().isEmpty)
-        #expect(try store.record(try #require(kept)) != nil)
-        let stale = try store.db.statement("SELECT count(*) FROM leads WHERE value = '13900000007'").firstRow {
-            $0.int(0)
-        }
-        #expect(stale == 0)
+        let leads = try store.suspiciousLeads()
+        #expect(leads.count == 1)
+        #expect(Set(leads.compactMap { $0.first?.id } + leads.compactMap { $0.second?.id }) == remaining)
+        let named = try store.db.statement("SELECT first_id, second_id FROM leads").rows { [$0.text(0), $0.text(1)] }
+        #expect(Set(named.flatMap { $0 }) == Set(remaining.map(\.description)), "\(named)")
     }
 }

@@ -171,6 +171,25 @@ enum LeadIndex {
         for other in ids.dropFirst() { try insert(db, kind: kind, value: value, anchor, other, at: detectedAt) }
     }
 
+    /// Re-pairs every group that has a lead naming a customer not live here (left behind by a removal under an
+    /// earlier build; migration 015), from the indexes alone: nothing is decoded, and the other leads keep their
+    /// dates.
+    static func repairStale(_ db: DatabaseConnection) throws {
+        func live(_ column: String) -> String {
+            "EXISTS (SELECT 1 FROM records WHERE id = l.\(column) AND collection = 'customers' AND deleted = 0)"
+        }
+        let stale = try db.statement(
+            "SELECT DISTINCT kind, value FROM leads l WHERE NOT \(live("first_id")) OR NOT \(live("second_id"))"
+        ).rows { ($0.text(0), $0.text(1)) }
+        let now = Timestamp.nowISO8601()
+        for (kindName, value) in stale {
+            try db.statement("DELETE FROM leads WHERE kind = ?1 AND value = ?2").run([.text(kindName), .text(value)])
+            guard let kind = SuspicionKind(rawValue: kindName) else { continue }
+            let holders = "FROM records WHERE \(column(kind)) = ?1 AND collection = 'customers' AND deleted = 0"
+            try pairAll(db, kind: kind, value: value, holders: holders, at: now)
+        }
+    }
+
     /// Recomputes every lead from the stored customers (migration 006, for nodes that held customers before leads
     /// existed).
     static func rebuild(_ db: DatabaseConnection) throws {

@@ -385,10 +385,10 @@ extension Migration {
             name: "015-leads-of-removed-customers",
             sql: """
                 -- Earlier builds removed a purged or forgotten customer's row but not its leads, which kept the
-                -- shared value (a phone, an account) of a customer this site may no longer hold. The leads are
-                -- recomputed from the customers held (LeadIndex); removals now take their leads along.
-                DELETE FROM leads;
+                -- shared value (a phone, an account) of a customer this site may no longer hold. The groups with
+                -- such a lead are re-paired from the indexes (LeadIndex.repairStale); removals now take their
+                -- leads along.
                 """,
-            after: { db in try LeadIndex.rebuild(db) }),
+            after: { db in try LeadIndex.repairStale(db) }),
     ]
 }
