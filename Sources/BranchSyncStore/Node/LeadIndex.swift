@@ -69,22 +69,6 @@ enum LeadIndex {
         var phone: String?
         var bankAccount: String?
         var creditCode: String?
-
-        init(live: Bool, code: String?, phone: String?, bankAccount: String?, creditCode: String?) {
-            self.live = live
-            self.code = code
-            self.phone = phone
-            self.bankAccount = bankAccount
-            self.creditCode = creditCode
-        }
-
-        init(of customer: RecordState) {
-            self.init(
-                live: !customer.isDeleted, code: SuspicionKind.customerCode.value(of: customer),
-                phone: SuspicionKind.phone.value(of: customer),
-                bankAccount: SuspicionKind.bankAccount.value(of: customer),
-                creditCode: SuspicionKind.creditCode.value(of: customer))
-        }
     }
 
     /// Takes a customer whose row was removed (purged, forgotten) out of every lead: its values stay nowhere here.
@@ -226,5 +210,15 @@ enum LeadIndex {
             .text(try leadID(kind: kind, value: value, first: first, second: second).description), .text(kind.rawValue),
             .text(value), .text(first.description), .text(second.description), .text(detectedAt),
         ])
+    }
+}
+
+extension LeadIndex.Facts {
+    /// The facts of a state about to be stored, read the way the save fills the columns.
+    init(of customer: RecordState) {
+        self.init(
+            live: !customer.isDeleted, code: SuspicionKind.customerCode.value(of: customer),
+            phone: SuspicionKind.phone.value(of: customer), bankAccount: SuspicionKind.bankAccount.value(of: customer),
+            creditCode: SuspicionKind.creditCode.value(of: customer))
     }
 }

@@ -20,7 +20,7 @@ private func waitForLock(_ context: UnsafeMutableRawPointer?, _ attempts: Int32)
 /// Not `Sendable`: a connection and its statements belong to one thread (or one serial queue) at a time.
 public final class DatabaseConnection {
     /// SQLite's process-wide settings, made once before the first connection opens: no memory statistics (a mutex
-    /// around every allocation SQLite makes, about 2 % of a hub applying a push).
+    /// around every allocation SQLite makes; without it a push ran 5–8 % faster, BENCHMARKS.md).
     private static let configured: Int32 = branchsync_sqlite_disable_memory_statistics()
 
     /// The bytes SQLite counts as allocated: 0 while its memory statistics are off.
