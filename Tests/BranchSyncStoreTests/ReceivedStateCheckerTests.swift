@@ -73,7 +73,12 @@ import Testing
             seen += 1
             guard seen == 1 else { return }
             // The helper reaches its bound quickly, then must stop there: give it time to run past it, if it would.
-            #expect(eventually(timeout: 10) { checks.load(ordering: .relaxed) >= bound })
+            // It makes `lookahead` claims before the writer frees one: chunks 1–4 when the writer claimed the first
+            // chunk itself (160 checks in all), chunks 0–3 when the helper got there first (128).
+            #expect(
+                eventually(timeout: 10) {
+                    checks.load(ordering: .relaxed) >= ReceivedStateChecker.lookahead * chunk
+                })
             let deadline = Date().addingTimeInterval(0.3)
             while Date() < deadline && checks.load(ordering: .relaxed) <= bound { usleep(1_000) }
             #expect(checks.load(ordering: .relaxed) <= bound, "the helper ran ahead of the writer")
