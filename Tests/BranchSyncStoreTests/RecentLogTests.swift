@@ -150,6 +150,37 @@ import Testing
         #expect(window.entriesTakenFromWriter > 0, "the window never took an entry without reading SQLite")
     }
 
+    /// A feed nobody takes stops at its bounds (entries, bytes of states) and then vouches for nothing: the window
+    /// reads SQLite rather than take a feed with a hole.
+    @Test func aFeedPastItsBoundsHandsNothingOver() {
+        func entry(_ seq: Int64, bytes: Int) -> LogEntry {
+            LogEntry(
+                seq: seq, origin: "bj01", owner: "bj01", classification: .internal, id: "id\(seq)",
+                state: [UInt8](repeating: 1, count: bytes), changedAt: seq)
+        }
+        var feed = LogFeed()
+        feed.append([entry(101, bytes: 10), entry(102, bytes: 10)], after: 100)
+        feed.append([entry(103, bytes: 10)], after: 102)
+        #expect(feed.take(after: 100)?.map(\.seq) == [101, 102, 103])
+        #expect(feed.take(after: 103)?.isEmpty == true, "an empty feed hands over nothing new")
+
+        // Past its bytes, then past its entries: what it held is dropped, and what follows does not chain to the
+        // window's position, so nothing is handed over (the window reads SQLite after its position either way).
+        let half = LogFeed.maximumBytes / 2 + 1
+        feed.append([entry(201, bytes: half)], after: 200)
+        feed.append([entry(202, bytes: half)], after: 201)
+        feed.append([entry(203, bytes: 1)], after: 202)
+        #expect(feed.take(after: 200) == nil, "past its bytes")
+        let many = Int64(LogFeed.maximumEntries)
+        feed.append((1...many).map { entry(300 + $0, bytes: 0) }, after: 300)
+        feed.append([entry(301 + many, bytes: 1)], after: 300 + many)
+        #expect(feed.take(after: 300).map(\.isEmpty) ?? true, "past its entries")
+        // A gap: the second write started after an entry the feed never saw.
+        feed.append([entry(501, bytes: 1)], after: 500)
+        feed.append([entry(503, bytes: 1)], after: 502)
+        #expect(feed.take(after: 500) == nil)
+    }
+
     /// After a failed group commit the window forgets everything, holds nothing until a refresh has read the stored
     /// head, and then serves what follows it again.
     @Test func aResetWindowHoldsNothingUntilItHasReadTheStoredHead() throws {

@@ -9,8 +9,13 @@ struct LogFeed {
     /// The log head just before the first entry; `nil` while the feed is empty and the next write sets it.
     private var after: Int64?
     private var entries: [LogEntry] = []
-    /// Entries held at most before the feed gives up (a window that stopped taking them).
+    /// Bytes of states held.
+    private var bytes = 0
+    /// Entries and bytes of states held at most before the feed gives up (a window that stopped taking them). The
+    /// window takes the feed at every turn, and a turn writes far less; the states' bytes are mostly those of the
+    /// batches received, shared, not copied.
     static let maximumEntries = 100_000
+    static let maximumBytes = 64 << 20
 
     /// Adds the entries of one committed write (or one write of an open group) that started at log head `head`.
     /// A write that does not follow the last one held starts the feed afresh: the entries between are not here.
@@ -19,12 +24,15 @@ struct LogFeed {
         if entries.isEmpty || entries.last?.seq != head {
             after = head
             entries = []
+            bytes = 0
         }
-        guard entries.count + written.count <= Self.maximumEntries else {
+        let writtenBytes = written.reduce(0) { $0 + $1.state.count }
+        guard entries.count + written.count <= Self.maximumEntries, bytes + writtenBytes <= Self.maximumBytes else {
             forget()
             return
         }
         entries += written
+        bytes += writtenBytes
     }
 
     /// Makes the feed hold nothing it could hand over: what it held may not be stored (a failed group commit) or
@@ -32,6 +40,7 @@ struct LogFeed {
     mutating func forget() {
         after = nil
         entries = []
+        bytes = 0
     }
 
     /// The entries after `cursor`, when the feed holds every entry written after it (by any connection); `nil` when
