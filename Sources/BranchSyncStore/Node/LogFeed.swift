@@ -43,8 +43,10 @@ struct LogFeed {
         bytes = 0
     }
 
-    /// The entries after `cursor`, when the feed holds every entry written after it (by any connection); `nil` when
-    /// it cannot tell. Empties the feed either way.
+    /// What to hand to a window at `cursor`: the entries this connection wrote after it, when they follow `cursor`
+    /// without a gap; none when the feed holds nothing (dropped entries included: the window reads them from SQLite
+    /// anyway, as it reads every other process's writes after what it took); `nil` when the entries held do not follow
+    /// `cursor`. Empties the feed either way.
     mutating func take(after cursor: Int64) -> [LogEntry]? {
         defer { forget() }
         guard let after else { return entries.isEmpty ? [] : nil }
