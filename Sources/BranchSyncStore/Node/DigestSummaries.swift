@@ -48,26 +48,6 @@ struct DigestSummaries {
         ) { row in (key(row), row.int(4)) }
     }
 
-    /// What a save replaces of the stored row of `id`, if there is one: its summary key and digest, and the facts its
-    /// leads depend on. One lookup of the row for both.
-    static func replaced(_ id: String, in db: DatabaseConnection) throws -> (
-        key: Key, digest: Int64, leadFacts: LeadIndex.Facts
-    )? {
-        try db.statement(
-            """
-            SELECT bucket, owner, class, shared_with, digest, deleted, code, phone, bank_account, credit_code
-            FROM records WHERE id = ?1
-            """
-        ).firstRow([.text(id)]) { row in
-            (
-                key(row), row.int(4),
-                LeadIndex.Facts(
-                    live: row.int(5) == 0, code: row.optionalText(6), phone: row.optionalText(7),
-                    bankAccount: row.optionalText(8), creditCode: row.optionalText(9))
-            )
-        }
-    }
-
     /// The summaries as the records make them, recounted from every row (`check`, a rebuild).
     static func recount(_ db: DatabaseConnection) throws -> [Key: (records: Int64, digest: Int64)] {
         try summed(db).changes.mapValues { ($0.records, $0.digest) }

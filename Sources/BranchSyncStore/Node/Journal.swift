@@ -90,18 +90,18 @@ final class Journal {
         let summaryKey = DigestSummaries.Key(
             bucket: RecordDigest.bucket(of: state.id), owner: state.custodian.rawValue,
             classification: state.classification.rawValue, sharedWith: sharedWith)
-        let replaced = isNew ? nil : try DigestSummaries.replaced(idText, in: db)
+        let replaced = isNew ? nil : try replacedRow(idText)
         let attachment = state.collection == .documents ? state[RecordSchema.attachmentHashField] : nil
         let changedAt = Int64(clamping: now)
+        // The lead columns (nil for other collections), and what decides whether the leads change.
+        let leadFacts = LeadIndex.Facts(of: state)
         try db.statement(isNew ? Self.insertRecord : Self.upsertRecord).run([
             .text(idText), .text(state.collection.rawValue), .text(summaryKey.owner),
             .text(summaryKey.classification), .integer(NodeStore.deletedColumn(state)),
-            .optionalText(SuspicionKind.customerCode.value(of: state)),
-            .optionalText(SuspicionKind.phone.value(of: state)),
-            .optionalText(SuspicionKind.bankAccount.value(of: state)),
+            .optionalText(leadFacts.code), .optionalText(leadFacts.phone), .optionalText(leadFacts.bankAccount),
             .integer(lastSeq), .text(origin), .blob(bytes), .optionalText(attachment),
             .integer(digest), .integer(summaryKey.bucket),
-            .integer(changedAt), .optionalText(SuspicionKind.creditCode.value(of: state)),
+            .integer(changedAt), .optionalText(leadFacts.creditCode),
             .text(sharedWith),
             .optionalText(state[RecordSchema.retainUntilField]),
         ])
@@ -115,7 +115,7 @@ final class Journal {
         try store.injectFault(.afterRecordRow)
         // A customer's leads depend only on its liveness and four values (and the other customers'): a save that
         // changes none of them (a new note, an absorbed state) leaves every lead as it is.
-        if isCustomer, replaced.map({ $0.leadFacts != LeadIndex.Facts(of: state) }) ?? true {
+        if isCustomer, replaced.map({ $0.leadFacts != leadFacts }) ?? true {
             try LeadIndex.refresh(db, for: state, wasHeld: replaced != nil, at: Timestamp.iso8601(milliseconds: now))
         }
         if state.collection == .auditBlocks
@@ -126,6 +126,28 @@ final class Journal {
         if hasOpenConflicts { try closeSupersededConflicts(of: state) }
         if let wipe { try wipeRemnants(of: state.id, attachment: wipe.attachment) }
         return lastSeq
+    }
+
+    /// What a save replaces of the stored row of `id`, if there is one: its summary key and digest, and the facts its
+    /// leads depend on. One lookup of the row for both.
+    private func replacedRow(_ id: String) throws -> (
+        key: DigestSummaries.Key, digest: Int64, leadFacts: LeadIndex.Facts
+    )? {
+        try db.statement(
+            """
+            SELECT bucket, owner, class, shared_with, digest, deleted, code, phone, bank_account, credit_code
+            FROM records WHERE id = ?1
+            """
+        ).firstRow([.text(id)]) { row in
+            (
+                DigestSummaries.Key(
+                    bucket: row.int(0), owner: row.text(1), classification: row.text(2), sharedWith: row.text(3)),
+                row.int(4),
+                LeadIndex.Facts(
+                    live: row.int(5) == 0, code: row.optionalText(6), phone: row.optionalText(7),
+                    bankAccount: row.optionalText(8), creditCode: row.optionalText(9))
+            )
+        }
     }
 
     private static let insertRecord = """
