@@ -111,8 +111,9 @@ enum LeadIndex {
     private static func regroup(
         _ db: DatabaseConnection, kind: SuspicionKind, value: String, changed: RecordID, at detectedAt: String
     ) throws {
-        let holders = "FROM records WHERE \(column(kind)) = ?1 AND collection = 'customers' AND deleted = 0"
-        let oldestTwo = try db.statement("SELECT id \(holders) ORDER BY id LIMIT 2").rows([.text(value)]) { $0.text(0) }
+        let oldestTwo = try db.statement("SELECT id \(holders(kind)) ORDER BY id LIMIT 2").rows([.text(value)]) {
+            $0.text(0)
+        }
         let pairedWith = try db.statement("SELECT first_id FROM leads WHERE kind = ?1 AND value = ?2 LIMIT 1")
             .firstRow([.text(kind.rawValue), .text(value)]) { $0.text(0) }
         guard oldestTwo.count == 2 else {
@@ -130,12 +131,12 @@ enum LeadIndex {
                 try db.statement("DELETE FROM leads WHERE kind = ?1 AND value = ?2")
                     .run([.text(kind.rawValue), .text(value)])
             }
-            try pairAll(db, kind: kind, value: value, holders: holders, at: detectedAt)
+            try pairAll(db, kind: kind, value: value, at: detectedAt)
             return
         }
         // The oldest holder stays: only `changed`'s own lead comes or goes.
         let stillHolds =
-            try db.statement("SELECT 1 \(holders) AND id = ?2").firstRow(
+            try db.statement("SELECT 1 \(holders(kind)) AND id = ?2").firstRow(
                 [.text(value), .text(changed.description)]
             ) { _ in true } ?? false
         if stillHolds {
@@ -146,10 +147,16 @@ enum LeadIndex {
         }
     }
 
-    private static func pairAll(
-        _ db: DatabaseConnection, kind: SuspicionKind, value: String, holders: String, at detectedAt: String
-    ) throws {
-        let ids = try db.statement("SELECT id \(holders) ORDER BY id").rows([.text(value)]) { $0.text(0) }
+    /// The live customers holding `kind`'s value `?1`, as the `FROM … WHERE …` of a query.
+    private static func holders(_ kind: SuspicionKind) -> String {
+        "FROM records WHERE \(column(kind)) = ?1 AND collection = 'customers' AND deleted = 0"
+    }
+
+    /// Pairs the oldest live holder of `value` with every other.
+    private static func pairAll(_ db: DatabaseConnection, kind: SuspicionKind, value: String, at detectedAt: String)
+        throws
+    {
+        let ids = try db.statement("SELECT id \(holders(kind)) ORDER BY id").rows([.text(value)]) { $0.text(0) }
             .compactMap { try? RecordID($0) }
         guard let anchor = ids.first else { return }
         for other in ids.dropFirst() { try insert(db, kind: kind, value: value, anchor, other, at: detectedAt) }
@@ -169,8 +176,7 @@ enum LeadIndex {
         for (kindName, value) in stale {
             try db.statement("DELETE FROM leads WHERE kind = ?1 AND value = ?2").run([.text(kindName), .text(value)])
             guard let kind = SuspicionKind(rawValue: kindName) else { continue }
-            let holders = "FROM records WHERE \(column(kind)) = ?1 AND collection = 'customers' AND deleted = 0"
-            try pairAll(db, kind: kind, value: value, holders: holders, at: now)
+            try pairAll(db, kind: kind, value: value, at: now)
         }
     }
 
@@ -193,8 +199,7 @@ enum LeadIndex {
                 "SELECT DISTINCT \(column(kind)) FROM records WHERE \(column(kind)) IS NOT NULL "
                     + "AND collection = 'customers' AND deleted = 0"
             ).rows { $0.text(0) }
-            let holders = "FROM records WHERE \(column(kind)) = ?1 AND collection = 'customers' AND deleted = 0"
-            for value in shared { try pairAll(db, kind: kind, value: value, holders: holders, at: now) }
+            for value in shared { try pairAll(db, kind: kind, value: value, at: now) }
         }
     }
 
