@@ -60,31 +60,38 @@ import Testing
     @Test func theHelperStaysAFewChunksAhead() {
         let chunk = ReceivedStateChecker.chunkSize
         let bound = (ReceivedStateChecker.lookahead + 1) * chunk
+        let (taken, checked) = Self.holdingTheWriterAtTheFirstState(chunks: 1_000) { checks in
+            // The helper reaches its bound quickly, then must stop there: give it time to run past it, if it would.
+            // It makes `lookahead` claims before the writer frees one: chunks 1–4 when the writer claimed the first
+            // chunk itself (160 checks in all), chunks 0–3 when the helper got there first (128).
+            #expect(eventually(timeout: 10) { checks() >= ReceivedStateChecker.lookahead * chunk })
+            let deadline = Date().addingTimeInterval(0.3)
+            while Date() < deadline && checks() <= bound { usleep(1_000) }
+            #expect(checks() <= bound, "the helper ran ahead of the writer")
+        }
+        #expect(taken == 1_000 * chunk)
+        #expect(checked == 1_000 * chunk)
+    }
+
+    /// Runs a batch of `chunks` chunks of one-byte states through the checker, counting the checks, and holds the
+    /// writer at the batch's first state while `held` runs with the count so far.
+    /// - Returns: the states the writer took, and the checks made in all.
+    private static func holdingTheWriterAtTheFirstState(chunks: Int, _ held: (_ checks: () -> Int) -> Void) -> (
+        taken: Int, checks: Int
+    ) {
         let checks = Atomic<Int>(0)
-        let batch: [[UInt8]] = Array(repeating: [0], count: 1_000 * chunk)
-        var seen = 0
+        var taken = 0
         ReceivedStateChecker.forEach(
-            batch,
+            Array(repeating: [0], count: chunks * ReceivedStateChecker.chunkSize),
             checkOne: {
                 checks.add(1, ordering: .relaxed)
                 return ReceivedState(bytes: $0)
             }
         ) { _ in
-            seen += 1
-            guard seen == 1 else { return }
-            // The helper reaches its bound quickly, then must stop there: give it time to run past it, if it would.
-            // It makes `lookahead` claims before the writer frees one: chunks 1–4 when the writer claimed the first
-            // chunk itself (160 checks in all), chunks 0–3 when the helper got there first (128).
-            #expect(
-                eventually(timeout: 10) {
-                    checks.load(ordering: .relaxed) >= ReceivedStateChecker.lookahead * chunk
-                })
-            let deadline = Date().addingTimeInterval(0.3)
-            while Date() < deadline && checks.load(ordering: .relaxed) <= bound { usleep(1_000) }
-            #expect(checks.load(ordering: .relaxed) <= bound, "the helper ran ahead of the writer")
+            taken += 1
+            if taken == 1 { held { checks.load(ordering: .relaxed) } }
         }
-        #expect(seen == batch.count)
-        #expect(checks.load(ordering: .relaxed) == batch.count)
+        return (taken, checks.load(ordering: .relaxed))
     }
 
     /// The helper gets a thread even while every worker of Dispatch's global queues is blocked (other work of the
@@ -102,22 +109,11 @@ import Testing
         defer { for _ in 0..<blockers { release.signal() } }
         _ = eventually(timeout: 2) { blocked.load(ordering: .relaxed) >= ProcessInfo.processInfo.activeProcessorCount }
         let chunk = ReceivedStateChecker.chunkSize
-        let checks = Atomic<Int>(0)
-        let batch: [[UInt8]] = Array(repeating: [0], count: 4 * chunk)
-        var seen = 0
-        ReceivedStateChecker.forEach(
-            batch,
-            checkOne: {
-                checks.add(1, ordering: .relaxed)
-                return ReceivedState(bytes: $0)
-            }
-        ) { _ in
-            seen += 1
-            guard seen == 1 else { return }
-            // The writer holds on its first state: only the helper can check the other chunks.
-            #expect(eventually(timeout: 5) { checks.load(ordering: .relaxed) > chunk }, "the helper never ran")
+        let (taken, _) = Self.holdingTheWriterAtTheFirstState(chunks: 4) { checks in
+            // Only the helper can check the chunks after the writer's.
+            #expect(eventually(timeout: 5) { checks() > chunk }, "the helper never ran")
         }
-        #expect(seen == batch.count)
+        #expect(taken == 4 * chunk)
     }
 
     private func describe(_ received: ReceivedState) -> String {
